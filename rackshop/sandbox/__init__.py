@@ -1,0 +1,1 @@
+"""Local Shopify and Rackbeat simulators ("twins"), seed data, fault injection and the demo."""
