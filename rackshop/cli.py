@@ -1,0 +1,348 @@
+"""The command line: the only module that imports typer.
+
+It parses options, loads the config, calls the core, renders the result through
+:mod:`rackshop.console`, and maps every :class:`~rackshop.errors.RackshopError` to its exit code in
+one place (:func:`_run`). Without ``--debug`` no traceback is ever printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rackshop import __version__, console
+from rackshop.errors import ExitCode, NotImplementedYetError, RackshopError, exit_code_for
+from rackshop.log import install_handlers, setup_json_logging
+
+app = typer.Typer(
+    name="rackshop",
+    help="Keep one Rackbeat inventory account and several Shopify shops in step: orders flow "
+    "into Rackbeat, products sync in the direction each shop chooses, stock is pushed to "
+    "every shop.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+sandbox_app = typer.Typer(help="Local Shopify and Rackbeat simulators for rehearsals and tests.",
+                          no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", metavar="PATH", help="Config file. Default: $RACKSHOP_CONFIG, ./rackshop.toml, "
+                 "then the platform config dir (e.g. ~/.config/rackshop/config.toml).",
+                 show_default=False),
+]
+ShopOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shop", "-s", metavar="NAME", help="Only this shop (repeatable). Default: every enabled shop.",
+                 show_default=False),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Read and plan only: print what would be done, write "
+                       "nothing anywhere (not even the state store).")
+]
+LogFormatOpt = Annotated[
+    LogFormat | None,
+    typer.Option("--log-format", help="text (default, for people) or json (one object per line, "
+                 "for log shippers). Overrides log.format in the config.", show_default=False),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step (debug level).")]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Show the full traceback on errors (for bug reports).")
+]
+
+
+@dataclass
+class Common:
+    """The options every command takes."""
+
+    config: Path | None = None
+    shops: tuple[str, ...] = ()
+    dry_run: bool = False
+    log_format: LogFormat | None = None
+    verbose: bool = False
+    debug: bool = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rackshop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """rackshop: Rackbeat <-> Shopify sync."""
+
+
+# -- the one error handler -----------------------------------------------------------------------
+
+
+def _run(common: Common, body: Callable[[Common], ExitCode | int | None]) -> None:
+    """Set up logging, run ``body``, and turn its outcome or error into the exit code."""
+    _, err = console.make_consoles(no_color=bool(os.environ.get("NO_COLOR")))
+    level = logging.DEBUG if common.verbose or common.debug else logging.INFO
+    if common.log_format == LogFormat.json:
+        setup_json_logging(level)
+    else:
+        install_handlers(level, [console.log_handler(err)])
+    try:
+        code = body(common)
+    except KeyboardInterrupt:
+        console.print_line(err, "interrupted; everything finished so far is recorded", "yellow")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if common.debug:
+            err.print_exception(show_locals=False)
+        if common.log_format == LogFormat.json:
+            logging.getLogger("rackshop").error(
+                str(exc), extra={"exit_code": int(exit_code_for(exc)),
+                                 "error": type(exc).__name__})
+        console.print_error(err, exc, debug_hint=not common.debug)
+        raise typer.Exit(int(exit_code_for(exc))) from None
+    raise typer.Exit(int(code or ExitCode.OK))
+
+
+def _load(common: Common):  # type: ignore[no-untyped-def]
+    """Find and load the config (raises ConfigError with every problem)."""
+    from rackshop.config import find_config_path, load_config
+
+    path = find_config_path(common.config, os.environ, Path.cwd())
+    return load_config(path)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+@app.command("check")
+def check_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Only validate the config; call "
+                                          "no API.")] = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate the config and prove the credentials and locations against both APIs.
+
+    Makes a handful of read calls (never writes) and prints a table of what it found: the
+    Rackbeat account and locations, each shop and its locations, and whether every location and
+    item the config names exists. Exit code 0 when all is well.
+    """
+    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.check import run_check
+        from rackshop.runtime import Runtime
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        report = run_check(runtime, cfg.select(c.shops), offline=offline)
+        out, _ = console.make_consoles()
+        console.print_table(
+            out, "rackshop check", ["target", "check", "status", "detail"],
+            [(r.target, r.what, r.status, r.detail) for r in report.rows],
+        )
+        return report.exit_code
+
+    _run(common, body)
+
+
+@app.command("status")
+def status_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the last runs, open failures, cursors and running jobs from the state store.
+
+    Reads only the local state store; calls no API.
+    """
+    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.status import collect_status
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        names = {s.name for s in cfg.select(c.shops)}
+        status = collect_status(runtime, names)
+        out, _ = console.make_consoles()
+        if c.log_format == LogFormat.json:
+            import json
+
+            out.file.write(json.dumps(status, default=str) + "\n")
+            return ExitCode.OK
+        console.print_line(out, f"state store: {status['state_path']}")
+        console.print_table(
+            out, "last runs", ["job", "shop", "started", "finished", "outcome", "summary"],
+            [(r["job"], r["shop"], r["started_at"], r["finished_at"], r["outcome"],
+              r["summary_text"]) for r in status["runs"]] or [("-", "", "", "", "never run", "")],
+        )
+        if status["running"]:
+            console.print_table(out, "running now", ["lock", "pid", "host", "since"],
+                                [(h["lock"], h["pid"], h["host"], h["since"])
+                                 for h in status["running"]])
+        if status["failures"]:
+            console.print_table(
+                out, "open failures", ["job", "shop", "record", "reason", "count", "last seen"],
+                [(f["job"], f["shop"], f["key"], f["reason"], f["count"], f["last_seen"])
+                 for f in status["failures"]],
+            )
+        if status["cursors"]:
+            console.print_table(out, "cursors", ["shop", "job", "name", "value", "saved"],
+                                [(k["shop"], k["job"], k["name"], k["value"], k["updated_at"])
+                                 for k in status["cursors"]])
+        return ExitCode.OK
+
+    _run(common, body)
+
+
+def _not_yet(job: str, issue: str) -> Callable[[Common], ExitCode]:
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.runner import ShopResult, run_per_shop
+
+        cfg = _load(c)
+        shops = cfg.select(c.shops)  # an unknown --shop is a usage error even now
+
+        def work(shop: object, result: ShopResult) -> None:
+            raise NotImplementedYetError(
+                f"`rackshop {job}` is not implemented in rackshop {__version__} yet",
+                hint=f"it is planned ({issue}); `rackshop check` already validates its settings",
+            )
+
+        # Locks are taken as for the real job, so the lock protocol is in place already;
+        # dry_run keeps a run record of a job that did nothing out of `rackshop status`.
+        return run_per_shop(Runtime(cfg), job, shops, work, dry_run=True).exit_code
+
+    return body
+
+
+@app.command("sync-orders")
+def sync_orders_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    order: Annotated[list[str] | None, typer.Option(
+        "--order", metavar="ORDER", help="Transfer this Shopify order now (name like #1001 or id), whatever the "
+        "cursor (repeatable).", show_default=False)] = None,
+    dry_run: DryRunOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Transfer each shop's Shopify orders into Rackbeat, exactly once, and process them.
+
+    Orders updated since the last pass (minus an overlap) that meet the shop's trigger
+    (orders.transfer_on) become Rackbeat sales orders, processed as far as orders.process_to
+    says. A failing order is recorded and retried on the next pass; it never blocks the others.
+    """
+    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
+    _run(common, _not_yet("sync-orders", "the sync-orders issue"))
+
+
+@app.command("sync-products")
+def sync_products_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    dry_run: DryRunOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Sync products in the direction each shop chooses (products.master).
+
+    rackbeat: Rackbeat items are pushed to the shop (only changed fields, narrow mutations).
+    shopify: the shop's variants become Rackbeat products. off: nothing. Never deletes anything.
+    """
+    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
+    _run(common, _not_yet("sync-products", "the sync-products issue"))
+
+
+@app.command("sync-stock")
+def sync_stock_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="Compare with Shopify's current levels too "
+                                       "(repairs drift made by hand in Shopify).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Push even if the circuit breaker "
+                                        "(stock.zero_guard) trips.")] = False,
+    dry_run: DryRunOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Push Rackbeat's available stock to every shop, without overselling.
+
+    Target per item = available in the configured Rackbeat locations, minus orders Shopify has
+    taken that Rackbeat does not know yet (from any shop), minus the shop's buffer, never below
+    zero. Only changes are written.
+    """
+    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
+    _run(common, _not_yet("sync-stock", "the sync-stock issue"))
+
+
+@app.command("init-sync")
+def init_sync_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    skip_inventory: Annotated[bool, typer.Option("--skip-inventory", help="Create products "
+                                                 "only; register no stock.")] = False,
+    overwrite_stock: Annotated[bool, typer.Option("--overwrite-stock", help="Register stock "
+                                                  "even where Rackbeat already has some.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking (required "
+                                      "without a terminal).")] = False,
+    again: Annotated[bool, typer.Option("--again", help="Allow a second init-sync of a shop "
+                                        "that completed one.")] = False,
+    dry_run: DryRunOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Go-live import: bring a shop's products and stock into Rackbeat, once.
+
+    Previews everything first (products to create, SKUs already in Rackbeat, stock per location)
+    and warns that Rackbeat cannot delete a product once stock is registered for it.
+    """
+    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
+    _run(common, _not_yet("init-sync", "the init-sync issue"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except RackshopError as exc:  # pragma: no cover - _run handles these; belt and braces
+        _, err = console.make_consoles()
+        console.print_error(err, exc)
+        sys.exit(int(exc.exit_code))

@@ -1,0 +1,304 @@
+"""One HTTP transport for both APIs: session factory, timeouts, the retry policy, redaction.
+
+The retry policy is declared once (:class:`RetryPolicy`) and applied by :class:`Transport`:
+
+* connection errors before anything was sent, timeouts on reads, HTTP 429 and 5xx are retried
+  with exponential backoff and jitter, honouring ``Retry-After``, for a bounded number of attempts,
+  with a log line per retry;
+* a **write whose outcome is unknown** (the request may have reached the server: a read timeout,
+  a dropped connection after sending, or 500/502/504 after a POST that creates something) is NOT
+  retried: it raises :class:`~rackshop.errors.OutcomeUnknownError`, which the caller settles by
+  reading (the order journal, the idempotency key). A write that the server visibly refused
+  without acting (429, 503, connection refused) is retried like a read;
+* when retries run out, :class:`~rackshop.errors.ApiUnavailableError` stops the run.
+
+Each client passes a *classifier* that turns a response into a value or raises from the error tree;
+raising :class:`~rackshop.errors.RetryableError` from it retries (that is how Shopify's
+``THROTTLED`` inside HTTP 200 is retried). Everything logged or raised goes through
+:func:`rackshop.redact.redact`, so no token leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
+from rackshop import __version__
+from rackshop.errors import (
+    ApiUnavailableError,
+    AuthError,
+    OutcomeUnknownError,
+    RetryableError,
+    ThrottledError,
+    TransientServerError,
+)
+from rackshop.redact import redact
+
+log = logging.getLogger("rackshop.http")
+
+T = TypeVar("T")
+
+USER_AGENT = f"rackshop/{__version__} (+https://pypi.org/project/rackshop/)"
+
+#: Statuses after which a non-idempotent write may or may not have been applied.
+_UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
+
+
+def make_session(*, user_agent: str = USER_AGENT, headers: Mapping[str, str] | None = None
+                 ) -> requests.Session:
+    """Create a :class:`requests.Session` with rackshop's User-Agent and JSON headers.
+
+    Args:
+        user_agent: The ``User-Agent`` sent with every request.
+        headers: Extra default headers (never put tokens here; clients add them per request so
+            they can be refreshed).
+    """
+    session = requests.Session()
+    session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+    if headers:
+        session.headers.update(headers)
+    return session
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Attributes:
+        attempts: Total attempts per request, the first included.
+        base_delay: First backoff in seconds; doubles each attempt.
+        max_delay: Cap of one backoff (and of an honoured ``Retry-After``).
+        jitter: Up to this fraction of the delay is added at random, so parallel runs spread out.
+        min_throttle_delay: Least wait after a 429 without ``Retry-After`` (Rackbeat sends none).
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+    jitter: float = 0.25
+    min_throttle_delay: float = 1.0
+
+    def delay(self, attempt: int, exc: BaseException | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt ``attempt + 1``."""
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            return min(self.max_delay, max(exc.retry_after, 0.0))
+        if isinstance(exc, ThrottledError):
+            backoff = max(backoff, self.min_throttle_delay)
+        return backoff * (1 + self.jitter * rng.random())
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Connect and read timeouts in seconds."""
+
+    connect: float = 10.0
+    read: float = 30.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form; HTTP dates are ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class Transport:
+    """Sends requests with the retry policy and the outcome-unknown rule.
+
+    Args:
+        api: ``shopify`` or ``rackbeat``, for messages.
+        session: The requests session (inject a stubbed one in tests).
+        timeouts: Connect/read timeouts.
+        policy: The retry policy.
+        sleep: Injected sleep (tests pass a recorder; nothing really sleeps).
+        rng: Random source for jitter.
+        before_send: Called before every attempt (rate limiters hook in here).
+    """
+
+    def __init__(
+        self,
+        api: str,
+        session: requests.Session | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.session = session or make_session()
+        self.timeouts = timeouts or Timeouts()
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.before_send = before_send
+        self.calls = 0
+        """Requests actually sent (attempts included), for counting in tests and benchmarks."""
+        self.retries = 0
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        classify: Callable[[requests.Response], T],
+        operation: str,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Send a request, retrying per the policy, and classify the answer.
+
+        Args:
+            method: HTTP method.
+            url: Full URL.
+            classify: Turns a response into the result, or raises from the error tree.
+            operation: A short name for messages, e.g. ``POST /orders/drafts``.
+            idempotent: Whether repeating the request is harmless (reads, PUTs, writes carrying an
+                idempotency key). If false, an unknown outcome raises OutcomeUnknownError.
+            headers: Per-request headers (auth goes here).
+            json: JSON body.
+            data: Form body.
+            params: Query parameters.
+
+        Returns:
+            Whatever ``classify`` returns.
+
+        Raises:
+            OutcomeUnknownError: A non-idempotent write may have been applied.
+            ApiUnavailableError: Retries exhausted, or the host cannot be reached.
+            AuthError: 401/403.
+            RackshopError: Whatever ``classify`` raises that is not retryable.
+        """
+
+        def attempt() -> T:
+            if self.before_send:
+                self.before_send()
+            self.calls += 1
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    json=json,
+                    data=data,
+                    params=params,
+                    timeout=(self.timeouts.connect, self.timeouts.read),
+                )
+            except requests.exceptions.ConnectTimeout as exc:
+                # Nothing reached the server: safe to retry even for writes.
+                raise TransientServerError(f"{operation}: connect timeout ({_short(exc)})") from exc
+            except requests.exceptions.ReadTimeout as exc:
+                if not idempotent:
+                    raise OutcomeUnknownError(operation, "read timeout") from exc
+                raise TransientServerError(f"{operation}: read timeout") from exc
+            except requests.exceptions.ConnectionError as exc:
+                if not idempotent and not _never_sent(exc):
+                    raise OutcomeUnknownError(operation, "connection dropped") from exc
+                raise TransientServerError(
+                    f"{operation}: connection error ({_short(exc)})"
+                ) from exc
+            return self._classify(resp, classify, operation, idempotent)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableError),
+            sleep=self.sleep,
+            before_sleep=lambda rs: self._log_retry(rs, operation),
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise ApiUnavailableError(
+                redact(f"{self.api}: {operation} still failing after {self.policy.attempts} "
+                       f"attempts: {last}"),
+                hint=f"check that {self.api} is reachable and not down; rerun later — "
+                "everything done so far is recorded",
+            ) from last
+
+    def _classify(
+        self,
+        resp: requests.Response,
+        classify: Callable[[requests.Response], T],
+        operation: str,
+        idempotent: bool,
+    ) -> T:
+        status = resp.status_code
+        if status == 429:
+            raise ThrottledError(
+                f"{operation}: HTTP 429 (rate limited)",
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            raise AuthError(
+                redact(f"{self.api} refused the credentials for {operation} (HTTP {status})"),
+                hint=_AUTH_HINTS.get(self.api),
+            )
+        if status >= 500:
+            if not idempotent and status in _UNKNOWN_OUTCOME_STATUSES:
+                raise OutcomeUnknownError(operation, f"HTTP {status}")
+            raise TransientServerError(
+                f"{operation}: HTTP {status}",
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
+        return classify(resp)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return self.policy.delay(state.attempt_number, exc, self.rng)
+
+    def _log_retry(self, state: RetryCallState, operation: str) -> None:
+        self.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            redact(
+                f"{self.api}: {operation} failed ({exc}); retry {state.attempt_number}/"
+                f"{self.policy.attempts - 1} in {wait:.1f}s"
+            )
+        )
+
+
+_AUTH_HINTS = {
+    "shopify": "check the shop's token (or client_id/client_secret) and the app's API scopes",
+    "rackbeat": "check rackbeat.token: create a new API key in Rackbeat under "
+    "Company settings -> API",
+}
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection failed before the request could have been sent."""
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "Connection refused", "Name or service not known",
+                       "Failed to resolve", "nodename nor servname")
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return redact(text if len(text) < 200 else text[:200] + "…")

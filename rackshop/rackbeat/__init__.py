@@ -1,0 +1,5 @@
+"""Rackbeat REST client."""
+
+from rackshop.rackbeat.client import RackbeatClient, RateLimiter, encode_number, list_key
+
+__all__ = ["RackbeatClient", "RateLimiter", "encode_number", "list_key"]

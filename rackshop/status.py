@@ -1,0 +1,46 @@
+"""``rackshop status``: what the state store knows, without calling any API."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from rackshop.runtime import Runtime
+from rackshop.store import JobLock
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A run summary as ``key=value`` pairs, the counters people look at first."""
+    parts = []
+    for key, value in summary.items():
+        if isinstance(value, dict | list):
+            continue
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
+    """Collect the last runs, running jobs, open failures and cursors for ``shops``.
+
+    A missing store is not an error: it just means nothing has run yet (and it is not created).
+    """
+    path = runtime.state_path
+    result: dict[str, Any] = {
+        "state_path": str(path), "runs": [], "running": [], "failures": [], "cursors": [],
+    }
+    if not path.exists():
+        return result
+    store = runtime.store()
+    for run in store.last_runs():
+        if run.shop is not None and run.shop not in shops:
+            continue
+        result["runs"].append({
+            "job": run.job, "shop": run.shop, "started_at": run.started_at,
+            "finished_at": run.finished_at, "outcome": run.outcome + (" (dry run)" if run.dry_run
+                                                                     else ""),
+            "summary": run.summary, "summary_text": summary_text(run.summary),
+        })
+    result["running"] = JobLock.holders(path)
+    result["failures"] = [f for f in store.failures() if f["shop"] in shops]
+    result["cursors"] = [c for c in store.cursors() if c["shop"] in shops]
+    return result

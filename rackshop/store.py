@@ -1,0 +1,487 @@
+"""The state store: one SQLite file per configuration.
+
+It holds what rackshop must remember between runs so that every job is idempotent and resumable:
+
+==================  ==========================================================================
+table               what it holds
+==================  ==========================================================================
+``runs``            one row per job run: job, shop, start/end, outcome, summary (JSON)
+``cursors``         per (shop, job, name): the high-water mark saved after the writes it covers
+``mappings``        per (shop, sku): Shopify product, variant and inventory item ids
+``order_journal``   per (shop, Shopify order): state (creating / created / done / failed /
+                    skipped), Rackbeat number, attempt time, steps done, last error
+``customers``       per e-mail: the Rackbeat customer number, or a ``creating`` intent
+``stock_pushed``    per (shop, location, inventory item): the quantity last pushed
+``stock_batches``   per idempotency key: the batch payload hash and whether it was applied
+``record_hashes``   per (job, shop, key): hash of what rackshop last wrote (echo-proofing)
+``failures``        per (job, shop, key): records that failed, with reason and count
+``init_journal``    per (shop, kind, key): the go-live import's products and adjustments
+==================  ==========================================================================
+
+Design rules: WAL mode, file mode 0600, schema versioned with ``PRAGMA user_version`` and applied
+by :data:`MIGRATIONS` in order; one transaction per recorded step (:meth:`Store.transaction`).
+
+Locks are separate from the database: :class:`JobLock` holds an ``fcntl`` lock on a small file
+next to it, so a lock dies with its process (a crashed run never blocks the next one) and the
+holder's PID is written inside for the message a second run prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rackshop.errors import LockHeldError, StateError
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job TEXT NOT NULL,
+        shop TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        pid INTEGER NOT NULL,
+        summary TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_by_job ON runs (job, shop, id);
+
+    CREATE TABLE cursors (
+        shop TEXT NOT NULL,
+        job TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (shop, job, name)
+    );
+
+    CREATE TABLE mappings (
+        shop TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        product_id TEXT,
+        variant_id TEXT,
+        inventory_item_id TEXT,
+        tracked INTEGER,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (shop, sku)
+    );
+    CREATE INDEX mappings_by_variant ON mappings (shop, variant_id);
+
+    CREATE TABLE order_journal (
+        shop TEXT NOT NULL,
+        shopify_order_id TEXT NOT NULL,
+        order_name TEXT,
+        state TEXT NOT NULL,
+        rackbeat_number INTEGER,
+        reference TEXT,
+        attempt_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        steps_done TEXT NOT NULL DEFAULT '',
+        reason TEXT,
+        shopify_updated_at TEXT,
+        fingerprint TEXT,
+        detail TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (shop, shopify_order_id)
+    );
+    CREATE INDEX order_journal_by_state ON order_journal (state, shop);
+
+    CREATE TABLE customers (
+        email TEXT PRIMARY KEY,
+        rackbeat_number INTEGER,
+        state TEXT NOT NULL,
+        attempt_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE stock_pushed (
+        shop TEXT NOT NULL,
+        location_id TEXT NOT NULL,
+        inventory_item_id TEXT NOT NULL,
+        sku TEXT,
+        quantity INTEGER NOT NULL,
+        pushed_at TEXT NOT NULL,
+        PRIMARY KEY (shop, location_id, inventory_item_id)
+    );
+
+    CREATE TABLE stock_batches (
+        idempotency_key TEXT PRIMARY KEY,
+        shop TEXT NOT NULL,
+        payload_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE record_hashes (
+        job TEXT NOT NULL,
+        shop TEXT NOT NULL,
+        key TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (job, shop, key)
+    );
+
+    CREATE TABLE failures (
+        job TEXT NOT NULL,
+        shop TEXT NOT NULL,
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (job, shop, key)
+    );
+
+    CREATE TABLE init_journal (
+        shop TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (shop, kind, key)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utcnow() -> str:
+    """Now as ISO-8601 UTC with seconds (the store's timestamp format)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``runs``."""
+
+    id: int
+    job: str
+    shop: str | None
+    started_at: str
+    finished_at: str | None
+    outcome: str
+    dry_run: bool
+    pid: int
+    summary: dict[str, Any]
+
+
+class Store:
+    """Access to the state database.
+
+    Args:
+        path: The SQLite file; created (mode 0600, parents 0700) when missing.
+
+    Raises:
+        StateError: The file cannot be opened, is not a rackshop store, or was written by a
+            newer rackshop.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                # Create it with 0600 before SQLite does, so no other user can ever read it.
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            self.conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"cannot open the state store {self.path}: {exc}",
+                hint="check the path (state.path in the config) and its permissions; if the file "
+                "is damaged, move it away and rerun (rackshop rebuilds what it can from the APIs)",
+            ) from exc
+        except OSError as exc:
+            raise StateError(f"cannot create the state store {self.path}: {exc}",
+                             hint="set state.path in the config to a writable place") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state store {self.path} is from a newer rackshop (schema {version}, this "
+                f"version knows {SCHEMA_VERSION})",
+                hint="upgrade rackshop, or point state.path at another file",
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[number - 1]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, job: str, shop: str | None, *, dry_run: bool = False) -> int:
+        """Record the start of a run; returns its id."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO runs (job, shop, started_at, dry_run, pid) VALUES (?, ?, ?, ?, ?)",
+                (job, shop, utcnow(), int(dry_run), os.getpid()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str, summary: Mapping[str, Any]) -> None:
+        """Record how a run ended (``ok``, ``partial``, ``failed``, ``aborted``)."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?",
+                (utcnow(), outcome, json.dumps(summary, sort_keys=True, default=str), run_id),
+            )
+
+    def last_runs(self, limit_per_job: int = 1) -> list[RunRecord]:
+        """The latest runs per (job, shop), newest first."""
+        rows = self.conn.execute(
+            """
+            SELECT * FROM (
+              SELECT r.*, ROW_NUMBER() OVER (PARTITION BY job, shop ORDER BY id DESC) AS rn
+              FROM runs r
+            ) WHERE rn <= ? ORDER BY job, shop, id DESC
+            """,
+            (limit_per_job,),
+        ).fetchall()
+        return [_run(r) for r in rows]
+
+    # -- cursors --------------------------------------------------------------------------------
+
+    def get_cursor(self, shop: str, job: str, name: str = "updated_at") -> str | None:
+        row = self.conn.execute(
+            "SELECT value FROM cursors WHERE shop = ? AND job = ? AND name = ?", (shop, job, name)
+        ).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_cursor(self, shop: str, job: str, value: str, name: str = "updated_at") -> None:
+        """Save a cursor. Call only after the writes it covers are committed."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO cursors (shop, job, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (shop, job, name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (shop, job, name, value, utcnow()),
+            )
+
+    def cursors(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT shop, job, name, value, updated_at FROM cursors ORDER BY shop, job, name")]
+
+    # -- failures -------------------------------------------------------------------------------
+
+    def record_failure(self, job: str, shop: str, key: str, reason: str) -> None:
+        """Remember that a record failed (count grows on every pass that fails it again)."""
+        now = utcnow()
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO failures (job, shop, key, reason, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
+                "reason = excluded.reason, last_seen = excluded.last_seen, count = count + 1",
+                (job, shop, key, reason, now, now),
+            )
+
+    def clear_failure(self, job: str, shop: str, key: str) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM failures WHERE job = ? AND shop = ? AND key = ?",
+                      (job, shop, key))
+
+    def failures(self, job: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM failures"
+        args: tuple[Any, ...] = ()
+        if job:
+            sql += " WHERE job = ?"
+            args = (job,)
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY job, shop, last_seen DESC",
+                                                   args)]
+
+    # -- record hashes (echo-proofing) ----------------------------------------------------------
+
+    def get_hash(self, job: str, shop: str, key: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT hash FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
+            (job, shop, key),
+        ).fetchone()
+        return str(row["hash"]) if row else None
+
+    def set_hash(self, job: str, shop: str, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) "
+                "DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+                (job, shop, key, value, utcnow()),
+            )
+
+    # -- generic read for `status` and tests ----------------------------------------------------
+
+    def count(self, table: str, where: str = "", args: tuple[Any, ...] = ()) -> int:
+        if table not in _TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        sql = f"SELECT COUNT(*) FROM {table}" + (f" WHERE {where}" if where else "")
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table (for tests that scan the store for secrets)."""
+        return {t: [dict(r) for r in self.conn.execute(f"SELECT * FROM {t}")] for t in _TABLES}
+
+
+_TABLES = (
+    "runs", "cursors", "mappings", "order_journal", "customers", "stock_pushed",
+    "stock_batches", "record_hashes", "failures", "init_journal",
+)
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=int(row["id"]),
+        job=str(row["job"]),
+        shop=row["shop"],
+        started_at=str(row["started_at"]),
+        finished_at=row["finished_at"],
+        outcome=str(row["outcome"]),
+        dry_run=bool(row["dry_run"]),
+        pid=int(row["pid"]),
+        summary=json.loads(row["summary"] or "{}"),
+    )
+
+
+class JobLock:
+    """An exclusive lock per (state store, job, shop), held with ``fcntl.flock``.
+
+    The OS releases the lock when the holder dies, however it dies, so a stale lock from a dead
+    process is simply taken over. The holder writes ``pid host since`` into the file so a second
+    run can say who holds it.
+
+    Args:
+        store_path: The state database path; lock files live in ``<store>.locks/``.
+        job: Job name, e.g. ``sync-orders``.
+        shop: Shop name (or ``*`` for jobs across shops).
+    """
+
+    def __init__(self, store_path: Path, job: str, shop: str) -> None:
+        folder = Path(str(store_path) + ".locks")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.name = f"{job}:{shop}"
+        self.path = folder / f"{_safe(job)}--{_safe(shop)}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> JobLock:
+        """Take the lock or raise at once.
+
+        Raises:
+            LockHeldError: Another live process holds it (its PID is in the message).
+        """
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockHeldError(self.name, *holder) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()} {utcnow()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> JobLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @staticmethod
+    def holders(store_path: Path) -> list[dict[str, Any]]:
+        """Locks currently held (for ``rackshop status``)."""
+        folder = Path(str(store_path) + ".locks")
+        held: list[dict[str, Any]] = []
+        if not folder.is_dir():
+            return held
+        for path in sorted(folder.glob("*.lock")):
+            fd = os.open(path, os.O_RDWR)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    pid, host, since = _read_holder(fd)
+                    held.append({"lock": path.stem.replace("--", ":"), "pid": pid,
+                                 "host": host, "since": since})
+            finally:
+                os.close(fd)
+        return held
+
+
+def _read_holder(fd: int) -> tuple[int, str, str]:
+    # The holder writes its line right after locking; give it a moment if we raced that write.
+    for _ in range(20):
+        text = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+        if len(text) >= 3:
+            try:
+                return int(text[0]), text[1], text[2]
+            except ValueError:
+                break
+        time.sleep(0.01)
+    return 0, "unknown host", "unknown time"
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)

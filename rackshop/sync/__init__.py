@@ -1,0 +1,1 @@
+"""The four jobs (orders, products, stock, initial) and what they share."""

@@ -1,0 +1,152 @@
+"""Running a job over shops: the lock, the run record, the outcome.
+
+Every job (``sync-orders``, ``sync-products``, ``sync-stock``, ``init-sync``) goes through
+:func:`run_per_shop`: for each selected shop it takes the (job, shop) lock — a second concurrent
+run exits at once with the lock exit code — records the run in the store (not on a dry run: a dry
+run writes nothing anywhere), calls the job, and records how it ended. One shop's failure does not
+stop the others; the exit code says what happened overall.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rackshop.config import ShopConfig
+from rackshop.errors import (
+    ExitCode,
+    FatalError,
+    LockHeldError,
+    RackshopError,
+    RecordError,
+)
+from rackshop.runtime import Runtime
+from rackshop.store import JobLock
+
+log = logging.getLogger("rackshop.job")
+
+
+@dataclass
+class ShopResult:
+    """What a job did for one shop.
+
+    Attributes:
+        shop: The shop's name.
+        counts: Named counters (``transferred``, ``failed``, ...) for the summary table.
+        failures: ``(record, reason)`` pairs for the report.
+        outcome: ``ok``, ``partial`` or ``failed``.
+        details: Anything else worth keeping in the run record (JSON-serialisable).
+    """
+
+    shop: str
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    outcome: str = "ok"
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def bump(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def fail(self, record: str, reason: str) -> None:
+        self.failures.append((record, reason))
+        self.bump("failed")
+        if self.outcome == "ok":
+            self.outcome = "partial"
+
+
+@dataclass
+class JobResult:
+    """Every shop's result, and the exit code they add up to."""
+
+    job: str
+    dry_run: bool
+    shops: list[ShopResult] = field(default_factory=list)
+    exit_code: ExitCode = ExitCode.OK
+
+
+def run_per_shop(
+    runtime: Runtime,
+    job: str,
+    shops: Sequence[ShopConfig],
+    body: Callable[[ShopConfig, ShopResult], None],
+    *,
+    dry_run: bool = False,
+) -> JobResult:
+    """Run ``body`` for each shop under its lock, recording each run.
+
+    Args:
+        runtime: Clients and store.
+        job: The job's name (``sync-orders``...).
+        shops: The selected shops.
+        body: Does the work for one shop, filling in the :class:`ShopResult`. Record-level
+            problems belong in ``result.fail``; a :class:`FatalError` ends this shop's run.
+        dry_run: Take no lock-free shortcuts, but write no run record.
+
+    Returns:
+        The results; ``exit_code`` is OK, PARTIAL, or the first fatal error's code.
+
+    Raises:
+        LockHeldError: Another run holds the lock of the first shop (before anything was done).
+    """
+    result = JobResult(job, dry_run)
+    fatal: RackshopError | None = None
+    for shop in shops:
+        shop_result = ShopResult(shop.name)
+        lock = JobLock(runtime.state_path, job, shop.name)
+        try:
+            lock.acquire()
+        except LockHeldError:
+            if not result.shops:
+                raise
+            shop_result.outcome = "failed"
+            shop_result.error = "another run holds the lock"
+            result.shops.append(shop_result)
+            result.exit_code = ExitCode.LOCKED
+            continue
+        run_id = None
+        try:
+            if not dry_run:
+                run_id = runtime.store().start_run(job, shop.name)
+            try:
+                body(shop, shop_result)
+            except RecordError as exc:  # a record error that escaped: the shop is partial
+                shop_result.fail("(job)", exc.message)
+            except FatalError as exc:
+                shop_result.outcome = "failed"
+                shop_result.error = exc.message
+                fatal = fatal or exc
+            except BaseException as exc:
+                shop_result.outcome = "failed"
+                shop_result.error = f"{type(exc).__name__}: {exc}"
+                if run_id is not None:
+                    runtime.store().finish_run(run_id, "failed", _summary(shop_result))
+                    run_id = None
+                raise
+            if run_id is not None:
+                runtime.store().finish_run(run_id, shop_result.outcome, _summary(shop_result))
+        finally:
+            lock.release()
+        result.shops.append(shop_result)
+        if fatal is not None and fatal.exit_code in (ExitCode.AUTH, ExitCode.API_UNAVAILABLE,
+                                                     ExitCode.NOT_IMPLEMENTED):
+            break  # the same API problem would hit every other shop too
+    if fatal is not None:
+        if len(result.shops) == 1:
+            raise fatal
+        result.exit_code = fatal.exit_code
+    elif result.exit_code == ExitCode.OK and any(s.outcome != "ok" for s in result.shops):
+        result.exit_code = ExitCode.PARTIAL
+    return result
+
+
+def _summary(result: ShopResult) -> dict[str, Any]:
+    summary: dict[str, Any] = dict(result.counts)
+    if result.error:
+        summary["error"] = result.error
+    if result.failures:
+        summary["failures"] = [{"record": r, "reason": why} for r, why in result.failures[:50]]
+    summary.update(result.details)
+    return summary

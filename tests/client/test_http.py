@@ -1,0 +1,149 @@
+"""The shared transport: retry policy, Retry-After, outcome-unknown, auth, redaction."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import requests
+import responses
+
+from rackshop.errors import (
+    ApiUnavailableError,
+    AuthError,
+    OutcomeUnknownError,
+)
+from rackshop.http import RetryPolicy, Transport, parse_retry_after
+from tests.helpers.fakes import FakeClock
+
+URL = "https://api.example.test/thing"
+
+
+def transport(clock: FakeClock, attempts: int = 4) -> Transport:
+    return Transport("rackbeat", requests.Session(), policy=RetryPolicy(attempts=attempts),
+                     sleep=clock.sleep, rng=random.Random(1))
+
+
+def as_json(resp: requests.Response) -> object:
+    return resp.json()
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_get_retries_5xx_then_succeeds() -> None:
+    clock = FakeClock()
+    responses.get(URL, status=503)
+    responses.get(URL, status=500)
+    responses.get(URL, json={"ok": True})
+    t = transport(clock)
+    assert t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True) == {
+        "ok": True}
+    assert t.calls == 3
+    assert len(clock.sleeps) == 2
+    assert clock.sleeps[1] > clock.sleeps[0]  # exponential backoff
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_429_honours_retry_after() -> None:
+    clock = FakeClock()
+    responses.get(URL, status=429, headers={"Retry-After": "7"})
+    responses.get(URL, json={"ok": 1})
+    t = transport(clock)
+    t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True)
+    assert clock.sleeps == [7.0]
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_429_without_retry_after_waits_at_least_the_throttle_minimum() -> None:
+    clock = FakeClock()
+    responses.get(URL, status=429)
+    responses.get(URL, json={})
+    t = Transport("rackbeat", requests.Session(),
+                  policy=RetryPolicy(attempts=3, base_delay=0.1, min_throttle_delay=5.0),
+                  sleep=clock.sleep, rng=random.Random(1))
+    t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True)
+    assert clock.sleeps[0] >= 5.0
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_create_with_502_is_outcome_unknown_and_not_retried() -> None:
+    clock = FakeClock()
+    responses.post(URL, status=502)
+    t = transport(clock)
+    with pytest.raises(OutcomeUnknownError) as info:
+        t.request("POST", URL, classify=as_json, operation="POST /orders/drafts",
+                  idempotent=False, json={"a": 1})
+    assert t.calls == 1 and clock.sleeps == []
+    assert "POST /orders/drafts" in str(info.value)
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_create_with_read_timeout_is_outcome_unknown() -> None:
+    clock = FakeClock()
+    responses.post(URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    t = transport(clock)
+    with pytest.raises(OutcomeUnknownError):
+        t.request("POST", URL, classify=as_json, operation="POST /x", idempotent=False)
+    assert t.calls == 1
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_create_refused_with_503_or_429_is_retried() -> None:
+    """503 and 429 mean the server did not act: safe to send the create again."""
+    clock = FakeClock()
+    responses.post(URL, status=503)
+    responses.post(URL, status=429, headers={"Retry-After": "1"})
+    responses.post(URL, status=201, json={"id": 5})
+    t = transport(clock)
+    assert t.request("POST", URL, classify=as_json, operation="POST /x", idempotent=False) == {
+        "id": 5}
+    assert t.calls == 3
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_connection_refused_on_create_is_retried() -> None:
+    clock = FakeClock()
+    responses.post(URL, body=requests.exceptions.ConnectionError(
+        "HTTPConnectionPool: NewConnectionError: Connection refused"))
+    responses.post(URL, json={"id": 1})
+    t = transport(clock)
+    assert t.request("POST", URL, classify=as_json, operation="POST /x", idempotent=False) == {
+        "id": 1}
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_dropped_connection_on_create_is_outcome_unknown() -> None:
+    clock = FakeClock()
+    responses.post(URL, body=requests.exceptions.ConnectionError(
+        "('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"))
+    t = transport(clock)
+    with pytest.raises(OutcomeUnknownError):
+        t.request("POST", URL, classify=as_json, operation="POST /x", idempotent=False)
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_retries_exhausted_become_api_unavailable() -> None:
+    clock = FakeClock()
+    for _ in range(3):
+        responses.get(URL, status=500)
+    t = transport(clock, attempts=3)
+    with pytest.raises(ApiUnavailableError) as info:
+        t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True)
+    assert "3 attempts" in str(info.value)
+    assert t.calls == 3
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_401_is_auth_error_without_retry() -> None:
+    clock = FakeClock()
+    responses.get(URL, status=401)
+    t = transport(clock)
+    with pytest.raises(AuthError):
+        t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True)
+    assert t.calls == 1
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("1.5") == 1.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None

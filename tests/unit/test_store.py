@@ -1,0 +1,123 @@
+"""The state store: migrations, file mode, runs, cursors, failures, hashes, locks."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from rackshop.errors import LockHeldError, StateError
+from rackshop.store import SCHEMA_VERSION, JobLock, Store
+
+
+def test_new_store_is_private_wal_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.sqlite3"
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        mode = store.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # reopening migrates nothing and keeps the data
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_store_from_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StateError, match="newer rackshop"):
+        Store(path)
+
+
+def test_garbage_file_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="cannot open the state store"):
+        Store(path)
+
+
+def test_runs_cursors_failures_hashes(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        run = store.start_run("sync-orders", "dk")
+        store.finish_run(run, "partial", {"transferred": 3, "failed": 1})
+        runs = store.last_runs()
+        assert runs[0].outcome == "partial" and runs[0].summary["transferred"] == 3
+
+        assert store.get_cursor("dk", "sync-orders") is None
+        store.set_cursor("dk", "sync-orders", "2026-11-27T10:00:00Z")
+        store.set_cursor("dk", "sync-orders", "2026-11-27T11:00:00Z")
+        assert store.get_cursor("dk", "sync-orders") == "2026-11-27T11:00:00Z"
+
+        store.record_failure("sync-orders", "dk", "#1001", "unknown SKU X")
+        store.record_failure("sync-orders", "dk", "#1001", "unknown SKU X")
+        assert store.failures()[0]["count"] == 2
+        store.clear_failure("sync-orders", "dk", "#1001")
+        assert store.failures() == []
+
+        store.set_hash("products", "dk", "SKU-1", "abc")
+        assert store.get_hash("products", "dk", "SKU-1") == "abc"
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        with pytest.raises(RuntimeError), store.transaction() as c:
+            c.execute("INSERT INTO cursors VALUES ('dk', 'j', 'n', 'v', 't')")
+            raise RuntimeError("boom")
+        assert store.count("cursors") == 0
+
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    first = JobLock(db, "sync-orders", "dk").acquire()
+    try:
+        with pytest.raises(LockHeldError) as info:
+            JobLock(db, "sync-orders", "dk").acquire()
+        assert info.value.pid == os.getpid()
+        assert str(os.getpid()) in str(info.value)
+        # another shop or job is independent
+        JobLock(db, "sync-orders", "se").acquire().release()
+        JobLock(db, "sync-stock", "dk").acquire().release()
+        assert [h["lock"] for h in JobLock.holders(db)] == ["sync-orders:dk"]
+    finally:
+        first.release()
+    JobLock(db, "sync-orders", "dk").acquire().release()
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    code = textwrap.dedent(f"""
+        import sys, time
+        from rackshop.store import JobLock
+        JobLock({str(db)!r}, "sync-stock", "dk").acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeldError) as info:
+            JobLock(db, "sync-stock", "dk").acquire()
+        assert info.value.pid == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    deadline = time.monotonic() + 10
+    while True:  # the kernel releases the flock when the process is gone
+        try:
+            JobLock(db, "sync-stock", "dk").acquire().release()
+            break
+        except LockHeldError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
