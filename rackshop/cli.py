@@ -47,13 +47,15 @@ class LogFormat(StrEnum):
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", metavar="PATH", help="Config file. Default: $RACKSHOP_CONFIG, ./rackshop.toml, "
-                 "then the platform config dir (e.g. ~/.config/rackshop/config.toml).",
+    typer.Option("--config", "-c", metavar="PATH",
+                 help="Config file. Default: $RACKSHOP_CONFIG, ./rackshop.toml, then the "
+                 "platform config dir (e.g. ~/.config/rackshop/config.toml).",
                  show_default=False),
 ]
 ShopOpt = Annotated[
     list[str] | None,
-    typer.Option("--shop", "-s", metavar="NAME", help="Only this shop (repeatable). Default: every enabled shop.",
+    typer.Option("--shop", "-s", metavar="NAME",
+                 help="Only this shop (repeatable). Default: every enabled shop.",
                  show_default=False),
 ]
 DryRunOpt = Annotated[
@@ -254,8 +256,8 @@ def sync_orders_cmd(
     config: ConfigOpt = None,
     shop: ShopOpt = None,
     order: Annotated[list[str] | None, typer.Option(
-        "--order", metavar="ORDER", help="Transfer this Shopify order now (name like #1001 or id), whatever the "
-        "cursor (repeatable).", show_default=False)] = None,
+        "--order", metavar="ORDER", help="Transfer this Shopify order now (name like #1001 "
+        "or id), whatever the cursor (repeatable).", show_default=False)] = None,
     dry_run: DryRunOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -336,6 +338,122 @@ def init_sync_cmd(
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
     _run(common, _not_yet("init-sync", "the init-sync issue"))
+
+
+@app.command("demo")
+def demo_cmd(
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")] = 1,
+    shops: Annotated[int, typer.Option("--shops", min=1, max=8, help="Number of shops.")] = 2,
+    products: Annotated[int, typer.Option("--products", min=8, help="Catalogue size.")] = 40,
+    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per shop.")] = 12,
+    keep: Annotated[Path | None, typer.Option(
+        "--keep", metavar="DIR", help="Write the config, secrets and state here and keep them "
+        "(default: a temporary folder, removed afterwards).", show_default=False)] = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run every job against local, seeded Shopify and Rackbeat simulators.
+
+    Starts both twins on 127.0.0.1, seeds shops, products, stock, customers and orders, writes a
+    config pointing at them, and runs check and every job, printing what each did. Touches
+    nothing outside this machine.
+    """
+    common = Common(None, (), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        import tempfile
+
+        from rackshop.sandbox.demo import DemoStep, run_demo
+
+        out, err = console.make_consoles()
+
+        def show(step: DemoStep) -> None:
+            title = f"{step.name}  (exit {int(step.exit_code)} {step.exit_code.name})"
+            console.print_table(out, title, step.columns, step.rows, caption=step.note or None)
+
+        with tempfile.TemporaryDirectory(prefix="rackshop-demo-") as tmp:
+            workdir = keep or Path(tmp)
+            console.print_line(err, f"starting the sandbox (seed {seed}, {shops} shops, "
+                               f"{products} products, {orders} orders per shop) in {workdir}")
+            report = run_demo(workdir, seed=seed, shops=shops, products=products, orders=orders,
+                              on_step=show)
+            rows = [[api, calls["requests"], calls["reads"], calls["writes"],
+                     calls["throttled"]] for api, calls in report.calls.items()]
+            console.print_table(out, "API calls served by the sandbox",
+                                ["api", "calls", "reads", "writes", "throttled"], rows)
+            verdict = "demo finished" if report.exit_code == ExitCode.OK else \
+                f"demo finished with exit code {int(report.exit_code)}"
+            console.print_line(out, verdict + (f"; config kept in {report.config_path}"
+                                               if keep else ""))
+            return report.exit_code
+
+    _run(common, body)
+
+
+@sandbox_app.command("serve")
+def sandbox_serve_cmd(
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")] = 1,
+    shops: Annotated[int, typer.Option("--shops", min=1, max=8, help="Number of shops.")] = 2,
+    products: Annotated[int, typer.Option("--products", min=8, help="Catalogue size.")] = 40,
+    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per shop.")] = 12,
+    faults: Annotated[float, typer.Option("--faults", min=0.0, max=1.0, metavar="RATE",
+                                          help="Share of requests that fail (5xx, 429, slow, "
+                                          "dropped, applied-but-lost).")] = 0.0,
+    shopify_port: Annotated[int, typer.Option("--shopify-port", metavar="PORT",
+                                              help="Port of the Shopify twin (0: any).")] = 0,
+    rackbeat_port: Annotated[int, typer.Option("--rackbeat-port", metavar="PORT",
+                                               help="Port of the Rackbeat twin (0: any).")] = 0,
+    time_scale: Annotated[float, typer.Option("--time-scale", min=0.01, help="Rate limits "
+                                              "refill this many times faster.")] = 1.0,
+    write_config: Annotated[Path | None, typer.Option(
+        "--write-config", metavar="PATH", help="Write a ready config pointing at the twins "
+        "(secrets in files next to it).", show_default=False)] = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the Shopify and Rackbeat simulators on 127.0.0.1 until Ctrl-C.
+
+    Use it to rehearse a config before go-live: point rackshop at the twins with the config
+    --write-config produces, run any job, and inspect the twins at /__sandbox/state.
+    """
+    common = Common(None, (), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        import signal
+        import threading
+
+        from rackshop.sandbox.world import Sandbox
+
+        out, err = console.make_consoles()
+        sandbox = Sandbox(seed=seed, shops=shops, products=products, orders=orders,
+                          faults=faults, shopify_port=shopify_port, rackbeat_port=rackbeat_port,
+                          time_scale=time_scale).start()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            rows = [["shopify", f"{sandbox.shopify.url}/shops/<shop>/admin/api/2026-07/"
+                     "graphql.json", ", ".join(sandbox.shop_names)],
+                    ["rackbeat", f"{sandbox.rackbeat.url}/api/", ""],
+                    ["admin", f"{sandbox.shopify.url}/__sandbox/state", "and "
+                     f"{sandbox.rackbeat.url}/__sandbox/state"]]
+            console.print_table(out, "sandbox running", ["twin", "url", "shops"], rows)
+            if write_config:
+                path = sandbox.write_config(write_config)
+                console.print_line(out, f"config written to {path}; try: rackshop check "
+                                   f"--config {path}")
+            console.print_line(err, "press Ctrl-C to stop")
+            out.file.flush()
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sandbox.stop()
+        return ExitCode.OK
+
+    _run(common, body)
 
 
 def main() -> None:

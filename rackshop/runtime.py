@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 import requests
 
 from rackshop.config import Config, ShopConfig
@@ -27,11 +26,6 @@ from rackshop.shopify.client import (
     token_url,
 )
 from rackshop.store import Store
-
-
-def default_state_path() -> Path:
-    """Where the state store lives when ``state.path`` is not set."""
-    return Path(platformdirs.user_state_dir("rackshop")) / "state.sqlite3"
 
 
 @dataclass
@@ -50,15 +44,21 @@ class Runtime:
     session_factory: Callable[[], requests.Session] = make_session
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: RetryPolicy | None = None
     _rackbeat: RackbeatClient | None = None
     _shopify: dict[str, ShopifyClient] = field(default_factory=dict)
     _store: Store | None = None
 
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            http = self.config.http
+            self.policy = RetryPolicy(attempts=http.attempts, base_delay=http.backoff_seconds,
+                                      max_delay=http.max_backoff_seconds)
+
     @property
     def state_path(self) -> Path:
-        path = self.config.state.path
-        return Path(path) if path else default_state_path()
+        """The state store (``state.path``, or the platform default the config filled in)."""
+        return self.config.state.path
 
     def store(self) -> Store:
         """The state store (opened on first use)."""
