@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -270,7 +270,58 @@ def sync_orders_cmd(
     says. A failing order is recorded and retried on the next pass; it never blocks the others.
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
-    _run(common, _not_yet("sync-orders", "the sync-orders issue"))
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.orders import OrdersReport, sync_orders
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        report = OrdersReport()
+        try:
+            result = sync_orders(runtime, cfg.select(c.shops), dry_run=c.dry_run,
+                                 order_names=tuple(order or ()), report=report)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        if c.dry_run:
+            for shop_name, outcomes in report.outcomes.items():
+                _print_order_plans(out, shop_name, outcomes)
+        _print_job_summary(out, result)
+        return result.exit_code
+
+    _run(common, body)
+
+
+def _print_job_summary(out: Any, result: Any) -> None:
+    """The per-shop summary table of a job, and its failures."""
+    names: list[str] = []
+    for shop in result.shops:
+        for key in shop.counts:
+            if key not in names and key != "failed":
+                names.append(key)
+    columns = ["shop", "outcome", *names, "failed"]
+    rows = [[s.shop, s.outcome + (f": {s.error}" if s.error else ""),
+             *(s.counts.get(n, 0) for n in names), s.counts.get("failed", 0)]
+            for s in result.shops]
+    title = f"{result.job}{' (dry run: nothing written)' if result.dry_run else ''}"
+    console.print_table(out, title, columns, rows)
+    failures = [(s.shop, rec, why) for s in result.shops for rec, why in s.failures]
+    if failures:
+        console.print_table(out, "failed (retried on the next pass; see `rackshop status`)",
+                            ["shop", "record", "reason"], failures)
+
+
+def _print_order_plans(out: Any, shop: str, outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        head = f"{shop} {o.name}: {o.status}" + (f" - {o.reason}" if o.reason else "")
+        console.print_line(out, head, "bold" if o.status == "planned" else None)
+        if o.plan is not None:
+            console.print_line(out, f"  customer: {o.customer}; steps: "
+                               f"{', '.join(('create draft', *o.steps))}; total "
+                               f"{o.plan.total:.2f} {o.plan.currency}")
+            console.print_table(out, None, ["item", "qty", "unit ex VAT", "discount", "VAT",
+                                            "line incl VAT"], o.plan.describe())
 
 
 @app.command("sync-products")

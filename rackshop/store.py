@@ -35,7 +35,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -358,6 +358,77 @@ class Store:
                 (job, shop, key, value, utcnow()),
             )
 
+    # -- order journal --------------------------------------------------------------------------
+
+    def journal_get(self, shop: str, order_id: str) -> dict[str, Any] | None:
+        """The journal row of one Shopify order, or ``None``."""
+        row = self.conn.execute(
+            "SELECT * FROM order_journal WHERE shop = ? AND shopify_order_id = ?",
+            (shop, order_id),
+        ).fetchone()
+        return _journal(row) if row else None
+
+    def journal_put(self, shop: str, order_id: str, **fields: Any) -> None:
+        """Insert or update a journal row in one transaction (the recorded step).
+
+        ``detail`` (a dict) is merged into the stored detail; ``attempts_inc=True`` adds one
+        to ``attempts``.
+        """
+        allowed = {"order_name", "state", "rackbeat_number", "reference", "attempt_at",
+                   "steps_done", "reason", "shopify_updated_at", "fingerprint"}
+        inc = fields.pop("attempts_inc", False)
+        detail = fields.pop("detail", None)
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown journal fields {sorted(unknown)}")
+        now = utcnow()
+        with self.transaction() as c:
+            row = c.execute(
+                "SELECT detail FROM order_journal WHERE shop = ? AND shopify_order_id = ?",
+                (shop, order_id),
+            ).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO order_journal (shop, shopify_order_id, state, updated_at) "
+                    "VALUES (?, ?, ?, ?)", (shop, order_id, fields.get("state", "new"), now))
+                merged: dict[str, Any] = {}
+            else:
+                merged = json.loads(row["detail"] or "{}")
+            if detail:
+                merged.update(detail)
+            sets = [f"{k} = ?" for k in fields] + ["detail = ?", "updated_at = ?"]
+            args = [*fields.values(), json.dumps(merged, sort_keys=True, default=str), now]
+            if inc:
+                sets.append("attempts = attempts + 1")
+            c.execute(
+                f"UPDATE order_journal SET {', '.join(sets)} "
+                "WHERE shop = ? AND shopify_order_id = ?", (*args, shop, order_id))
+
+    def journal_rows(self, shop: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Journal rows of a shop in the given states."""
+        marks = ",".join("?" for _ in states)
+        rows = self.conn.execute(
+            f"SELECT * FROM order_journal WHERE shop = ? AND state IN ({marks}) "
+            "ORDER BY updated_at", (shop, *states)).fetchall()
+        return [_journal(r) for r in rows]
+
+    # -- customers cache ------------------------------------------------------------------------
+
+    def customer_get(self, email: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
+        return dict(row) if row else None
+
+    def customer_put(self, email: str, state: str, rackbeat_number: int | None = None,
+                     attempt_at: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO customers (email, rackbeat_number, state, attempt_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET "
+                "rackbeat_number = excluded.rackbeat_number, state = excluded.state, "
+                "attempt_at = excluded.attempt_at, updated_at = excluded.updated_at",
+                (email, rackbeat_number, state, attempt_at, utcnow()),
+            )
+
     # -- generic read for `status` and tests ----------------------------------------------------
 
     def count(self, table: str, where: str = "", args: tuple[Any, ...] = ()) -> int:
@@ -375,6 +446,12 @@ _TABLES = (
     "runs", "cursors", "mappings", "order_journal", "customers", "stock_pushed",
     "stock_batches", "record_hashes", "failures", "init_journal",
 )
+
+
+def _journal(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["detail"] = json.loads(data.get("detail") or "{}")
+    return data
 
 
 def _split_sql(script: str) -> list[str]:

@@ -48,19 +48,44 @@ MAX_QUERY_COST = 1000
 # -- documents -------------------------------------------------------------------------------
 
 
+_SPREAD_RE = re.compile(r"\.\.\.\s*([A-Z][A-Za-z0-9_]*)")
+
+
+@cache
+def load_fragment(name: str) -> str:
+    """Return ``documents/fragments/{name}.graphql`` (one fragment, shared by documents)."""
+    try:
+        return (resources.files("rackshop.shopify.documents.fragments")
+                / f"{name}.graphql").read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ApiContractError(f"no GraphQL fragment named {name!r} in rackshop") from exc
+
+
 @cache
 def load_document(name: str) -> str:
-    """Return the text of ``rackshop/shopify/documents/{name}.graphql``.
+    """Return the text of ``rackshop/shopify/documents/{name}.graphql``, with the shared
+    fragments it spreads (``...OrderFields``) appended from ``documents/fragments/``.
 
     Raises:
         ApiContractError: No such document (a bug: every name used in code must exist).
     """
     try:
-        return (resources.files("rackshop.shopify.documents") / f"{name}.graphql").read_text(
+        text = (resources.files("rackshop.shopify.documents") / f"{name}.graphql").read_text(
             encoding="utf-8"
         )
     except FileNotFoundError as exc:
         raise ApiContractError(f"no GraphQL document named {name!r} in rackshop") from exc
+    included: list[str] = []
+    pending = _SPREAD_RE.findall(text)
+    while pending:
+        frag = pending.pop(0)
+        if frag in included or f"fragment {frag} " in text:
+            continue
+        included.append(frag)
+        body = load_fragment(frag)
+        pending += _SPREAD_RE.findall(body)
+        text += "\n" + body
+    return text
 
 
 def document_names() -> list[str]:

@@ -1,0 +1,582 @@
+"""``rackshop sync-orders``: every Shopify order in Rackbeat exactly once, to the cent.
+
+Read -> plan -> apply -> report, per shop:
+
+* **read**: orders updated since the cursor minus the overlap (frozen pass start; de-duplicated
+  by id), plus the orders the journal wants to see again (failed, waiting, half-done), or the
+  orders named with ``--order``;
+* **plan** (pure, :mod:`rackshop.sync.mapping`): eligibility, lines, VAT, discounts, shipping,
+  the invariant (Rackbeat total == Shopify current total);
+* **apply**, with the journal protocol of DESIGN section 4: an intent row ``creating`` is
+  committed before the create call; the Rackbeat order carries a reference naming shop and order
+  (``other_reference``); an intent found unresolved — after a crash or a lost answer — is settled
+  by searching Rackbeat for that reference before any new create. Customers likewise: the e-mail is
+  looked up again before a retry. Each processing step (book, ship, invoice) checks the order's
+  flags first, so repeating one does nothing;
+* **report**: per shop counters, failures with reasons (also in ``rackshop status``).
+
+The cursor is saved only after every order it covers is journalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rackshop.config import ShopConfig
+from rackshop.errors import (
+    OutcomeUnknownError,
+    RackshopError,
+    RecordError,
+    ShopifyUserErrors,
+    ValidationError,
+)
+from rackshop.log import event
+from rackshop.rackbeat.client import RackbeatClient
+from rackshop.runtime import Runtime
+from rackshop.shopify.client import ShopifyClient
+from rackshop.store import Store, utcnow
+from rackshop.sync.mapping import (
+    CustomerDefaultsView,
+    MappingFailure,
+    OrderPlan,
+    OrderRules,
+    customer_payload,
+    eligibility,
+    order_payload,
+    order_reference,
+    plan_order,
+)
+from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
+
+log = logging.getLogger("rackshop.orders")
+
+JOB = "sync-orders"
+ORDERS_PER_PAGE = 10
+LINES_PER_PAGE = 50
+#: How far before an intent's attempt time to search for the order it may have created
+#: (clock skew between this machine and Rackbeat).
+SEARCH_MARGIN = timedelta(minutes=10)
+
+STEPS = {
+    "draft": (),
+    "booked": ("book",),
+    "shipped": ("book", "ship"),
+    "invoiced": ("book", "invoice"),
+    "shipped_invoiced": ("book", "ship", "invoice"),
+}
+
+
+@dataclass
+class OrderOutcome:
+    """What happened to one order in this pass (for dry-run listings and the summary)."""
+
+    name: str
+    status: str  # transferred | done | skipped | waiting | failed | planned | changed
+    reason: str = ""
+    customer: str = ""
+    steps: tuple[str, ...] = ()
+    plan: OrderPlan | None = None
+
+
+@dataclass
+class OrdersReport:
+    """Per shop outcomes, kept for the CLI's dry-run listing."""
+
+    outcomes: dict[str, list[OrderOutcome]] = field(default_factory=dict)
+
+
+def sync_orders(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool = False,
+                order_names: Sequence[str] = (),
+                report: OrdersReport | None = None,
+                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> JobResult:
+    """Run one sync-orders pass over ``shops``.
+
+    Args:
+        runtime: Clients and store.
+        shops: Shops to process (those with orders disabled are skipped).
+        dry_run: Plan only; write nothing anywhere (not even the journal).
+        order_names: Transfer just these orders (``#1001`` or numeric ids), whatever the cursor.
+        report: Receives per-order outcomes (for the dry-run listing).
+        now: Clock for the frozen pass start.
+    """
+    report = report if report is not None else OrdersReport()
+
+    def body(shop: ShopConfig, result: ShopResult) -> None:
+        if not shop.orders.enabled:
+            result.details["note"] = "orders disabled for this shop"
+            return
+        job = _ShopOrders(runtime, shop, result, dry_run=dry_run, now=now())
+        report.outcomes[shop.name] = job.run(order_names)
+
+    return run_per_shop(runtime, JOB, shops, body, dry_run=dry_run)
+
+
+class _ShopOrders:
+    """One shop's pass."""
+
+    def __init__(self, runtime: Runtime, shop: ShopConfig, result: ShopResult, *,
+                 dry_run: bool, now: datetime) -> None:
+        self.runtime = runtime
+        self.shop = shop
+        self.result = result
+        self.dry_run = dry_run
+        self.pass_start = now
+        self.shopify: ShopifyClient = runtime.shopify(shop)
+        self.rackbeat: RackbeatClient = runtime.rackbeat()
+        self.store: Store | None = None if dry_run else runtime.store()
+        cfg = shop.orders
+        assert cfg.since is not None  # the config requires it when orders are enabled
+        self.since: datetime = cfg.since
+        self.rules = OrderRules(
+            transfer_on=cfg.transfer_on, since=cfg.since,
+            include_test_orders=cfg.include_test_orders, currency=cfg.currency,
+            shipping_item=str(cfg.shipping_item),
+        )
+        self.customer_cache: dict[str, int] = {}
+        self.outcomes: list[OrderOutcome] = []
+
+    # -- read ------------------------------------------------------------------------------
+
+    def run(self, order_names: Sequence[str]) -> list[OrderOutcome]:
+        orders: Iterator[dict[str, Any]] | list[dict[str, Any]]
+        if order_names:
+            orders = list(self._search(" OR ".join(_name_filter(n) for n in order_names)))
+            found = {o.get("name") for o in orders} | {str(o.get("legacyResourceId"))
+                                                      for o in orders}
+            for name in order_names:
+                if name not in found and f"#{name.lstrip('#')}" not in found:
+                    self.result.fail(name, "no such order in Shopify")
+        else:
+            orders = self._changed_orders()
+        seen: set[str] = set()
+        for order in orders:
+            oid = str(order["id"])
+            if oid in seen:
+                continue
+            seen.add(oid)
+            self._one(order)
+        if not order_names and not self.dry_run and self.store is not None:
+            # Every order up to the pass start is journalled (done, skipped, failed, waiting).
+            self.store.set_cursor(self.shop.name, JOB, _iso(self.pass_start))
+        return self.outcomes
+
+    def _changed_orders(self) -> Iterator[dict[str, Any]]:
+        cursor_text = self.store.get_cursor(self.shop.name, JOB) if self.store else None
+        if self.dry_run:
+            cursor_text = self.runtime.store().get_cursor(self.shop.name, JOB) \
+                if self.runtime.state_path.exists() else None
+        since = self.since
+        cursor = _parse(cursor_text) if cursor_text else since
+        start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
+        yield from self._search(f"updated_at:>='{_iso(start)}'")
+        # Orders the journal wants to see again, whatever their updatedAt.
+        store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
+                               else None)
+        if store is None:
+            return
+        again = [r["shopify_order_id"] for r in store.journal_rows(
+            self.shop.name, ("creating", "created", "failed", "waiting"))]
+        for i in range(0, len(again), 50):
+            data = self.shopify.query("OrdersByIds", {"ids": again[i:i + 50],
+                                                      "lines": LINES_PER_PAGE})
+            yield from (n for n in data.get("nodes") or [] if n)
+
+    def _search(self, query: str) -> Iterator[dict[str, Any]]:
+        yield from self.shopify.paginate("Orders", {"query": query, "lines": LINES_PER_PAGE},
+                                         ("orders",), page_size=ORDERS_PER_PAGE)
+
+    def _line_items(self, order: Mapping[str, Any]) -> list[dict[str, Any]]:
+        conn = order.get("lineItems") or {}
+        items = list(conn.get("nodes") or [])
+        info = conn.get("pageInfo") or {}
+        if info.get("hasNextPage"):
+            items += list(self.shopify.paginate(
+                "OrderLines", {"id": order["id"], "after": info.get("endCursor")},
+                ("order", "lineItems"), page_size=LINES_PER_PAGE))
+        return items
+
+    # -- one order -------------------------------------------------------------------------
+
+    def _one(self, order: Mapping[str, Any]) -> None:
+        oid = str(order["id"])
+        name = str(order.get("name") or oid)
+        row = self._journal(oid)
+        state = row["state"] if row else None
+        if state in ("done", "skipped"):
+            if state == "done":
+                self._check_changed(order, row or {})
+            self.result.bump("already_done" if state == "done" else "already_skipped")
+            return
+        if state in ("creating", "created"):
+            self._resume(order, row or {})
+            return
+        verdict, reason = eligibility(order, self.rules)
+        if verdict != "transfer":
+            self._outcome(name, "skipped" if verdict == "skip" else "waiting", reason)
+            self.result.bump(f"{'skipped' if verdict == 'skip' else 'waiting'}")
+            self._record(oid, name, state="skipped" if verdict == "skip" else "waiting",
+                         reason=reason, shopify_updated_at=order.get("updatedAt"),
+                         detail={"lines": line_quantities(order)})
+            return
+        items = self._line_items(order)
+        # sync-stock counts these units as taken until Rackbeat has booked the order.
+        self._record(oid, name, state=state or "new", detail={"lines": line_quantities(order,
+                                                                                         items)})
+        try:
+            plan = plan_order(self.shop.name, order, items, self.rules)
+        except MappingFailure as exc:
+            self._fail(oid, name, str(exc))
+            return
+        try:
+            self._transfer(order, plan)
+        except RecordError as exc:
+            self._fail(oid, name, exc.message)
+        except OutcomeUnknownError as exc:
+            # Left in the journal as creating/created; the next pass settles it by reading.
+            self._fail(oid, name, exc.message, keep_state=True)
+
+    def _transfer(self, order: Mapping[str, Any], plan: OrderPlan) -> None:
+        oid, name = plan.order_id, plan.order_name
+        customer, decision = self._customer(plan)
+        steps = STEPS[self.shop.orders.process_to]
+        if self.dry_run:
+            self._outcome(name, "planned", "", decision, steps, plan)
+            self.result.bump("would_transfer")
+            return
+        payload = order_payload(plan, customer, vat_zone=self.shop.orders.customer.vat_zone,
+                                layout=self.shop.orders.layout,
+                                location=self.shop.orders.location)
+        attempt_at = utcnow()
+        self._record(oid, name, state="creating", reference=plan.reference,
+                     attempt_at=attempt_at, fingerprint=plan.fingerprint,
+                     shopify_updated_at=order.get("updatedAt"), attempts_inc=True,
+                     detail={"total": str(plan.total), "currency": plan.currency})
+        try:
+            created = self.rackbeat.create("orders", payload, path="orders/drafts")
+        except ValidationError as exc:
+            # Definitely not created: nothing to settle.
+            self._record(oid, name, state="failed", reason=_explain_422(exc, plan))
+            raise RecordError(_explain_422(exc, plan)) from exc
+        except OutcomeUnknownError:
+            found = self._find_by_reference(plan.reference, attempt_at)
+            if found is None:
+                raise
+            created = found
+        number = int(created["number"])
+        self._record(oid, name, state="created", rackbeat_number=number)
+        self._verify_total(created, plan, number)
+        self._process(oid, name, number, created, steps)
+        self._write_back(order, number)
+        self._record(oid, name, state="done", reason=None)
+        self._clear_failure(name)
+        self.result.bump("transferred")
+        self._outcome(name, "transferred", f"Rackbeat order {number}", decision, steps, plan)
+        event(log, f"{self.shop.name}: {name} -> Rackbeat order {number}", shop=self.shop.name,
+              order=name, rackbeat_order=number, total=str(plan.total))
+
+    def _resume(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Finish an order a previous pass left half-done (crash or lost answer)."""
+        oid = str(order["id"])
+        name = str(order.get("name") or oid)
+        number = row.get("rackbeat_number")
+        if self.dry_run:
+            self._outcome(name, "planned", f"resume (journal: {row['state']})")
+            self.result.bump("would_resume")
+            return
+        try:
+            if number is None:
+                found = self._find_by_reference(
+                    row.get("reference") or order_reference(self.shop.name, order),
+                    row.get("attempt_at") or utcnow())
+                if found is None:
+                    # The create never happened: forget the intent and transfer normally.
+                    self._record(oid, name, state="new")
+                    self._one(order)
+                    return
+                number = int(found["number"])
+                self._record(oid, name, state="created", rackbeat_number=number)
+                current = found
+            else:
+                current = self.rackbeat.get_one("orders", number)
+            self._process(oid, name, int(number), current, STEPS[self.shop.orders.process_to])
+            self._write_back(order, int(number))
+            self._record(oid, name, state="done", reason=None)
+            self._clear_failure(name)
+            self.result.bump("transferred")
+            self._outcome(name, "transferred", f"Rackbeat order {number} (resumed)")
+        except RecordError as exc:
+            self._fail(oid, name, exc.message, keep_state=True)
+        except OutcomeUnknownError as exc:
+            self._fail(oid, name, exc.message, keep_state=True)
+
+    # -- customers -----------------------------------------------------------------------------
+
+    def _customer(self, plan: OrderPlan) -> tuple[int, str]:
+        email = plan.customer.email
+        if not email:
+            guest = self.shop.orders.guest_customer
+            if guest:
+                return int(guest), f"guest customer {guest} (order has no e-mail)"
+            raise RecordError(
+                "the order has no e-mail, so no customer can be matched; set "
+                f"shops.{self.shop.name}.orders.guest_customer to a Rackbeat customer number "
+                "to use for such orders")
+        if email in self.customer_cache:
+            return self.customer_cache[email], f"customer {self.customer_cache[email]} ({email})"
+        cached = self.store.customer_get(email) if self.store else None
+        if cached and cached["state"] == "done" and cached["rackbeat_number"]:
+            number = int(cached["rackbeat_number"])
+            self.customer_cache[email] = number
+            return number, f"customer {number} ({email})"
+        existing = self._find_customer(email)
+        if existing is not None:
+            self.customer_cache[email] = existing
+            if self.store:
+                self.store.customer_put(email, "done", existing)
+            return existing, f"existing customer {existing} ({email})"
+        if self.dry_run:
+            return 0, f"new customer ({email})"
+        defaults = self.shop.orders.customer
+        body = customer_payload(plan.customer, CustomerDefaultsView(
+            group=defaults.group, vat_zone=defaults.vat_zone,
+            payment_terms=defaults.payment_terms, layout=defaults.layout,
+            currency=defaults.currency, locale=defaults.locale), plan.currency)
+        assert self.store is not None
+        self.store.customer_put(email, "creating", attempt_at=utcnow())
+        try:
+            created = self.rackbeat.create("customers", body)
+            number = int(created["number"])
+        except OutcomeUnknownError:
+            again = self._find_customer(email)
+            if again is None:
+                raise
+            number = again
+        except ValidationError as exc:
+            raise RecordError(f"Rackbeat refused the new customer {email}: "
+                              + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+                              + f" (check shops.{self.shop.name}.orders.customer)") from exc
+        self.store.customer_put(email, "done", number)
+        self.customer_cache[email] = number
+        self.result.bump("customers_created")
+        return number, f"new customer {number} ({email})"
+
+    def _find_customer(self, email: str) -> int | None:
+        for c in self.rackbeat.iter_list("customers", {"search": email}, page_size=50):
+            if str(c.get("contact_email") or "").strip().lower() == email:
+                return int(c["number"])
+        return None
+
+    # -- Rackbeat order steps ------------------------------------------------------------------
+
+    def _find_by_reference(self, reference: str, attempt_at: str) -> dict[str, Any] | None:
+        since = _parse(attempt_at) - SEARCH_MARGIN
+        params = {"search": reference,
+                  "created_at_from": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")}
+        for o in self.rackbeat.iter_list("orders", params, page_size=50):
+            if o.get("other_reference") == reference:
+                return o
+        return None
+
+    def _verify_total(self, created: Mapping[str, Any], plan: OrderPlan, number: int) -> None:
+        total = created.get("total_total")
+        if total is None:
+            return
+        if Decimal(str(total)).quantize(Decimal("0.01")) != plan.total:
+            raise RecordError(
+                f"Rackbeat computed {total} for order {number}, Shopify says {plan.total}; the "
+                "draft is left unbooked for you to check (rackshop will not book it)")
+
+    def _process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
+                 steps: Sequence[str]) -> None:
+        order = dict(current)
+        done = set(filter(None, ((self._journal(oid) or {}).get("steps_done") or "").split(",")))
+        for step in steps:
+            if step in done:
+                continue
+            if step == "book" and not order.get("is_booked"):
+                order = self._action(f"orders/{number}/book", {"mail": {"send": False}},
+                                     number) or order
+            elif step == "ship" and not order.get("is_shipped"):
+                self._ship(number)
+            elif step == "invoice" and not order.get("is_invoiced"):
+                self._action(f"orders/{number}/convert-to-invoice?book=true", {}, number)
+            done.add(step)
+            self._record(oid, name, steps_done=",".join(s for s in steps if s in done))
+
+    def _action(self, path: str, body: Mapping[str, Any], number: int) -> dict[str, Any] | None:
+        """POST an order action; on an unknown outcome, read the order and go on if it took."""
+        try:
+            answer = self.rackbeat.request("POST", path, body=dict(body), idempotent=False)
+        except OutcomeUnknownError:
+            return self.rackbeat.get_one("orders", number)
+        except ValidationError as exc:
+            # Rackbeat refuses a repeated step (already booked/invoiced): read the flags.
+            current = self.rackbeat.get_one("orders", number)
+            if _step_done(path, current):
+                return current
+            raise RecordError(f"Rackbeat refused {path}: {exc.message}") from exc
+        if isinstance(answer, dict) and isinstance(answer.get("order"), dict):
+            return dict(answer["order"])
+        return None
+
+    def _ship(self, number: int) -> None:
+        shipments = self.rackbeat.list_all(f"orders/{number}/shipments")
+        open_ = [s for s in shipments if not s.get("is_shipped")]
+        if not shipments:
+            try:
+                created = self.rackbeat.request("POST", f"orders/{number}/create-shipment",
+                                                body={}, idempotent=False)
+                open_ = [created.get("order_shipment") or {}]
+            except OutcomeUnknownError:
+                open_ = [s for s in self.rackbeat.list_all(f"orders/{number}/shipments")
+                         if not s.get("is_shipped")]
+        for shipment in open_:
+            if shipment.get("id") is None:
+                continue
+            # An unknown outcome is settled by reading the order's flags just below.
+            with contextlib.suppress(OutcomeUnknownError):
+                self.rackbeat.request("POST", f"orders/shipments/{shipment['id']}/mark-shipped",
+                                      body={"pick": True}, idempotent=False)
+        current = self.rackbeat.get_one("orders", number)
+        if not current.get("is_shipped"):
+            raise RecordError(f"Rackbeat order {number} is not shipped after marking its "
+                              "shipment shipped; check it in Rackbeat")
+
+    # -- Shopify write-back --------------------------------------------------------------------
+
+    def _write_back(self, order: Mapping[str, Any], number: int) -> None:
+        cfg = self.shop.orders
+        try:
+            if cfg.writes_tag and cfg.tag and cfg.tag not in (order.get("tags") or []):
+                self.shopify.mutate("TagsAdd", {"id": order["id"], "tags": [cfg.tag]},
+                                    root="tagsAdd", idempotent=True)
+            current = (order.get("rackbeatNumber") or {}).get("value")
+            if cfg.writes_metafield and current != str(number):
+                self.shopify.mutate("MetafieldsSet", {"metafields": [{
+                    "ownerId": order["id"], "namespace": "rackshop", "key": "rackbeat_order",
+                    "type": "single_line_text_field", "value": str(number)}]},
+                    root="metafieldsSet", idempotent=True)
+        except (ShopifyUserErrors, RackshopError) as exc:
+            # The transfer itself is done; the marker is for the merchant's eyes only.
+            log.warning("%s: %s transferred, but writing the marker back to Shopify failed: %s",
+                        self.shop.name, order.get("name"), exc)
+            self.result.bump("write_back_failed")
+
+    # -- journal and outcomes ------------------------------------------------------------------
+
+    def _journal(self, oid: str) -> dict[str, Any] | None:
+        store = self.store
+        if store is None and self.runtime.state_path.exists():
+            store = self.runtime.store()
+        return store.journal_get(self.shop.name, oid) if store else None
+
+    def _record(self, oid: str, name: str, **fields: Any) -> None:
+        if self.store is not None:
+            self.store.journal_put(self.shop.name, oid, order_name=name, **fields)
+
+    def _fail(self, oid: str, name: str, reason: str, *, keep_state: bool = False) -> None:
+        self.result.fail(name, reason)
+        self._outcome(name, "failed", reason)
+        if self.store is not None:
+            if keep_state:
+                self.store.journal_put(self.shop.name, oid, order_name=name, reason=reason)
+            else:
+                self.store.journal_put(self.shop.name, oid, order_name=name, state="failed",
+                                       reason=reason)
+            self.store.record_failure(JOB, self.shop.name, name, reason)
+        event(log, f"{self.shop.name}: {name} failed: {reason}", logging.WARNING,
+              shop=self.shop.name, order=name, reason=reason)
+
+    def _clear_failure(self, name: str) -> None:
+        if self.store is not None:
+            self.store.clear_failure(JOB, self.shop.name, name)
+
+    def _check_changed(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Report (never silently change) an order edited, cancelled or refunded after transfer."""
+        detail = row.get("detail") or {}
+        total = (order.get("currentTotalPriceSet") or {}).get("shopMoney", {}).get("amount")
+        changed = []
+        if order.get("cancelledAt"):
+            changed.append("cancelled")
+        if (detail.get("total") and total is not None and self.rules.currency == "shop"
+                and Decimal(str(total)) != Decimal(str(detail["total"]))):
+            changed.append(f"total now {total} (was {detail['total']})")
+        if changed and detail.get("reported_change") != changed:
+            name = str(order.get("name"))
+            reason = (f"changed in Shopify after transfer to Rackbeat order "
+                      f"{row.get('rackbeat_number')}: {', '.join(changed)}; adjust it in "
+                      "Rackbeat by hand (rackshop does not change transferred orders)")
+            self.result.bump("changed_after_transfer")
+            self._outcome(name, "changed", reason)
+            if self.store is not None:
+                self.store.journal_put(self.shop.name, str(order["id"]),
+                                       detail={"reported_change": changed})
+                self.store.record_failure(JOB, self.shop.name, name, reason)
+            log.warning("%s: %s %s", self.shop.name, name, reason)
+
+    def _outcome(self, name: str, status: str, reason: str = "", customer: str = "",
+                 steps: tuple[str, ...] | Sequence[str] = (), plan: OrderPlan | None = None
+                 ) -> None:
+        self.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps), plan))
+
+
+def line_quantities(order: Mapping[str, Any],
+                    items: Sequence[Mapping[str, Any]] | None = None) -> dict[str, int]:
+    """SKU -> current quantity of an order's lines (what the order takes from stock)."""
+    if items is None:
+        items = (order.get("lineItems") or {}).get("nodes") or []
+    quantities: dict[str, int] = {}
+    for li in items:
+        sku = (li.get("sku") or "").strip()
+        current = li.get("currentQuantity")
+        qty = int(current if current is not None else li.get("quantity") or 0)
+        if sku and qty > 0:
+            quantities[sku] = quantities.get(sku, 0) + qty
+    return quantities
+
+
+def _step_done(path: str, order: Mapping[str, Any]) -> bool:
+    if path.endswith("/book"):
+        return bool(order.get("is_booked"))
+    if "convert-to-invoice" in path:
+        return bool(order.get("is_invoiced"))
+    return False
+
+
+def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
+    unknown = []
+    for key, messages in exc.fields.items():
+        if key.startswith("lines.") and key.endswith(".item_id"):
+            try:
+                unknown.append(plan.lines[int(key.split(".")[1])].item)
+            except (ValueError, IndexError):
+                unknown.append(key)
+        del messages
+    if unknown:
+        return (f"Rackbeat does not know the item number(s) {', '.join(sorted(set(unknown)))}; "
+                "create them in Rackbeat (or fix the SKUs in Shopify) and the order is retried "
+                "on the next pass")
+    return f"Rackbeat refused the order: {exc.message}"
+
+
+def _name_filter(name: str) -> str:
+    name = name.strip()
+    if name.isdigit():
+        return f"id:{name}"
+    return f"name:{name if name.startswith('#') else '#' + name}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
