@@ -215,6 +215,16 @@ def status_cmd(
             console.print_table(out, "running now", ["lock", "pid", "host", "since"],
                                 [(h["lock"], h["pid"], h["host"], h["since"])
                                  for h in status["running"]])
+        orders = status["orders"]
+        if orders["counts"]:
+            console.print_table(out, "order journal", ["shop", "state", "orders"],
+                                [(r["shop"], r["state"], r["orders"]) for r in orders["counts"]])
+        if orders["held"]:
+            console.print_table(
+                out, "orders held back (failed, unfinished, waiting, skipped)",
+                ["shop", "order", "state", "rackbeat", "reason", "since"],
+                [(r["shop"], r["order_name"], r["state"], r["rackbeat_number"], r["reason"],
+                  r["updated_at"]) for r in orders["held"]])
         if status["failures"]:
             console.print_table(
                 out, "open failures", ["job", "shop", "record", "reason", "count", "last seen"],

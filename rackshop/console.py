@@ -77,18 +77,16 @@ def print_table(
 ) -> None:
     """Print a simple table; cells are shown with ``str()`` (``None`` as an empty cell)."""
     table = Table(title=title, caption=caption, title_justify="left", show_lines=False)
-    for col in columns:
-        numeric = col.lower() in _NUMERIC_HINTS
-        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
+    for index, col in enumerate(columns):
+        cells = [row[index] for row in rows if index < len(row) and row[index] is not None]
+        numeric = bool(cells) and all(isinstance(c, int | float) for c in cells)
+        table.add_column(col.replace("_", " "), justify="right" if numeric else "left",
+                         overflow="fold")
     for row in rows:
         table.add_row(*("" if c is None else Text(redact(str(c))) for c in row))
     console.print(table)
 
 
-_NUMERIC_HINTS = {
-    "count", "calls", "writes", "created", "updated", "failed", "skipped", "transferred",
-    "checked", "changed", "activated", "units", "reads", "429s", "throttled",
-}
 
 
 def print_line(console: Console, text: str, style: str | None = None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from rackshop.runtime import Runtime
-from rackshop.store import JobLock
+from rackshop.store import JobLock, Store
 
 
 def summary_text(summary: dict[str, Any]) -> str:
@@ -27,6 +27,7 @@ def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
     path = runtime.state_path
     result: dict[str, Any] = {
         "state_path": str(path), "runs": [], "running": [], "failures": [], "cursors": [],
+        "orders": {"counts": [], "held": []},
     }
     if not path.exists():
         return result
@@ -40,7 +41,27 @@ def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
                                                                      else ""),
             "summary": run.summary, "summary_text": summary_text(run.summary),
         })
+    result["orders"] = _orders(store, shops)
     result["running"] = JobLock.holders(path)
     result["failures"] = [f for f in store.failures() if f["shop"] in shops]
     result["cursors"] = [c for c in store.cursors() if c["shop"] in shops]
     return result
+
+
+#: Journal states worth showing one by one, with their reason.
+HELD_STATES = ("held", "failed", "creating", "created", "waiting", "skipped")
+
+
+def _orders(store: Store, shops: Collection[str], limit: int = 50) -> dict[str, Any]:
+    """Order journal counts per shop and state, and the orders held back with their reasons."""
+    counts = [dict(r) for r in store.conn.execute(
+        "SELECT shop, state, COUNT(*) AS orders FROM order_journal GROUP BY shop, state "
+        "ORDER BY shop, state") if r["shop"] in shops]
+    held = []
+    for state in HELD_STATES:
+        rows = store.conn.execute(
+            "SELECT shop, order_name, state, rackbeat_number, reason, updated_at "
+            "FROM order_journal WHERE state = ? ORDER BY updated_at DESC LIMIT ?",
+            (state, limit)).fetchall()
+        held += [dict(r) for r in rows if r["shop"] in shops]
+    return {"counts": counts, "held": held}

@@ -20,7 +20,6 @@ The cursor is saved only after every order it covers is journalled.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,12 +153,12 @@ class _ShopOrders:
                     self.result.fail(name, "no such order in Shopify")
         else:
             orders = self._changed_orders()
-        seen: set[str] = set()
+        # Read everything before writing anything: the write-back tags an order, which moves
+        # it in an UPDATED_AT sort, and paging while doing that would meet it again.
+        unique: dict[str, dict[str, Any]] = {}
         for order in orders:
-            oid = str(order["id"])
-            if oid in seen:
-                continue
-            seen.add(oid)
+            unique.setdefault(str(order["id"]), order)
+        for order in unique.values():
             self._one(order)
         if not order_names and not self.dry_run and self.store is not None:
             # Every order up to the pass start is journalled (done, skipped, failed, waiting).
@@ -208,6 +207,9 @@ class _ShopOrders:
         name = str(order.get("name") or oid)
         row = self._journal(oid)
         state = row["state"] if row else None
+        if state == "held":
+            self.result.bump("held")
+            return
         if state in ("done", "skipped"):
             if state == "done":
                 self._check_changed(order, row or {})
@@ -270,7 +272,15 @@ class _ShopOrders:
             created = found
         number = int(created["number"])
         self._record(oid, name, state="created", rackbeat_number=number)
-        self._verify_total(created, plan, number)
+        mismatch = self._total_mismatch(created, plan, number)
+        if mismatch:
+            # Never book an order whose amounts are wrong; a person must look at it.
+            self._record(oid, name, state="held", reason=mismatch)
+            if self.store is not None:
+                self.store.record_failure(JOB, self.shop.name, name, mismatch)
+            self.result.fail(name, mismatch)
+            self._outcome(name, "failed", mismatch)
+            return
         self._process(oid, name, number, created, steps)
         self._write_back(order, number)
         self._record(oid, name, state="done", reason=None)
@@ -383,70 +393,84 @@ class _ShopOrders:
                 return o
         return None
 
-    def _verify_total(self, created: Mapping[str, Any], plan: OrderPlan, number: int) -> None:
+    @staticmethod
+    def _total_mismatch(created: Mapping[str, Any], plan: OrderPlan, number: int) -> str:
+        """Why Rackbeat's computed total disagrees with Shopify's ('' when it agrees)."""
         total = created.get("total_total")
-        if total is None:
-            return
-        if Decimal(str(total)).quantize(Decimal("0.01")) != plan.total:
-            raise RecordError(
-                f"Rackbeat computed {total} for order {number}, Shopify says {plan.total}; the "
-                "draft is left unbooked for you to check (rackshop will not book it)")
+        if total is None or Decimal(str(total)).quantize(Decimal("0.01")) == plan.total:
+            return ""
+        return (f"Rackbeat computed {total} for draft order {number}, Shopify says "
+                f"{plan.total}; the draft is held unbooked for you to check and fix by hand")
 
     def _process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
                  steps: Sequence[str]) -> None:
+        """Book, ship and invoice as configured; each step checks the order's flags first."""
         order = dict(current)
         done = set(filter(None, ((self._journal(oid) or {}).get("steps_done") or "").split(",")))
         for step in steps:
             if step in done:
                 continue
-            if step == "book" and not order.get("is_booked"):
-                order = self._action(f"orders/{number}/book", {"mail": {"send": False}},
-                                     number) or order
-            elif step == "ship" and not order.get("is_shipped"):
-                self._ship(number)
-            elif step == "invoice" and not order.get("is_invoiced"):
-                self._action(f"orders/{number}/convert-to-invoice?book=true", {}, number)
+            if step == "book":
+                order = self._step(number, order, "is_booked", "book", lambda: self._post(
+                    f"orders/{number}/book", {"mail": {"send": False}}))
+            elif step == "ship":
+                order = self._step(number, order, "is_shipped", "ship",
+                                   lambda: self._ship(number))
+            elif step == "invoice":
+                order = self._step(number, order, "is_invoiced", "invoice", lambda: self._post(
+                    f"orders/{number}/convert-to-invoice?book=true", {}))
             done.add(step)
             self._record(oid, name, steps_done=",".join(s for s in steps if s in done))
 
-    def _action(self, path: str, body: Mapping[str, Any], number: int) -> dict[str, Any] | None:
-        """POST an order action; on an unknown outcome, read the order and go on if it took."""
-        try:
-            answer = self.rackbeat.request("POST", path, body=dict(body), idempotent=False)
-        except OutcomeUnknownError:
-            return self.rackbeat.get_one("orders", number)
-        except ValidationError as exc:
-            # Rackbeat refuses a repeated step (already booked/invoiced): read the flags.
-            current = self.rackbeat.get_one("orders", number)
-            if _step_done(path, current):
-                return current
-            raise RecordError(f"Rackbeat refused {path}: {exc.message}") from exc
+    def _step(self, number: int, order: dict[str, Any], flag: str, what: str,
+              act: Callable[[], dict[str, Any] | None], attempts: int = 3) -> dict[str, Any]:
+        """Make ``order[flag]`` true by ``act``, reading the flags after any doubt.
+
+        A step whose answer was lost, or that Rackbeat refused, is settled by reading the order:
+        done is done; not done is tried again (at most ``attempts`` times this pass).
+        """
+        for _ in range(attempts):
+            if order.get(flag):
+                return order
+            try:
+                answer = act()
+            except OutcomeUnknownError:
+                answer = None
+            except ValidationError as exc:
+                current = self.rackbeat.get_one("orders", number)
+                if current.get(flag):
+                    return current
+                raise RecordError(f"Rackbeat refused to {what} order {number}: "
+                                  f"{exc.message}") from exc
+            order = answer if answer is not None and flag in answer else \
+                self.rackbeat.get_one("orders", number)
+        if not order.get(flag):
+            raise RecordError(f"could not {what} Rackbeat order {number} in {attempts} tries; "
+                              "it is tried again on the next pass")
+        return order
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """POST an order action; returns the order if the answer carries it."""
+        answer = self.rackbeat.request("POST", path, body=dict(body), idempotent=False)
         if isinstance(answer, dict) and isinstance(answer.get("order"), dict):
             return dict(answer["order"])
         return None
 
     def _ship(self, number: int) -> None:
+        """Create the order's shipment unless it has one, and mark open shipments shipped.
+
+        The shipments are listed first, so a shipment created by an attempt whose answer was
+        lost (or by a killed run) is reused, never duplicated.
+        """
         shipments = self.rackbeat.list_all(f"orders/{number}/shipments")
-        open_ = [s for s in shipments if not s.get("is_shipped")]
         if not shipments:
-            try:
-                created = self.rackbeat.request("POST", f"orders/{number}/create-shipment",
-                                                body={}, idempotent=False)
-                open_ = [created.get("order_shipment") or {}]
-            except OutcomeUnknownError:
-                open_ = [s for s in self.rackbeat.list_all(f"orders/{number}/shipments")
-                         if not s.get("is_shipped")]
-        for shipment in open_:
-            if shipment.get("id") is None:
-                continue
-            # An unknown outcome is settled by reading the order's flags just below.
-            with contextlib.suppress(OutcomeUnknownError):
+            created = self.rackbeat.request("POST", f"orders/{number}/create-shipment",
+                                            body={}, idempotent=False)
+            shipments = [created.get("order_shipment") or {}]
+        for shipment in shipments:
+            if shipment.get("id") is not None and not shipment.get("is_shipped"):
                 self.rackbeat.request("POST", f"orders/shipments/{shipment['id']}/mark-shipped",
                                       body={"pick": True}, idempotent=False)
-        current = self.rackbeat.get_one("orders", number)
-        if not current.get("is_shipped"):
-            raise RecordError(f"Rackbeat order {number} is not shipped after marking its "
-                              "shipment shipped; check it in Rackbeat")
 
     # -- Shopify write-back --------------------------------------------------------------------
 
@@ -484,7 +508,11 @@ class _ShopOrders:
         self.result.fail(name, reason)
         self._outcome(name, "failed", reason)
         if self.store is not None:
-            if keep_state:
+            row = self.store.journal_get(self.shop.name, oid) or {}
+            # Once a Rackbeat order may exist, the row stays creating/created so the next
+            # pass resumes it (by its number or its reference) and never creates another.
+            if keep_state or row.get("state") in ("creating", "created") \
+                    or row.get("rackbeat_number"):
                 self.store.journal_put(self.shop.name, oid, order_name=name, reason=reason)
             else:
                 self.store.journal_put(self.shop.name, oid, order_name=name, state="failed",
@@ -539,14 +567,6 @@ def line_quantities(order: Mapping[str, Any],
         if sku and qty > 0:
             quantities[sku] = quantities.get(sku, 0) + qty
     return quantities
-
-
-def _step_done(path: str, order: Mapping[str, Any]) -> bool:
-    if path.endswith("/book"):
-        return bool(order.get("is_booked"))
-    if "convert-to-invoice" in path:
-        return bool(order.get("is_invoiced"))
-    return False
 
 
 def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
