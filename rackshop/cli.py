@@ -303,17 +303,16 @@ def sync_orders_cmd(
     _run(common, body)
 
 
+def _bars(c: Common, err: Any) -> bool:
+    """Progress bars only for a person watching: a terminal, and not JSON logs."""
+    return bool(err.is_terminal) and c.log_format != LogFormat.json
+
+
 def _print_job_summary(out: Any, result: Any) -> None:
-    """The per-shop summary table of a job, and its failures."""
-    names: list[str] = []
-    for shop in result.shops:
-        for key in shop.counts:
-            if key not in names and key != "failed":
-                names.append(key)
-    columns = ["shop", "outcome", *names, "failed"]
-    rows = [[s.shop, s.outcome + (f": {s.error}" if s.error else ""),
-             *(s.counts.get(n, 0) for n in names), s.counts.get("failed", 0)]
-            for s in result.shops]
+    """The summary table of a job (a column per shop), and its failures."""
+    from rackshop.sync.runner import summary_table
+
+    columns, rows = summary_table(result)
     title = f"{result.job}{' (dry run: nothing written)' if result.dry_run else ''}"
     console.print_table(out, title, columns, rows)
     failures = [(s.shop, rec, why) for s in result.shops for rec, why in s.failures]
@@ -349,7 +348,29 @@ def sync_products_cmd(
     shopify: the shop's variants become Rackbeat products. off: nothing. Never deletes anything.
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
-    _run(common, _not_yet("sync-products", "the sync-products issue"))
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.products import ProductsReport, report_rows, sync_products
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        report = ProductsReport()
+        out, err = console.make_consoles()
+        try:
+            with console.progress_bars(err, enabled=_bars(c, err)) as bars:
+                result = sync_products(runtime, cfg.select(c.shops), dry_run=c.dry_run,
+                                       report=report, progress=bars)
+        finally:
+            runtime.close()
+        rows = report_rows(report)
+        if c.dry_run and rows:
+            console.print_table(out, "product changes (dry run)",
+                                ["shop", "sku", "field", "old", "new", "action"], rows)
+        _print_job_summary(out, result)
+        return result.exit_code
+
+    _run(common, body)
 
 
 @app.command("sync-stock")
@@ -372,7 +393,31 @@ def sync_stock_cmd(
     zero. Only changes are written.
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
-    _run(common, _not_yet("sync-stock", "the sync-stock issue"))
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.stock import StockReport, sync_stock
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        report = StockReport()
+        try:
+            result = sync_stock(runtime, cfg.select(c.shops), dry_run=c.dry_run, full=full,
+                                force=force, report=report)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        if c.dry_run and report.rows():
+            console.print_table(out, "stock changes (dry run)",
+                                ["shop", "sku", "location", "from", "to", "note"], report.rows())
+        _print_job_summary(out, result)
+        for shop_result in result.shops:
+            for reason, skus in (shop_result.details.get("skipped") or {}).items():
+                console.print_line(out, f"{shop_result.shop}: {len(skus)} skipped - {reason}: "
+                                   + ", ".join(skus[:10]) + (" ..." if len(skus) > 10 else ""))
+        return result.exit_code
+
+    _run(common, body)
 
 
 @app.command("init-sync")

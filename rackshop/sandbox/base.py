@@ -117,6 +117,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     note: str | None = None
     """Not sent: a word for the request log, e.g. ``throttled`` for Shopify's HTTP 200 THROTTLED."""
+    cost: float | None = None
+    """Not sent: the rate-limit cost the request drew (Shopify's actual query cost), for the log."""
 
     def encode(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -339,6 +341,7 @@ class LogEntry:
     fault: str | None
     ms: float
     note: str | None = None
+    cost: float | None = None
 
 
 class RequestLog:
@@ -349,12 +352,10 @@ class RequestLog:
         self._entries: list[LogEntry] = []
 
     def add(self, entry: LogEntry) -> None:
+        """Append an entry, numbering it (``seq``) under the lock."""
         with self._lock:
+            entry.seq = len(self._entries) + 1
             self._entries.append(entry)
-
-    def next_seq(self) -> int:
-        with self._lock:
-            return len(self._entries) + 1
 
     def entries(self, since: int = 0) -> list[LogEntry]:
         """Entries with ``seq > since``."""
@@ -380,6 +381,7 @@ class RequestLog:
             "reads": sum(1 for e in entries if e.access == "read"),
             "writes": sum(1 for e in entries if e.access == "write"),
             "throttled": sum(1 for e in entries if e.status == 429 or e.note == "throttled"),
+            "cost": sum(e.cost or 0 for e in entries),
             "faults": dict(Counter(e.fault for e in entries if e.fault)),
             "by_label": dict(sorted(by_label.items())),
             "by_status": dict(sorted(by_status.items())),
@@ -522,43 +524,42 @@ class TwinServer:
         except Exception:  # a request the twin cannot even classify is still logged
             info = RequestInfo(f"{req.method} {req.path}", "read")
         fault = self.faults.pick(info)
-        status: int | None = None
+        answer: Response | None = None  # None: the connection is dropped without an answer
         note: str | None = None
+        cost: float | None = None
         if fault in ("5xx", "429"):
-            resp = self.app.fault_response(fault, req, info)
-            status = resp.status
-            handler._send(resp)
-        elif fault == "drop":
-            handler._drop()
-        else:
+            answer = self.app.fault_response(fault, req, info)
+        elif fault != "drop":
             if fault == "slow":
                 time.sleep(self.faults.slow_seconds)
             resp = self._apply(req)
+            note, cost = resp.note, resp.cost
+            answer = resp
             if fault == "lost":
-                if self.faults.pick_lost_mode() == "502":
-                    status = 502
-                    handler._send(json_response(502, {"message": "Bad Gateway"}))
-                else:
-                    handler._drop()
-            else:
-                status = resp.status
-                handler._send(resp)
-            note = resp.note
+                lost_502 = self.faults.pick_lost_mode() == "502"
+                answer = json_response(502, {"message": "Bad Gateway"}) if lost_502 else None
+        # Logged before the answer goes out: whoever counts the log after an answer (or a
+        # dropped connection) must find the request in it.
         self.log.add(
             LogEntry(
-                seq=self.log.next_seq(),
+                seq=0,  # numbered by the log
                 at=time.time(),
                 method=req.method,
                 path=req.raw_path,
                 label=info.label,
                 access=info.access,
                 shop=info.shop,
-                status=status,
+                status=answer.status if answer is not None else None,
                 fault=fault,
                 ms=round((time.monotonic() - started) * 1000, 2),
                 note=note,
+                cost=cost,
             )
         )
+        if answer is None:
+            handler._drop()
+        else:
+            handler._send(answer)
 
     def _apply(self, req: Request) -> Response:
         with self.app.lock:

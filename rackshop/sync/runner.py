@@ -142,6 +142,26 @@ def run_per_shop(
     return result
 
 
+def summary_table(result: JobResult) -> tuple[list[str], list[list[Any]]]:
+    """A job's result as a table with one column per shop and one row per counter.
+
+    Counters differ between jobs and shops; listing them down the side keeps the table narrow
+    however many there are.
+    """
+    names: list[str] = []
+    for shop in result.shops:
+        names += [k for k in shop.counts if k not in names and k != "failed"]
+    columns = ["", *(s.shop for s in result.shops)]
+    rows: list[list[Any]] = [["outcome", *(s.outcome for s in result.shops)]]
+    rows += [[name.replace("_", " "), *(s.counts.get(name, 0) for s in result.shops)]
+             for name in names]
+    rows.append(["failed", *(s.counts.get("failed", 0) for s in result.shops)])
+    errors = [s.error for s in result.shops]
+    if any(errors):
+        rows.append(["error", *(e or "" for e in errors)])
+    return columns, rows
+
+
 def _summary(result: ShopResult) -> dict[str, Any]:
     summary: dict[str, Any] = dict(result.counts)
     if result.error:

@@ -73,7 +73,7 @@ def test_usage_unknown_option_and_unknown_shop(tmp_path: Path) -> None:
 
 def test_not_implemented_job(tmp_path: Path) -> None:
     path = configs.write(tmp_path, configs.minimal(tmp_path))
-    code, text = invoke(["sync-products", "--config", str(path)])
+    code, text = invoke(["init-sync", "--config", str(path), "--yes"])
     assert code == ExitCode.NOT_IMPLEMENTED
     assert "not implemented" in text
 

@@ -16,6 +16,7 @@ import requests
 from rackshop.config import load_config, write_config
 from rackshop.errors import ExitCode
 from rackshop.runtime import Runtime
+from rackshop.sandbox.base import FaultRule
 from rackshop.sandbox.seed import shop_token
 from rackshop.sandbox.world import RACKBEAT_TOKEN, Sandbox
 from rackshop.sync.products import ProductsReport, Tuning, sync_products
@@ -492,3 +493,114 @@ def test_mixed_masters_converge_in_one_pass(tmp_path: Path) -> None:
         assert env.shopify_writes(mark) == {} and env.rackbeat_writes(mark) == {}
     finally:
         env.close()
+
+
+def test_one_change_one_write_per_receiving_shop(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER},
+                         "se": {"products": RB_MASTER, "taxes_included": False}})
+    try:
+        env.rackbeat.add_product("BOX/12", "Gaveæske", 100.0, 1000)
+        env.rackbeat.add_product("TEE #3", "T-shirt", 50.0, 1100)
+        for shop in ("dk", "se"):
+            env.product(shop, "Gaveæske", [{"sku": "BOX/12", "price": "1.00", "tracked": True}])
+            env.product(shop, "T-shirt", [{"sku": "TEE #3", "price": "1.00", "tracked": True}])
+        env.run()
+        assert env.catalogue("dk")["BOX/12"][1]["price"] == "125.00"  # with 25 % VAT
+        assert env.catalogue("se")["BOX/12"][1]["price"] == "100.00"  # the shop enters net
+        assert env.catalogue("se")["TEE #3"][1]["price"] == "50.00"
+        env.rb_put("BOX/12", {"sales_price": 80.0})
+        mark = env.mark()
+        env.run()
+        per_shop: dict[str, list[str]] = {}
+        for e in env.sandbox.shopify.log.entries(mark[0]):
+            if e.access == "write":
+                per_shop.setdefault(str(e.shop), []).append(e.label)
+        assert per_shop == {"dk": ["mutation productVariantsBulkUpdate"],
+                            "se": ["mutation productVariantsBulkUpdate"]}
+        assert env.catalogue("dk")["BOX/12"][1]["price"] == "100.00"
+        assert env.catalogue("se")["BOX/12"][1]["price"] == "80.00"
+    finally:
+        env.close()
+
+
+def test_faults_never_create_twice_and_converge(tmp_path: Path) -> None:
+    """5xx, 429, dropped connections and lost answers on both twins: every pass goes on, a lost
+    create is never repeated blindly, and the result is the same as without faults."""
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}})
+    try:
+        seed_rackbeat_master(env)
+        text = env.config_path.read_text(encoding="utf-8")  # fast retries for the test
+        env.config_path.write_text(text + "\n[http]\nattempts = 8\nbackoff_seconds = 0.01\n"
+                                   "max_backoff_seconds = 0.02\n", encoding="utf-8")
+        # The first create's answer is lost (it was made), the second's connection drops (it
+        # was not): both are failures of this pass, settled by the next one's read.
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("lost",), times=1, match="mutation productSet"),
+            FaultRule(kinds=("drop",), times=1, match="mutation productSet")])
+        first = env.run()
+        assert first.exit_code == ExitCode.PARTIAL
+        assert sorted(r for r, _ in first.shops[0].failures) == ["KIT-1", "NEW-1"]
+        assert all("no answer" in why for _, why in first.shops[0].failures)
+        # Then everything at random, on both twins.
+        env.sandbox.set_faults(0.3, kinds=("5xx", "429", "drop", "lost"))
+        mark = env.mark()
+        for _ in range(6):
+            env.run()
+        faults = env.sandbox.shopify.log.counters(mark[0])["faults"]
+        assert sum(faults.values()) > 0 and env.sandbox.rackbeat.log.counters(mark[1])["faults"]
+        env.sandbox.set_faults(0)
+        final = env.run()
+        assert final.exit_code == ExitCode.OK, final
+        skus = [v["sku"] for p in env.gql("dk", ALL_PRODUCTS)["products"]["nodes"]
+                for v in p["variants"]["nodes"]]
+        assert skus.count("NEW-1") == 1 and skus.count("KIT-1") == 1
+        cat = env.catalogue("dk")
+        assert (cat["BOX/12"][0]["title"], cat["BOX/12"][1]["price"]) == ("Gaveæske med 12",
+                                                                          "125.00")
+        assert cat["NEW-1"][1]["price"] == "15.63" and cat["KIT-1"][1]["price"] == "375.00"
+        assert cat["HONNING-1"][1]["price"] == "50.00"
+        assert cat["TEE #3"][1]["price"] == "199.00"
+        assert cat["BARRED-1"][0]["status"] == "DRAFT"
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {} and env.rackbeat_writes(mark) == {}
+    finally:
+        env.close()
+
+
+def test_lost_rackbeat_creates_are_settled_by_reading(sf_master: Env) -> None:
+    env = sf_master
+    text = env.config_path.read_text(encoding="utf-8")
+    env.config_path.write_text(text + "\n[http]\nbackoff_seconds = 0.01\n", encoding="utf-8")
+    env.sandbox.rackbeat.faults.configure([
+        FaultRule(kinds=("lost",), times=1, match="POST /products"),
+        FaultRule(kinds=("drop",), times=1, match="POST /products")])
+    first = env.run()
+    # The lost answer: the product exists, found by reading, counted as created. The dropped
+    # connection: nothing was made; it fails now and is created on the next pass.
+    (record, reason), = first.shops[0].failures
+    assert "no answer" in reason
+    assert counts(first, "dk")["created"] == 4
+    second = env.run()
+    assert second.exit_code == ExitCode.OK and counts(second, "dk")["created"] == 1
+    assert env.item(record) is not None
+    mark = env.mark()
+    env.run()
+    assert env.rackbeat_writes(mark) == {}
+
+
+def test_a_duplicate_sku_made_unique_is_synced(rb_master: Env) -> None:
+    env = rb_master
+    env.run()
+    nodes = env.gql("dk", ALL_PRODUCTS)["products"]["nodes"]
+    a = next(p for p in nodes if p["title"] == "Dobbelt A")
+    b = next(p for p in nodes if p["title"] == "Dobbelt B")
+    env.set_variant("dk", b["id"], b["variants"]["nodes"][0]["id"], inventoryItem={"sku": "DUP-2"})
+    mark = env.mark()
+    result = env.run()
+    assert result.exit_code == ExitCode.OK
+    assert env.shopify_writes(mark) == {"mutation productVariantsBulkUpdate": 1,
+                                        "mutation productUpdate": 1}
+    p, v = env.catalogue("dk")["DUP-1"]
+    assert (p["id"], p["title"], v["price"]) == (a["id"], "Dobbelt", "50.00")
+    assert env.catalogue("dk")["DUP-2"][1]["price"] == "1.00"  # not a Rackbeat item

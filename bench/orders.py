@@ -1,0 +1,112 @@
+"""Benchmark: sync-orders on N orders over S shops against the twins with real rate limits.
+
+The twins enforce Shopify's leaky bucket (standard plan: 100 points/s, 2,000 bucket) and
+Rackbeat's 480 requests per minute, with time scaled by --scale (both twin and client run
+``scale`` times faster, so the figures are real-time figures divided by ``scale``; the table
+reports them multiplied back). The job runs as a separate process, so its CPU time is the
+client's alone.
+
+    python bench/orders.py                   # 200 orders, quick
+    python bench/orders.py --orders 1000     # the figure quoted in the README
+
+Prints a table: calls per order to each API, writes, 429/THROTTLED answers seen, wall time
+against the lower bound the rate limits impose, and client CPU per order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rackshop.sandbox.world import Sandbox  # noqa: E402
+from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids  # noqa: E402
+
+SKUS = [("BOX/12-Rød", "782.50", 25), ("ÆBLE-1-M", "995.00", 25), ("TEE #3", "654.08", 12),
+        ("MUG 350 ML", "507.00", 0)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=200, help="orders in all (default 200)")
+    parser.add_argument("--shops", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
+    parser.add_argument("--process-to", default="booked",
+                        choices=["draft", "booked", "shipped", "invoiced", "shipped_invoiced"])
+    args = parser.parse_args()
+
+    with Sandbox(seed=3, shops=args.shops, products=12, orders=0,
+                 time_scale=args.scale) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        t0 = time.monotonic()
+        for s, shop in enumerate(sandbox.shop_names):
+            ids = variant_ids(sandbox.shopify_app, shop)
+            for i in range(args.orders // len(sandbox.shop_names)):
+                lines = [Line(sku, 1 + (i + k) % 3, price, rate)
+                         for k, (sku, price, rate) in enumerate(SKUS[: 1 + (i + s) % 4])]
+                place(sandbox.shopify_app, shop, OrderSpec(
+                    lines, shipping="49.00" if i % 3 == 0 else None,
+                    email=f"buyer{i % 97}@example.com"), ids=ids)
+        placed = time.monotonic() - t0
+        cfg = sandbox.write_config(Path(tmp) / "rackshop.toml")
+        data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        for shop in data["shops"]:
+            shop["orders"].update({"transfer_on": "created", "process_to": args.process_to})
+        cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
+        marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "rackshop", "sync-orders", "--config",
+                               str(cfg), "--log-format", "json"], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              check=False)
+        wall = (time.monotonic() - start) * args.scale
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        sh = sandbox.shopify.log.counters(marks[0])
+        rb = sandbox.rackbeat.log.counters(marks[1])
+
+    n = args.orders - args.orders % len(sandbox.shop_names)
+    # Rackbeat's window allows a first burst of 480 requests; beyond it, 8 per second.
+    rb_bound = max(0, rb["requests"] - 480) / (480 / 60)
+    # Shopify's bucket is per shop; the shops share the process's time, so the bound is the
+    # total cost drawn beyond the full buckets, at the restore rate.
+    sh_bound = max(0.0, (sh["cost"] - 2000 * len(sandbox.shop_names)) / 100)
+    bound = max(rb_bound, sh_bound)
+    rows = [
+        ("orders transferred", f"{n}", f"exit code {proc.returncode}"),
+        ("Rackbeat calls", f"{rb['requests']}", f"{rb['requests'] / n:.2f} per order"),
+        ("Rackbeat writes", f"{rb['writes']}", f"{rb['writes'] / n:.2f} per order"),
+        ("Shopify calls", f"{sh['requests']}", f"{sh['requests'] / n:.2f} per order"),
+        ("Shopify writes", f"{sh['writes']}", f"{sh['writes'] / n:.2f} per order"),
+        ("Shopify cost drawn", f"{sh['cost']:.0f}", f"{sh['cost'] / n:.1f} points per order"),
+        ("429 / THROTTLED seen", f"{rb['throttled'] + sh['throttled']}",
+         f"Rackbeat {rb['throttled']}, Shopify {sh['throttled']}"),
+        ("wall time (real-time equivalent)", f"{wall:.0f} s", f"{wall / n * 1000:.0f} ms/order"),
+        ("rate-limit lower bound", f"{bound:.0f} s",
+         f"Rackbeat {rb_bound:.0f} s at 480/min, Shopify {sh_bound:.0f} s at 100 points/s"),
+        ("wall / lower bound", f"{wall / bound:.2f}" if bound else "n/a", ""),
+        ("client CPU", f"{cpu:.2f} s", f"{cpu / n * 1000:.1f} ms per order"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"sync-orders: {n} orders, {len(sandbox.shop_names)} shops, process_to "
+          f"{args.process_to}, time scale {args.scale:g} (orders placed in {placed:.1f} s)")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>10}  {note}")
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

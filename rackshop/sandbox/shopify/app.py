@@ -1,0 +1,1333 @@
+"""The Shopify twin: routing, authentication, GraphQL execution, query cost and the bucket.
+
+Routes (several shops on one server, each under ``/shops/{shop}``):
+
+* ``POST /shops/{shop}/admin/api/{YYYY-MM}/graphql.json`` — the Admin GraphQL API
+  (``X-Shopify-Access-Token``).
+* ``POST /shops/{shop}/admin/oauth/access_token`` — the client-credentials grant.
+* ``GET /shops/{shop}/bulk/{n}.jsonl`` — a bulk operation's result file.
+
+A GraphQL request goes through the same steps as at Shopify: parse, validate against the twin's
+schema (a subset of the real 2026-07 schema; errors in Shopify's shapes and codes), coerce the
+variables (``INVALID_VARIABLE``), refuse input arrays over 250 and queries whose requested cost
+is over 1,000, reserve the requested cost in the shop's leaky bucket (``THROTTLED`` when it
+cannot), execute, refund requested minus actual, and answer with ``extensions.cost``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from graphql import (
+    ArgumentNode,
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    ListValueNode,
+    Node,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    VariableDefinitionNode,
+    VariableNode,
+    Visitor,
+    build_schema,
+    execute_sync,
+    get_named_type,
+    is_input_type,
+    parse,
+    print_ast,
+    type_from_ast,
+    validate,
+    visit,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.utilities import validate_input_value
+
+from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
+from . import bulk, catalog, cost, webhooks
+from .state import PLANS, Bucket, Context, ShopState, wall_clock
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+THROTTLED_DOC = "https://shopify.dev/api/usage/rate-limits"
+MAX_INPUT_ARRAY = 250
+TOKEN_LIFETIME = 86399
+DEFAULT_SCOPES = (
+    "read_products,write_products,read_inventory,write_inventory,read_locations,"
+    "read_orders,write_orders"
+)
+_VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+def schema_sdl() -> str:
+    """The twin's SDL: ``schema.graphql`` plus every ``schema_*.graphql`` beside it."""
+    parts = [(PACKAGE_DIR / "schema.graphql").read_text(encoding="utf-8")]
+    for extra in sorted(PACKAGE_DIR.glob("schema_*.graphql")):
+        parts.append(extra.read_text(encoding="utf-8"))
+    return "\n\n".join(parts)
+
+
+def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
+    """Build the twin's schema, with its resolvers attached unless ``resolvers=False``.
+
+    The order part of the twin (``orders.py``) registers itself if it exists.
+    """
+    schema = build_schema(schema_sdl())
+    if resolvers:
+        catalog.register(schema)
+        bulk.register(schema)
+        webhooks.register(schema)
+        try:
+            from . import orders
+        except ImportError:  # the order part is optional
+            pass
+        else:
+            orders.register(schema)
+    return schema
+
+
+@functools.lru_cache(maxsize=1)
+def shared_schema() -> GraphQLSchema:
+    """One schema with resolvers per process (resolvers keep no state; the context does)."""
+    return build_twin_schema()
+
+
+# -- Shopify-shaped errors --------------------------------------------------------------------
+
+_PUNCT = {
+    "{": "LCURLY",
+    "}": "RCURLY",
+    "(": "LPAREN",
+    ")": "RPAREN",
+    "[": "LBRACKET",
+    "]": "RBRACKET",
+}
+
+
+def parse_error_message(exc: GraphQLError) -> str:
+    """A graphql-core syntax error worded as Shopify's parser words it."""
+    desc = str(getattr(exc, "description", "") or exc.message)
+    if "<EOF>" in desc:
+        return "syntax error, unexpected end of file"
+    m = re.search(r"(?:found|Unexpected) (?:'([^']*)'|(\w+) \"([^\"]*)\"|(\w+))", desc)
+    if m:
+        token = m.group(1) or m.group(3) or m.group(4) or ""
+        return f"syntax error, unexpected {token}"
+    return f"syntax error, {desc.rstrip('.')}"
+
+
+def _locations(nodes: Iterable[Node]) -> list[dict[str, int]]:
+    out = []
+    for n in nodes:
+        if n is not None and n.loc is not None:
+            loc = n.loc.source.get_location(n.loc.start)
+            out.append({"line": loc.line, "column": loc.column})
+    return out
+
+
+class _DocIndex:
+    """Where every node of a document sits: its path (as graphql-ruby names it), its field,
+    argument and operation."""
+
+    def __init__(self, doc: DocumentNode) -> None:
+        self.path: dict[int, list[str]] = {}
+        self.field: dict[int, FieldNode] = {}
+        self.argument: dict[int, ArgumentNode] = {}
+        self.directive: dict[int, DirectiveNode] = {}
+        self.owner: dict[int, Node] = {}
+        for d in doc.definitions:
+            if isinstance(d, OperationDefinitionNode):
+                label = d.operation.value + (f" {d.name.value}" if d.name else "")
+            elif isinstance(d, FragmentDefinitionNode):
+                label = f"fragment {d.name.value}"
+            else:
+                continue
+            self._walk(d, [label], None, None, None, d)
+
+    def _walk(
+        self,
+        node: Any,
+        path: list[str],
+        field: FieldNode | None,
+        arg: ArgumentNode | None,
+        directive: DirectiveNode | None,
+        owner: Node,
+    ) -> None:
+        if not isinstance(node, Node):
+            return
+        key = id(node)
+        if isinstance(node, FieldNode):
+            path = [*path, node.alias.value if node.alias else node.name.value]
+            field = node
+            arg = None
+            directive = None
+        elif isinstance(node, ArgumentNode):
+            path = [*path, node.name.value]
+            arg = node
+        elif isinstance(node, DirectiveNode):
+            directive = node
+        elif isinstance(node, InlineFragmentNode):
+            cond = node.type_condition.name.value if node.type_condition else ""
+            path = [*path, f"... on {cond}" if cond else "..."]
+        elif isinstance(node, FragmentSpreadNode):
+            path = [*path, f"... {node.name.value}"]
+        self.path[key] = path
+        if field is not None:
+            self.field[key] = field
+        if arg is not None:
+            self.argument[key] = arg
+        if directive is not None:
+            self.directive[key] = directive
+        self.owner[key] = owner
+        for attr in node.keys:
+            if attr == "loc":
+                continue
+            child = getattr(node, attr, None)
+            children = child if isinstance(child, (list, tuple)) else [child]
+            for c in children:
+                if isinstance(c, Node):
+                    self._walk(c, path, field, arg, directive, owner)
+
+
+def _root_name(name: str, schema: GraphQLSchema) -> str:
+    """Shopify calls the query root ``QueryRoot``."""
+    if schema.query_type is not None and name == schema.query_type.name:
+        return "QueryRoot"
+    return name
+
+
+def _op_label(owner: Node | None) -> str:
+    if isinstance(owner, OperationDefinitionNode):
+        if owner.name:
+            return owner.name.value
+        return f"anonymous {owner.operation.value}"
+    if isinstance(owner, FragmentDefinitionNode):
+        return owner.name.value
+    return "anonymous query"
+
+
+def _argument_types(schema: GraphQLSchema, doc: DocumentNode) -> dict[int, str]:
+    """The declared type of every argument node in a document."""
+    types: dict[int, str] = {}
+    info = TypeInfo(schema)
+
+    class Collect(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            arg = info.get_argument()
+            if arg is not None:
+                types[id(node)] = str(arg.type)
+
+    visit(doc, TypeInfoVisitor(info, Collect()))
+    return types
+
+
+def validation_errors(schema: GraphQLSchema, doc: DocumentNode) -> list[dict[str, Any]]:
+    """graphql-core's validation, reported in Shopify's (graphql-ruby's) shapes and codes."""
+    raw = validate(schema, doc)
+    if not raw:
+        return []
+    idx = _DocIndex(doc)
+    arg_types = _argument_types(schema, doc)
+    out: list[dict[str, Any]] = []
+    missing: dict[int, dict[str, Any]] = {}
+    literal_args: set[int] = set()
+
+    def add(
+        message: str, nodes: list[Node], path_node: Node | None, ext: dict[str, Any]
+    ) -> dict[str, Any]:
+        err: dict[str, Any] = {"message": message, "locations": _locations(nodes)}
+        if path_node is not None and id(path_node) in idx.path:
+            err["path"] = idx.path[id(path_node)]
+        err["extensions"] = ext
+        out.append(err)
+        return err
+
+    for e in raw:
+        msg = e.message
+        nodes = list(e.nodes or [])
+        first = nodes[0] if nodes else None
+        m = re.match(r"Cannot query field '([^']+)' on type '([^']+)'", msg)
+        if m:
+            t = _root_name(m.group(2), schema)
+            add(
+                f"Field '{m.group(1)}' doesn't exist on type '{t}'",
+                nodes,
+                first,
+                {"code": "undefinedField", "typeName": t, "fieldName": m.group(1)},
+            )
+            continue
+        m = re.match(r"Unknown argument '([^']+)' on field '[^.']+\.([^']+)'", msg)
+        if m:
+            add(
+                f"Field '{m.group(2)}' doesn't accept argument '{m.group(1)}'",
+                nodes,
+                first,
+                {
+                    "code": "argumentNotAccepted",
+                    "name": m.group(2),
+                    "typeName": "Field",
+                    "argumentName": m.group(1),
+                },
+            )
+            continue
+        m = re.match(r"Unknown argument '([^']+)' on directive '@([^']+)'", msg)
+        if m:
+            add(
+                f"Directive '{m.group(2)}' doesn't accept argument '{m.group(1)}'",
+                nodes,
+                first,
+                {
+                    "code": "argumentNotAccepted",
+                    "name": m.group(2),
+                    "typeName": "Directive",
+                    "argumentName": m.group(1),
+                },
+            )
+            continue
+        m = re.match(
+            r"Argument '(?:[^.'(]+\.)?@?([^('.]+)\(([^:]+):\)' of type '[^']+' is required", msg
+        )
+        if m and first is not None:
+            is_directive = "'@" in msg
+            key = id(first)
+            if key in missing:
+                missing[key]["_args"].append(m.group(2))
+                names = ", ".join(missing[key]["_args"])
+                missing[key]["extensions"]["arguments"] = names
+                kind = "Directive" if is_directive else "Field"
+                missing[key]["message"] = (
+                    f"{kind} '{m.group(1)}' is missing required arguments: {names}"
+                )
+                continue
+            kind = "Directive" if is_directive else "Field"
+            err = add(
+                f"{kind} '{m.group(1)}' is missing required arguments: {m.group(2)}",
+                nodes,
+                first,
+                {
+                    "code": "missingRequiredArguments",
+                    "className": kind,
+                    "name": m.group(1),
+                    "arguments": m.group(2),
+                },
+            )
+            err["_args"] = [m.group(2)]
+            missing[key] = err
+            continue
+        m = re.match(
+            r"Variable '\$([^']+)' of type '([^']+)' used in position expecting type '([^']+)'", msg
+        )
+        if m:
+            var_node = nodes[-1] if nodes else None
+            arg = idx.argument.get(id(var_node)) if var_node is not None else None
+            arg_name = arg.name.value if arg else "?"
+            add(
+                f"Type mismatch on variable ${m.group(1)} and argument {arg_name} "
+                f"({m.group(2)} / {m.group(3)})",
+                [n for n in [arg or var_node] if n is not None],
+                arg or var_node,
+                {
+                    "code": "variableMismatch",
+                    "variableName": m.group(1),
+                    "typeName": m.group(2),
+                    "argumentName": arg_name,
+                    "errorMessage": "Type mismatch",
+                },
+            )
+            continue
+        m = re.match(r"Field '([^']+)' of type '([^']+)' must have a selection of subfields", msg)
+        if m:
+            t = get_named_type_name(m.group(2))
+            add(
+                f"Field must have selections (field '{m.group(1)}' returns {t} but has no "
+                "selections. "
+                f"Did you mean '{m.group(1)} {{ ... }}'?)",
+                nodes,
+                first,
+                {"code": "selectionMismatch", "nodeName": f"field '{m.group(1)}'", "typeName": t},
+            )
+            continue
+        m = re.match(
+            r"Field '([^']+)' must not have a selection since type '([^']+)' has no subfields", msg
+        )
+        if m:
+            t = get_named_type_name(m.group(2))
+            field = idx.field.get(id(first)) if first is not None else None
+            subs = []
+            if field is not None and field.selection_set is not None:
+                subs = [
+                    s.name.value for s in field.selection_set.selections if isinstance(s, FieldNode)
+                ]
+            add(
+                f"Selections can't be made on scalars (field '{m.group(1)}' returns {t} but has "
+                f"selections [{', '.join(subs)}])",
+                [field] if field is not None else nodes,
+                field or first,
+                {"code": "selectionMismatch", "nodeName": f"field '{m.group(1)}'", "typeName": t},
+            )
+            continue
+        m = re.match(r"Variable '\$([^']+)' is never used", msg)
+        if m:
+            owner = idx.owner.get(id(first)) if first is not None else None
+            add(
+                f"Variable ${m.group(1)} is declared by {_op_label(owner)} but not used",
+                nodes,
+                owner,
+                {"code": "variableNotUsed", "variableName": m.group(1)},
+            )
+            continue
+        m = re.match(r"Variable '\$([^']+)' is not defined", msg)
+        if m:
+            owner = idx.owner.get(id(first)) if first is not None else None
+            add(
+                f"Variable ${m.group(1)} is used by {_op_label(owner)} but not declared",
+                nodes[:1],
+                first,
+                {"code": "variableNotDefined", "variableName": m.group(1)},
+            )
+            continue
+        m = re.match(r"Unknown type '([^']+)'", msg)
+        if m:
+            var_def = None
+            for d in doc.definitions:
+                for vd in getattr(d, "variable_definitions", None) or ():
+                    if first is not None and get_named_type_node(vd) is first:
+                        var_def = vd
+            if var_def is not None:
+                name = var_def.variable.name.value
+                add(
+                    f"{m.group(1)} isn't a defined input type (on ${name})",
+                    [var_def],
+                    idx.owner.get(id(first)) if first is not None else None,
+                    {
+                        "code": "variableRequiresValidType",
+                        "typeName": m.group(1),
+                        "variableName": name,
+                    },
+                )
+            else:
+                add(
+                    f"No such type {m.group(1)}, so it can't be a fragment condition",
+                    nodes,
+                    first,
+                    {"code": "undefinedType", "typeName": m.group(1)},
+                )
+            continue
+        m = re.match(r"Unknown fragment '([^']+)'", msg)
+        if m:
+            add(
+                f"Fragment {m.group(1)} was used, but not defined",
+                nodes,
+                first,
+                {"code": "useAndDefineFragment", "fragmentName": m.group(1)},
+            )
+            continue
+        m = re.match(r"Fragment '([^']+)' is never used", msg)
+        if m:
+            add(
+                f"Fragment {m.group(1)} was defined, but not used",
+                nodes,
+                first,
+                {"code": "useAndDefineFragment", "fragmentName": m.group(1)},
+            )
+            continue
+        m = re.match(r"Unknown directive '@([^']+)'", msg)
+        if m:
+            add(
+                f"Directive @{m.group(1)} is not defined",
+                nodes,
+                first,
+                {"code": "undefinedDirective", "directiveName": m.group(1)},
+            )
+            continue
+        m = re.match(r"There can be only one operation named '([^']+)'", msg)
+        if m:
+            add(
+                f'Operation name "{m.group(1)}" must be unique',
+                nodes,
+                None,
+                {"code": "operationNotUnique", "operationName": m.group(1)},
+            )
+            continue
+        arg = idx.argument.get(id(first)) if first is not None else None
+        if arg is not None:
+            # A literal that does not fit its argument's type (ValuesOfCorrectTypeRule).
+            if id(arg) in literal_args:
+                continue
+            literal_args.add(id(arg))
+            directive = idx.directive.get(id(arg))
+            holder = idx.field.get(id(arg))
+            if directive is not None:
+                where, kind = directive.name.value, "Directive"
+            else:
+                where, kind = (holder.name.value if holder else "?"), "Field"
+            add(
+                f"Argument '{arg.name.value}' on {kind} '{where}' has an invalid value "
+                f"({print_ast(arg.value)}). Expected type '{arg_types.get(id(arg), '?')}'.",
+                [holder or arg],
+                arg,
+                {
+                    "code": "argumentLiteralsIncompatible",
+                    "typeName": kind,
+                    "argumentName": arg.name.value,
+                },
+            )
+            continue
+        add(msg, nodes, first, {"code": "validationError"})
+    for err in out:
+        err.pop("_args", None)
+    return out
+
+
+def get_named_type_name(type_str: str) -> str:
+    return type_str.replace("!", "").replace("[", "").replace("]", "")
+
+
+def get_named_type_node(vd: VariableDefinitionNode) -> Node:
+    t: Any = vd.type
+    while hasattr(t, "type"):
+        t = t.type
+    return t  # type: ignore[no-any-return]
+
+
+def _problem(message: str, value: Any, type_: Any, path: list[Any]) -> dict[str, Any]:
+    """One ``problems`` entry (graphql-ruby's wording) from a graphql-core coercion error."""
+    m = re.match(
+        r"Expected value of type '([^']+)' not to include unknown field '([^']+)'", message
+    )
+    if m:
+        return {"path": [*path, m.group(2)], "explanation": f"Field is not defined on {m.group(1)}"}
+    m = re.match(r"Expected value of type '[^']+' to include required field '([^']+)'", message)
+    if m:
+        return {"path": [*path, m.group(1)], "explanation": "Expected value to not be null"}
+    if "not to be None" in message:
+        return {"path": path, "explanation": "Expected value to not be null"}
+    named = get_named_type(type_)
+    m = re.match(r"Value '[^']*' does not exist in '([^']+)' enum", message)
+    if m and hasattr(named, "values"):
+        bad = _value_at(value, path)
+        enum = named if named.name == m.group(1) else None
+        values = list(enum.values) if enum is not None else []
+        return {
+            "path": path,
+            "explanation": f"Expected {json.dumps(bad)} to be one of: " + ", ".join(values),
+        }
+    m = re.match(r"(Int|Float|String|Boolean|ID) cannot represent", message)
+    if m:
+        return {
+            "path": path,
+            "explanation": (
+                f"Could not coerce value {json.dumps(_value_at(value, path))} to {m.group(1)}"
+            ),
+        }
+    if "to be an object" in message:
+        return {
+            "path": path,
+            "explanation": (
+                f"Expected {json.dumps(_value_at(value, path))} to be a key-value object."
+            ),
+        }
+    return {"path": path, "explanation": message.rstrip(".")}
+
+
+def _value_at(value: Any, path: list[Any]) -> Any:
+    for p in path:
+        try:
+            value = value[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def coerce_variables(
+    schema: GraphQLSchema, op: OperationDefinitionNode, raw: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Check the request's variables; errors in Shopify's ``INVALID_VARIABLE`` shape."""
+    errors: list[dict[str, Any]] = []
+    for vd in op.variable_definitions or ():
+        name = vd.variable.name.value
+        var_type = type_from_ast(schema, vd.type)
+        if var_type is None or not is_input_type(var_type):
+            continue
+        type_str = print_ast(vd.type)
+        problems: list[dict[str, Any]] = []
+        if name not in raw:
+            if vd.default_value is None and type_str.endswith("!"):
+                problems.append({"path": [], "explanation": "Expected value to not be null"})
+            value = None
+        else:
+            value = raw[name]
+
+            def on_error(
+                error: GraphQLError,
+                path: list[Any],
+                _t: Any = var_type,
+                _v: Any = value,
+                _out: list[dict[str, Any]] = problems,
+            ) -> None:
+                _out.append(_problem(error.message, _v, _t, list(path)))
+
+            validate_input_value(value, var_type, on_error, True)
+        if not problems:
+            continue
+        detail = [p for p in problems if p["path"]]
+        message = f"Variable ${name} of type {type_str} was provided invalid value"
+        if detail:
+            message += " for " + ", ".join(
+                f"{'.'.join(str(x) for x in p['path'])} ({p['explanation']})" for p in detail
+            )
+        errors.append(
+            {
+                "message": message,
+                "locations": _locations([vd]),
+                "extensions": {"code": "INVALID_VARIABLE", "value": value, "problems": problems},
+            }
+        )
+    return errors
+
+
+def oversized_inputs(
+    schema: GraphQLSchema,
+    doc: DocumentNode,
+    op: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Input arrays over 250 items (Shopify refuses them before running the query)."""
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    errors: list[dict[str, Any]] = []
+    root = schema.get_root_type(op.operation)
+    coerced = get_variable_values(schema, op.variable_definitions or (), dict(variables))
+    if isinstance(coerced, list):  # already reported by coerce_variables
+        return []
+
+    def sizes(value: Any, path: list[Any]) -> Iterable[tuple[int, list[Any]]]:
+        if isinstance(value, list):
+            if len(value) > MAX_INPUT_ARRAY:
+                yield len(value), path
+            for i, v in enumerate(value):
+                yield from sizes(v, [*path, i])
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield from sizes(v, [*path, k])
+
+    def walk(parent: Any, sel: Any, path: list[str]) -> None:
+        if sel is None or parent is None:
+            return
+        for s in sel.selections:
+            if isinstance(s, FieldNode):
+                fdef = getattr(parent, "fields", {}).get(s.name.value)
+                if fdef is None:
+                    continue
+                key = s.alias.value if s.alias else s.name.value
+                if s.arguments and any(
+                    isinstance(a.value, (ListValueNode, ObjectValueNode, VariableNode))
+                    for a in s.arguments
+                ):
+                    try:
+                        args = get_argument_values(fdef, s, coerced)
+                    except GraphQLError:
+                        args = {}
+                    for n, p in sizes(args, [*path, key]):
+                        errors.append(
+                            {
+                                "message": f"The input array size of {n} is greater than "
+                                f"the maximum allowed of {MAX_INPUT_ARRAY}.",
+                                "locations": _locations([s]),
+                                "path": p,
+                                "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
+                            }
+                        )
+                walk(get_named_type(fdef.type), s.selection_set, [*path, key])
+            elif isinstance(s, InlineFragmentNode):
+                walk(parent, s.selection_set, path)
+            elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
+                walk(parent, fragments[s.name.value].selection_set, path)
+
+    walk(root, op.selection_set, [])
+    return errors
+
+
+def max_cost_message(requested: int) -> str:
+    """Shopify's ``MAX_COST_EXCEEDED`` message."""
+    return (
+        f"Query cost is {requested}, which exceeds the single query max cost limit "
+        f"({cost.MAX_QUERY_COST}).\n\n"
+        "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how "
+        "the\ncost of a query is calculated.\n\n"
+        "To query larger amounts of data with fewer limits, bulk operations should be used "
+        "instead.\nSee https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n"
+    )
+
+
+def _format_execution_error(e: GraphQLError, request_id: str) -> dict[str, Any]:
+    original = e.original_error
+    if original is not None and not isinstance(original, GraphQLError):
+        # A twin bug: answer like Shopify's internal error, but say what broke.
+        return {
+            "message": "Internal error. Looks like something went wrong on our end.\n"
+            f"Request ID: {request_id} (include this in support requests).",
+            "locations": _locations(e.nodes or []),
+            "path": e.path,
+            "extensions": {
+                "code": "INTERNAL_SERVER_ERROR",
+                "requestId": request_id,
+                "twinError": f"{type(original).__name__}: {original}",
+            },
+        }
+    out: dict[str, Any] = {"message": e.message}
+    if e.nodes:
+        out["locations"] = _locations(e.nodes)
+    if e.path is not None:
+        out["path"] = e.path
+    if e.extensions:
+        out["extensions"] = dict(e.extensions)
+    return out
+
+
+# -- the twin ---------------------------------------------------------------------------------
+
+
+class ShopifyTwin(TwinApp):
+    """A local Shopify Admin GraphQL API for several shops.
+
+    Args:
+        clock: Twin time (bucket refill, token expiry, bulk delays, webhook retries).
+        api_secret: The app's client secret: webhook HMAC key.
+        wall: Wall-clock source for timestamps (``createdAt``...), default ``time.time``.
+
+    Attributes:
+        shops: Shop name -> :class:`ShopState`.
+        bulk_polls_to_complete: Polls after which a bulk operation completes (default 2).
+        bulk_delay: If set, a bulk operation completes this many twin-seconds after it
+            started instead (checked when polled).
+        webhooks: The webhook dispatcher (``max_attempts``, ``retry_base``... are tunable).
+    """
+
+    name = "shopify"
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        api_secret: str = "sandbox-app-secret",
+        wall: Callable[[], float] = wall_clock,
+    ) -> None:
+        super().__init__(clock)
+        self.api_secret = api_secret
+        self._wall = wall
+        self._wall_offset = 0.0
+        self.schema = shared_schema()
+        self.shops: dict[str, ShopState] = {}
+        self.bulk_polls_to_complete = 2
+        self.bulk_delay: float | None = None
+        self.base_url = "http://127.0.0.1"
+        self.webhooks = webhooks.WebhookDispatcher(self)
+        self._requests = 0
+
+    # -- time --------------------------------------------------------------------------------
+
+    def wall_time(self) -> float:
+        """Wall-clock seconds for timestamps (advanced by ``POST /__sandbox/time``)."""
+        return self._wall() + self._wall_offset
+
+    def advance_wall_clock(self, seconds: float) -> None:
+        """Move the timestamps' clock forward (e.g. to test ``updated_at`` cursors)."""
+        self._wall_offset += seconds
+
+    # -- Python API --------------------------------------------------------------------------
+
+    def add_shop(
+        self,
+        name: str,
+        *,
+        token: str,
+        plan: str = "standard",
+        currency: str = "DKK",
+        taxes_included: bool = True,
+        locations: Iterable[str] = ("Main warehouse",),
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        domain: str | None = None,
+        bucket: tuple[float, float] | None = None,
+    ) -> ShopState:
+        """Create a shop.
+
+        Args:
+            name: The shop's name in URLs (``/shops/{name}/...``).
+            token: Its static ``X-Shopify-Access-Token``.
+            plan: ``standard`` (100/s, 2000), ``advanced`` (200/s, 4000), ``plus`` (1000/s,
+                20000) or ``enterprise``.
+            currency: Shop currency code.
+            taxes_included: Whether prices include tax.
+            locations: Location names; the first is the primary location.
+            client_id: Enables the client-credentials grant with ``client_secret``.
+            client_secret: See ``client_id``.
+            domain: ``{name}.myshopify.com`` by default.
+            bucket: ``(size, restore rate)`` overriding the plan's bucket (tests).
+
+        Raises:
+            ValueError: Unknown plan or a shop of that name exists.
+        """
+        if plan not in PLANS:
+            raise ValueError(f"unknown plan {plan!r}; use one of {', '.join(PLANS)}")
+        with self.lock:
+            if name in self.shops:
+                raise ValueError(f"shop {name!r} exists")
+            shop = ShopState(
+                twin=self,
+                name=name,
+                token=token,
+                plan=plan,
+                currency=currency,
+                taxes_included=taxes_included,
+                domain=domain or "",
+                client_id=client_id,
+                client_secret=client_secret,
+                shop_no=len(self.shops) + 1,
+                bucket=Bucket(self.clock.now, *bucket) if bucket else None,
+            )
+            for loc_name in locations:
+                self._add_location(shop, loc_name)
+            self.shops[name] = shop
+            return shop
+
+    def _add_location(self, shop: ShopState, name: str) -> dict[str, Any]:
+        gid = shop.new_gid("Location")
+        ts = shop.now_iso()
+        loc = {
+            "id": gid,
+            "name": name,
+            "isActive": True,
+            "activatable": True,
+            "deactivatable": True,
+            "deletable": False,
+            "fulfillsOnlineOrders": True,
+            "hasActiveInventory": False,
+            "isFulfillmentService": False,
+            "shipsInventory": True,
+            "isPrimary": not shop.locations,
+            "createdAt": ts,
+            "updatedAt": ts,
+            "deactivatedAt": None,
+            "address": {
+                "address1": None,
+                "address2": None,
+                "city": None,
+                "country": "Denmark",
+                "countryCode": "DK",
+                "formatted": ["Denmark"],
+                "latitude": None,
+                "longitude": None,
+                "phone": None,
+                "province": None,
+                "provinceCode": None,
+                "zip": None,
+            },
+        }
+        shop.locations[gid] = loc
+        return loc
+
+    def shop(self, name: str) -> ShopState:
+        """A shop by name.
+
+        Raises:
+            KeyError: No such shop.
+        """
+        try:
+            return self.shops[name]
+        except KeyError:
+            raise KeyError(f"no shop {name!r}; known: {', '.join(self.shops) or 'none'}") from None
+
+    def create_product(
+        self,
+        shop: str,
+        *,
+        title: str,
+        variants: list[dict[str, Any]],
+        status: str = "ACTIVE",
+        product_type: str = "",
+        vendor: str = "",
+        description_html: str = "",
+        tags: Iterable[str] = (),
+        options: list[str] | None = None,
+    ) -> str:
+        """Seed a product (no HTTP, no cost, no webhooks); returns its gid.
+
+        Each variant dict may hold ``sku``, ``price`` (str), ``barcode``, ``compare_at_price``,
+        ``weight`` (float), ``weight_unit`` (``KILOGRAMS``...), ``tracked`` (default True),
+        ``taxable``, ``cost``, ``inventory_policy``, option values as ``options`` (a list aligned
+        with ``options`` or a ``{name: value}`` dict) or ``option``/``option1``..``option3``, and
+        ``stock: {location name or gid: available}``.
+        """
+        with self.lock:
+            s = self.shop(shop)
+            p = catalog.new_product(
+                s,
+                title=title,
+                status=status,
+                product_type=product_type,
+                vendor=vendor or s.name,
+                description_html=description_html,
+                tags=tags,
+            )
+            names = list(options or [])
+            for i, name in enumerate(names, start=1):
+                p["options"].append(catalog.new_option(s, name, i, []))
+            for v in variants or [{}]:
+                catalog.new_variant(
+                    s,
+                    p,
+                    options=self._variant_options(names, v),
+                    sku=v.get("sku"),
+                    price=v.get("price", "0.00"),
+                    barcode=v.get("barcode"),
+                    compare_at_price=v.get("compare_at_price"),
+                    taxable=v.get("taxable", True),
+                    inventory_policy=v.get("inventory_policy", "DENY"),
+                    tracked=v.get("tracked", True),
+                    requires_shipping=v.get("requires_shipping", True),
+                    weight=float(v.get("weight", 0.0)),
+                    weight_unit=v.get("weight_unit", "KILOGRAMS"),
+                    cost=v.get("cost"),
+                    stock=v.get("stock"),
+                )
+            catalog.refresh_options(s, p)
+            return str(p["id"])
+
+    @staticmethod
+    def _variant_options(names: list[str], v: dict[str, Any]) -> list[tuple[str, str]] | None:
+        given = v.get("options")
+        if isinstance(given, dict):
+            return [(str(k), str(val)) for k, val in given.items()]
+        values = list(given) if isinstance(given, (list, tuple)) else []
+        if not values:
+            values = [
+                v[k] for k in ("option", "option1", "option2", "option3") if v.get(k) is not None
+            ]
+        if not values:
+            return None
+        if not names:
+            names = ["Title", "Option2", "Option3"][: len(values)]
+        return list(zip(names, [str(x) for x in values], strict=False))
+
+    def set_available(
+        self, shop: str, inventory_item_gid: str, location_gid: str, quantity: int
+    ) -> None:
+        """Set an item's available quantity at a location (stocking it there if needed)."""
+        with self.lock:
+            s = self.shop(shop)
+            item = s.inventory_items[inventory_item_gid]
+            loc = s.locations[location_gid]
+            level = item["levels"].get(location_gid) or s.new_level(item, loc)
+            level["isActive"] = True
+            if s.change_quantity(
+                level, "available", int(quantity) - level["quantities"]["available"]
+            ):
+                s.inventory_event(level)
+
+    def execute(
+        self,
+        shop: str,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        api_version: str = "2026-07",
+    ) -> dict[str, Any]:
+        """Run GraphQL in-process for a shop (no auth, no cost, no bucket)."""
+        with self.lock:
+            _, body, _ = self._graphql(
+                self.shop(shop),
+                {"query": query, "variables": dict(variables or {})},
+                api_version=api_version,
+                charge=False,
+            )
+            return body
+
+    def seed(self, params: Mapping[str, Any]) -> Any:
+        """Load seed data via :func:`rackshop.sandbox.seed.seed_shopify`."""
+        from ..seed import seed_shopify  # the lead's module
+
+        return seed_shopify(self, params)
+
+    def snapshot(self) -> Any:
+        """Every shop's records, bulk operations, webhook deliveries and idempotency log."""
+        return {"shops": {name: s.snapshot() for name, s in self.shops.items()}}
+
+    def reset(self) -> None:
+        """Forget everything, shops included."""
+        self.shops.clear()
+        self._wall_offset = 0.0
+
+    def close(self) -> None:
+        """Stop the webhook thread."""
+        self.webhooks.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def describe(self, req: Request) -> RequestInfo:
+        """``query products`` / ``mutation inventorySetQuantities`` labels (for fault rules)."""
+        seg = req.segments()
+        shop = seg[1] if len(seg) > 1 and seg[0] == "shops" else None
+        if len(seg) >= 6 and seg[2:4] == ["admin", "api"] and seg[-1] == "graphql.json":
+            label, access = "query ?", "read"
+            try:
+                body = req.json() or {}
+                doc = parse(str(body.get("query") or ""), no_location=True)
+                op = cost.select_operation(doc, body.get("operationName"))
+                if op is not None:
+                    fragments = {
+                        d.name.value: d
+                        for d in doc.definitions
+                        if isinstance(d, FragmentDefinitionNode)
+                    }
+                    names: list[str] = []
+                    for f in _root_fields(op.selection_set, fragments):
+                        if f not in names:
+                            names.append(f)
+                    label = f"{op.operation.value} {','.join(names)}"
+                    access = "write" if op.operation.value == "mutation" else "read"
+            except (ValueError, GraphQLError, AttributeError):
+                pass
+            return RequestInfo(label, access, shop)
+        if len(seg) >= 3 and seg[2:] == ["admin", "oauth", "access_token"]:
+            return RequestInfo("POST /admin/oauth/access_token", "write", shop)
+        if len(seg) == 4 and seg[2] == "bulk":
+            return RequestInfo("GET /bulk/{id}.jsonl", "read", shop)
+        return RequestInfo(
+            f"{req.method} {req.path}", "read" if req.method == "GET" else "write", shop
+        )
+
+    def fault_response(self, kind: str, req: Request, info: RequestInfo) -> Response:
+        """Injected faults: ``429`` as Shopify's throttle body, ``5xx`` as its edge's 503 page."""
+        if kind == "429":
+            return json_response(
+                429,
+                {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {"code": "THROTTLED", "documentation": THROTTLED_DOC},
+                        }
+                    ]
+                },
+                **{"Retry-After": "1.0"},
+            )
+        page = (
+            "<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body>"
+            "<h1>503 Service Unavailable</h1><p>There was a problem loading this website. "
+            "Please try again.</p></body></html>"
+        )
+        return Response(503, page, {"Content-Type": "text/html; charset=utf-8", "Retry-After": "1"})
+
+    def handle(self, req: Request) -> Response:
+        seg = req.segments()
+        if len(seg) < 3 or seg[0] != "shops":
+            return json_response(404, {"errors": "Not Found"})
+        shop = self.shops.get(seg[1])
+        if shop is None:
+            return json_response(404, {"errors": "Not Found"})
+        host = req.header("Host")
+        if host:
+            self.base_url = f"http://{host}"
+        rest = seg[2:]
+        if len(rest) == 4 and rest[:2] == ["admin", "api"] and rest[3] == "graphql.json":
+            if req.method != "POST":
+                return json_response(405, {"errors": "Method Not Allowed"})
+            version = rest[2]
+            if not _VERSION.match(version):
+                return json_response(404, {"errors": "Not Found"})
+            if not self._authorized(shop, req.header("X-Shopify-Access-Token")):
+                return json_response(401, {"errors": INVALID_TOKEN})
+            try:
+                body = req.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+                return json_response(
+                    400, {"errors": {"query": "Required parameter missing or invalid"}}
+                )
+            shop.api_versions.add(version)
+            status, out, note = self._graphql(
+                shop, body, api_version=version, charge=True, base_url=self.base_url
+            )
+            drawn = ((out.get("extensions") or {}).get("cost") or {})
+            return Response(
+                status,
+                out,
+                {"X-Shopify-API-Version": version, "X-Request-Id": str(uuid.uuid4())},
+                cost=drawn.get("actualQueryCost"),
+                note=note,
+            )
+        if rest == ["admin", "oauth", "access_token"] and req.method == "POST":
+            return self._token(shop, req)
+        if len(rest) == 2 and rest[0] == "bulk" and req.method == "GET":
+            m = re.match(r"^(\d+)\.jsonl$", rest[1])
+            data = bulk.jsonl_for(shop, int(m.group(1))) if m else None
+            if data is None:
+                return json_response(404, {"errors": "Not Found"})
+            return Response(200, data, {"Content-Type": "application/jsonl"})
+        return json_response(404, {"errors": "Not Found"})
+
+    def _authorized(self, shop: ShopState, token: str | None) -> bool:
+        if not token:
+            return False
+        if secrets.compare_digest(token, shop.token):
+            return True
+        expires = shop.issued_tokens.get(token)
+        return expires is not None and self.clock.now() < expires
+
+    def _token(self, shop: ShopState, req: Request) -> Response:
+        ctype = (req.header("Content-Type") or "").lower()
+        form: dict[str, str] = {}
+        if "json" in ctype:
+            try:
+                form = {k: str(v) for k, v in (req.json() or {}).items()}
+            except (ValueError, AttributeError):
+                form = {}
+        else:
+            form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return json_response(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials",
+                },
+            )
+        if not (
+            shop.client_id
+            and shop.client_secret
+            and form.get("client_id") == shop.client_id
+            and secrets.compare_digest(form.get("client_secret", ""), shop.client_secret)
+        ):
+            return json_response(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": (
+                        "Client authentication failed: unknown client or wrong secret."
+                    ),
+                },
+            )
+        token = "shpat_" + secrets.token_hex(16)
+        shop.issued_tokens[token] = self.clock.now() + TOKEN_LIFETIME
+        return json_response(
+            200, {"access_token": token, "scope": DEFAULT_SCOPES, "expires_in": TOKEN_LIFETIME}
+        )
+
+    # -- GraphQL pipeline --------------------------------------------------------------------
+
+    def _graphql(
+        self,
+        shop: ShopState,
+        body: Mapping[str, Any],
+        *,
+        api_version: str,
+        charge: bool,
+        base_url: str | None = None,
+    ) -> tuple[int, dict[str, Any], str | None]:
+        """Run one GraphQL request; returns (HTTP status, body, log note)."""
+        self._requests += 1
+        request_id = str(uuid.uuid4())
+        raw_vars = body.get("variables") or {}
+        if not isinstance(raw_vars, dict):
+            return 200, {"errors": [{"message": "Variables must be a JSON object"}]}, None
+        try:
+            doc = parse(str(body["query"]))
+        except GraphQLSyntaxError as exc:
+            return (
+                200,
+                {
+                    "errors": [
+                        {
+                            "message": parse_error_message(exc),
+                            "locations": _locations(exc.nodes or [])
+                            or [
+                                {"line": loc.line, "column": loc.column}
+                                for loc in exc.locations or []
+                            ],
+                        }
+                    ]
+                },
+                None,
+            )
+        errors = validation_errors(self.schema, doc)
+        if errors:
+            return 200, {"errors": errors}, None
+        op_name = body.get("operationName")
+        op = cost.select_operation(doc, op_name)
+        if op is None:
+            ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+            message = (
+                f'No operation named "{op_name}"' if op_name else "An operation name is required"
+            )
+            if not ops:
+                message = "No operations in query document"
+            return 200, {"errors": [{"message": message}]}, None
+        errors = coerce_variables(self.schema, op, raw_vars)
+        if errors:
+            return 200, {"errors": errors}, None
+        errors = oversized_inputs(self.schema, doc, op, raw_vars)
+        if errors:
+            return 200, {"errors": errors}, None
+        requested = cost.requested_cost(self.schema, doc, raw_vars, op_name)
+        bucket = shop.bucket
+        assert bucket is not None
+        if charge and requested > cost.MAX_QUERY_COST:
+            bucket.refill()
+            return (
+                200,
+                {
+                    "errors": [
+                        {
+                            "message": (max_cost_message(requested)),
+                            "extensions": {
+                                "code": "MAX_COST_EXCEEDED",
+                                "cost": requested,
+                                "maxCost": cost.MAX_QUERY_COST,
+                            },
+                        }
+                    ],
+                    "extensions": {"cost": self._cost(requested, None, bucket)},
+                },
+                None,
+            )
+        if charge and not bucket.take(requested):
+            return (
+                200,
+                {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {"code": "THROTTLED", "documentation": THROTTLED_DOC},
+                        }
+                    ],
+                    "extensions": {"cost": self._cost(requested, None, bucket)},
+                },
+                "throttled",
+            )
+        ctx = Context(
+            shop=shop,
+            twin=self,
+            api_version=api_version,
+            variables=dict(raw_vars),
+            base_url=base_url or self.base_url,
+            request_no=self._requests,
+        )
+        result = execute_sync(
+            self.schema, doc, context_value=ctx, variable_values=raw_vars, operation_name=op_name
+        )
+        out: dict[str, Any] = {}
+        if result.errors:
+            out["errors"] = [_format_execution_error(e, request_id) for e in result.errors]
+        out["data"] = result.data
+        extensions: dict[str, Any] = {}
+        if charge:
+            actual = cost.actual_cost(self.schema, doc, result.data, raw_vars, op_name)
+            bucket.give(requested - actual)
+            extensions["cost"] = self._cost(requested, actual, bucket)
+        if ctx.search_warnings:
+            extensions["search"] = ctx.search_warnings
+        if extensions:
+            out["extensions"] = extensions
+        return 200, out, None
+
+    @staticmethod
+    def _cost(requested: int, actual: int | None, bucket: Bucket) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": bucket.status(),
+        }
+
+    # -- admin API ---------------------------------------------------------------------------
+
+    def admin(self, req: Request, action: str) -> Response | None:
+        """Extras under ``/__sandbox/``.
+
+        * ``GET/POST time`` — ``{"advance": seconds}`` moves the timestamps' clock forward.
+        * ``GET/POST shops`` — list shops / add one (``add_shop``'s keyword arguments as JSON).
+        * ``POST bulk`` — ``{"polls": 2, "delay": null}`` sets how bulk operations complete.
+        * ``POST webhooks/flush`` — send every due webhook delivery now.
+        """
+        if action == "time":
+            if req.method == "POST":
+                self.advance_wall_clock(float((req.json() or {}).get("advance", 0)))
+            return json_response(200, {"now": self.wall_time(), "twinSeconds": self.clock.now()})
+        if action == "shops":
+            if req.method == "POST":
+                data = dict(req.json() or {})
+                name = data.pop("name")
+                if "bucket" in data and data["bucket"] is not None:
+                    data["bucket"] = tuple(data["bucket"])
+                self.add_shop(name, **data)
+            return json_response(
+                200,
+                {
+                    "shops": [
+                        {
+                            "name": s.name,
+                            "domain": s.domain,
+                            "plan": s.plan,
+                            "locations": list(s.locations),
+                        }
+                        for s in self.shops.values()
+                    ]
+                },
+            )
+        if action == "bulk" and req.method == "POST":
+            data = req.json() or {}
+            self.bulk_polls_to_complete = int(data.get("polls", self.bulk_polls_to_complete))
+            self.bulk_delay = data.get("delay", self.bulk_delay)
+            return json_response(
+                200, {"polls": self.bulk_polls_to_complete, "delay": self.bulk_delay}
+            )
+        if action == "webhooks/flush" and req.method == "POST":
+            self.lock.release()  # deliveries must not hold the twin's lock
+            try:
+                sent = self.webhooks.deliver_due()
+            finally:
+                self.lock.acquire()
+            return json_response(200, {"sent": sent, "pending": self.webhooks.pending()})
+        return None
+
+
+def _root_fields(sel: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> list[str]:
+    names: list[str] = []
+    for s in sel.selections:
+        if isinstance(s, FieldNode):
+            names.append(s.name.value)
+        elif isinstance(s, InlineFragmentNode):
+            names += _root_fields(s.selection_set, fragments)
+        elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
+            names += _root_fields(fragments[s.name.value].selection_set, fragments)
+    return names
+
+
+__all__ = [
+    "ShopifyTwin",
+    "build_twin_schema",
+    "coerce_variables",
+    "parse_error_message",
+    "schema_sdl",
+    "validation_errors",
+]

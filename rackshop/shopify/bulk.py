@@ -1,0 +1,285 @@
+"""Bulk query operations: start one, poll it, stream its JSONL result.
+
+A bulk operation reads a whole catalogue for a handful of calls, whatever its size: one
+``bulkOperationRunQuery``, a few ``bulkOperation(id:)`` polls, and one download of a JSONL file.
+Shopify writes one JSON object per line; each node of a *nested* connection is a line of its own
+with ``"__parentId"`` naming its parent, after the parent (see ``reference/shopify-admin-api.md``
+section 4).
+
+:func:`run_bulk_query` yields those lines one by one. The file is downloaded to a temporary
+file first (memory stays flat however large the catalogue, and a download that breaks off is
+started again before anything was yielded), then read line by line.
+
+Inner queries take no variables and, to be safe, no fragments. Keep them as documents of their
+own (``documents/BulkProducts.graphql``: validated against Shopify's schema like every other
+document) and inline their variables with :func:`bulk_query_text`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, Any
+
+import requests
+from graphql import (
+    BooleanValueNode,
+    FloatValueNode,
+    IntValueNode,
+    ListValueNode,
+    NameNode,
+    NullValueNode,
+    ObjectFieldNode,
+    ObjectValueNode,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
+
+from rackshop.errors import (
+    ApiContractError,
+    ApiUnavailableError,
+    RetryableError,
+    TransientServerError,
+)
+from rackshop.shopify.client import ShopifyClient, load_document, parse_user_errors
+
+log = logging.getLogger("rackshop.shopify.bulk")
+
+TERMINAL = frozenset({"COMPLETED", "CANCELED", "FAILED", "EXPIRED"})
+#: Seconds between polls: the first poll at once, then slowly longer (capped at the last).
+DEFAULT_POLL_DELAYS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+#: How often to try again when the shop already runs as many bulk queries as it allows.
+IN_PROGRESS_ATTEMPTS = 20
+CHUNK = 1 << 16
+
+
+# -- inner query text ----------------------------------------------------------------------------
+
+
+def _literal(value: Any) -> ValueNode:
+    if value is None:
+        return NullValueNode()
+    if isinstance(value, bool):
+        return BooleanValueNode(value=value)
+    if isinstance(value, int):
+        return IntValueNode(value=str(value))
+    if isinstance(value, float):
+        return FloatValueNode(value=repr(value))
+    if isinstance(value, str):
+        return StringValueNode(value=value)
+    if isinstance(value, Mapping):
+        return ObjectValueNode(fields=tuple(
+            ObjectFieldNode(name=NameNode(value=str(k)), value=_literal(v))
+            for k, v in value.items()))
+    if isinstance(value, Sequence):
+        return ListValueNode(values=tuple(_literal(v) for v in value))
+    raise TypeError(f"cannot inline a {type(value).__name__} into a GraphQL document")
+
+
+class _Inline(Visitor):
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.variables = variables
+
+    def enter_variable_definition(self, *_: Any) -> Any:
+        return self.REMOVE
+
+    def enter_argument(self, node: Any, *_: Any) -> Any:
+        value = node.value
+        if isinstance(value, VariableNode) and self.variables.get(value.name.value) is None:
+            return self.REMOVE  # left out: the argument's default applies
+        return None
+
+    def enter_variable(self, node: Any, *_: Any) -> Any:
+        return _literal(self.variables.get(node.name.value))
+
+
+def inline_variables(document: str, variables: Mapping[str, Any]) -> str:
+    """Replace every ``$variable`` of a document by its value as a literal.
+
+    An argument whose variable is missing or ``None`` is left out, so its default applies
+    (``products(query: $query)`` becomes ``products``). Bulk operations take the inner query as
+    a string without variables; this keeps the inner query a normal, schema-validated document
+    with variables.
+    """
+    return str(print_ast(visit(parse(document), _Inline(variables))))
+
+
+def bulk_query_text(name: str, variables: Mapping[str, Any] | None = None) -> str:
+    """The packaged document ``name`` with ``variables`` inlined, ready for a bulk operation."""
+    return inline_variables(load_document(name), variables or {})
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+class BulkOperationFailed(ApiUnavailableError):
+    """The bulk operation ended FAILED, CANCELED or EXPIRED."""
+
+
+def start_bulk_query(client: ShopifyClient, inner_query: str, *,
+                     sleep: Callable[[float], None] | None = None,
+                     wait: float = 5.0) -> str:
+    """Start a bulk query; returns the operation id.
+
+    Starting one twice is harmless (it only reads), so the call is retried like a read; when the
+    shop already runs as many bulk queries as it allows (``OPERATION_IN_PROGRESS``), it waits and
+    tries again.
+
+    Raises:
+        ApiContractError: Shopify refused the inner query (a rackshop bug).
+        ApiUnavailableError: The shop stayed busy with other bulk queries.
+    """
+    sleep = sleep or client.sleep
+    for _ in range(IN_PROGRESS_ATTEMPTS):
+        data = client.execute(load_document("BulkOperationRunQuery"), {"query": inner_query},
+                              name="BulkOperationRunQuery", idempotent=True).data
+        payload = data.get("bulkOperationRunQuery") or {}
+        errors = parse_user_errors(payload)
+        if not errors:
+            op = payload.get("bulkOperation") or {}
+            if not op.get("id"):
+                raise ApiContractError(
+                    f"Shopify {client.shop}: bulkOperationRunQuery answered without an operation")
+            return str(op["id"])
+        if any(e.code == "OPERATION_IN_PROGRESS" for e in errors):
+            log.info("%s: another bulk query is running; waiting %.0fs", client.shop, wait)
+            sleep(wait)
+            continue
+        raise ApiContractError(
+            f"Shopify {client.shop}: the bulk query was refused: "
+            + "; ".join(str(e) for e in errors),
+            hint="this is a rackshop bug (an invalid bulk query); please report it")
+    raise ApiUnavailableError(
+        f"Shopify {client.shop}: other bulk queries kept running; rackshop could not start one",
+        hint="wait for the shop's other apps' bulk operations to finish and rerun")
+
+
+def wait_for_bulk_operation(client: ShopifyClient, op_id: str, *,
+                            poll_delays: Sequence[float] = DEFAULT_POLL_DELAYS,
+                            sleep: Callable[[float], None] | None = None,
+                            max_polls: int = 100_000) -> dict[str, Any]:
+    """Poll ``bulkOperation(id:)`` until it ends; returns the operation.
+
+    Raises:
+        BulkOperationFailed: It ended FAILED, CANCELED or EXPIRED.
+    """
+    sleep = sleep or client.sleep
+    for i in range(max_polls):
+        delay = poll_delays[min(i, len(poll_delays) - 1)] if poll_delays else 0.0
+        if delay > 0:
+            sleep(delay)
+        op = client.query("BulkOperation", {"id": op_id}).get("bulkOperation")
+        if not isinstance(op, dict):
+            raise ApiContractError(f"Shopify {client.shop}: bulk operation {op_id} vanished")
+        status = str(op.get("status"))
+        if status in TERMINAL:
+            if status != "COMPLETED":
+                raise BulkOperationFailed(
+                    f"Shopify {client.shop}: bulk operation {op_id} ended {status}"
+                    + (f" ({op.get('errorCode')})" if op.get("errorCode") else ""),
+                    hint="rerun; rackshop starts a new bulk read (Shopify times out a bulk "
+                    "operation that runs too long)")
+            return op
+    raise ApiUnavailableError(f"Shopify {client.shop}: bulk operation {op_id} did not finish")
+
+
+def download_jsonl(client: ShopifyClient, url: str, out: IO[bytes]) -> int:
+    """Download a result file into ``out`` (retried per the client's retry policy).
+
+    The URL is a signed storage link: it is fetched without the shop's token.
+
+    Returns:
+        The number of bytes written.
+    """
+    transport = client.transport
+    policy = transport.policy
+    rng = random.Random()
+    last: Exception | None = None
+    for attempt in range(1, policy.attempts + 1):
+        out.seek(0)
+        out.truncate()
+        try:
+            with transport.session.get(url, stream=True, timeout=(
+                    transport.timeouts.connect, transport.timeouts.read)) as resp:
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    raise TransientServerError(
+                        f"bulk result download: HTTP {resp.status_code}")
+                if resp.status_code != 200:
+                    raise ApiContractError(
+                        f"Shopify {client.shop}: the bulk result file answered HTTP "
+                        f"{resp.status_code}",
+                        hint="rerun; the result link may have expired")
+                size = 0
+                for chunk in resp.iter_content(CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                return size
+        except (requests.exceptions.RequestException, RetryableError) as exc:
+            last = exc
+            if attempt < policy.attempts:
+                wait = policy.delay(attempt, exc, rng)
+                log.warning("%s: bulk result download failed (%s); retry %d in %.1fs",
+                            client.shop, exc, attempt, wait)
+                transport.sleep(wait)
+    raise ApiUnavailableError(
+        f"Shopify {client.shop}: could not download the bulk result after "
+        f"{policy.attempts} attempts: {last}",
+        hint="check the network and rerun")
+
+
+def iter_jsonl(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of a JSONL byte stream, one per non-empty line."""
+    for number, raw in enumerate(stream, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise ApiContractError(f"bulk result line {number} is not JSON") from exc
+        if not isinstance(obj, dict):
+            raise ApiContractError(f"bulk result line {number} is not an object")
+        yield obj
+
+
+def run_bulk_query(client: ShopifyClient, inner_query: str, *,
+                   poll_delays: Sequence[float] = DEFAULT_POLL_DELAYS,
+                   sleep: Callable[[float], None] | None = None,
+                   spool_bytes: int = 8 << 20) -> Iterator[dict[str, Any]]:
+    """Run a bulk query and yield its JSONL lines (dicts; nested nodes carry ``__parentId``).
+
+    Calls: one ``bulkOperationRunQuery``, a few ``bulkOperation`` polls, one download. Memory
+    stays flat: the file is spooled to disk beyond ``spool_bytes`` and parsed line by line.
+
+    Args:
+        client: The shop's client.
+        inner_query: The query (no variables, connections via ``edges { node }``, no paging
+            arguments); see :func:`bulk_query_text`.
+        poll_delays: Seconds to wait before each poll (the last repeats).
+        sleep: Injected sleep (defaults to the client's).
+        spool_bytes: Bytes kept in memory before the download spills to a temporary file.
+
+    Raises:
+        BulkOperationFailed: The operation ended other than COMPLETED.
+        ApiContractError: Shopify refused the inner query.
+    """
+    op_id = start_bulk_query(client, inner_query, sleep=sleep)
+    op = wait_for_bulk_operation(client, op_id, poll_delays=poll_delays, sleep=sleep)
+    url = op.get("url")
+    if not url:
+        return  # COMPLETED with no objects: Shopify gives no file
+    with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spool:
+        download_jsonl(client, str(url), spool)
+        spool.seek(0)
+        yield from iter_jsonl(spool)
+

@@ -1,0 +1,296 @@
+"""What ``sync-products`` keeps in the state store, over the existing tables.
+
+* ``mappings`` (shop, sku): the Shopify product, variant and inventory item of every SKU that
+  exactly one variant of the shop holds. ``sku`` is the SKU exactly as Shopify spells it; lookups
+  go through :func:`~rackshop.sync.product_map.sku_key` (trimmed, case-folded), as Rackbeat
+  matches numbers. SKUs held by several variants are **not** in ``mappings`` (no job may write to
+  an ambiguous SKU); they are kept under ``record_hashes`` job ``sync-products:duplicates``
+  (key: the SKU key, hash: a JSON list of the holders), so the SKU becomes mappable again when
+  all but one holder change. A table of their own would be cleaner: see the report.
+* ``record_hashes`` job ``sync-products`` (key: SKU key): what the job last wrote or verified,
+  for echo-proofing. Rackbeat master: ``rb=<hash>;sh=<hash>`` (the Rackbeat values it pushed and
+  the Shopify state it left); Shopify master: ``sf=<hash>`` (the Shopify values it pulled).
+* ``cursors`` (shop, ``sync-products``, ``shopify_updated_at`` / ``rackbeat_updated_at``).
+* ``failures`` (``sync-products``, shop, SKU): records that failed; retried on the next pass.
+
+:class:`ProductsStore` reads a shop's rows once and writes through, one transaction per recorded
+step. In a dry run it never writes: changes stay in memory for the rest of the run (so a later
+shop of the same run sees what an earlier one would have mapped), and the store is opened only
+if it already exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rackshop.runtime import Runtime
+from rackshop.store import Store, utcnow
+from rackshop.sync.product_map import ProductState, VariantState, sku_key
+
+JOB = "sync-products"
+DUPLICATES_JOB = "sync-products:duplicates"
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One Shopify variant holding a SKU."""
+
+    sku: str
+    product_id: str
+    variant_id: str
+    inventory_item_id: str | None = None
+    tracked: bool | None = None
+
+    @property
+    def key(self) -> str:
+        return sku_key(self.sku)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sku": self.sku, "product_id": self.product_id, "variant_id": self.variant_id,
+                "inventory_item_id": self.inventory_item_id, "tracked": self.tracked}
+
+    @classmethod
+    def of(cls, product: ProductState, variant: VariantState) -> MappingRow:
+        return cls(sku=(variant.sku or "").strip(), product_id=product.id, variant_id=variant.id,
+                   inventory_item_id=variant.inventory_item_id, tracked=variant.tracked)
+
+
+@dataclass
+class ShopIndex:
+    """A shop's SKU index as the store holds it.
+
+    Attributes:
+        unique: SKU key -> the one variant holding it.
+        duplicates: SKU key -> the variants sharing it.
+        hashes: SKU key -> recorded hash value (see the module doc).
+        failures: SKU key -> (record name, reason) of records that failed before.
+    """
+
+    shop: str
+    unique: dict[str, MappingRow] = field(default_factory=dict)
+    duplicates: dict[str, list[MappingRow]] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def holders(self) -> dict[str, dict[str, MappingRow]]:
+        """SKU key -> variant id -> row, duplicates included."""
+        out: dict[str, dict[str, MappingRow]] = {}
+        for key, row in self.unique.items():
+            out.setdefault(key, {})[row.variant_id] = row
+        for key, rows in self.duplicates.items():
+            for row in rows:
+                out.setdefault(key, {})[row.variant_id] = row
+        return out
+
+    def all_keys(self) -> set[str]:
+        return set(self.unique) | set(self.duplicates)
+
+
+def parse_hash(value: str | None) -> dict[str, str]:
+    """``rb=..;sh=..`` -> ``{"rb": .., "sh": ..}`` (empty for ``None``)."""
+    out: dict[str, str] = {}
+    for part in (value or "").split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k] = v
+    return out
+
+
+def format_hash(parts: Mapping[str, str]) -> str:
+    return ";".join(f"{k}={v}" for k, v in sorted(parts.items()))
+
+
+class ProductsStore:
+    """The products job's access to the state store (see the module doc).
+
+    Args:
+        runtime: Gives the store.
+        dry_run: Never write; open the store only if it exists.
+    """
+
+    def __init__(self, runtime: Runtime, *, dry_run: bool) -> None:
+        self.runtime = runtime
+        self.dry_run = dry_run
+        self._indexes: dict[str, ShopIndex] = {}
+        self._cursors: dict[tuple[str, str], str | None] = {}
+
+    # -- access ----------------------------------------------------------------------------------
+
+    def _db(self) -> Store | None:
+        if self.dry_run and not self.runtime.state_path.exists():
+            return None
+        return self.runtime.store()
+
+    def _writable(self) -> Store | None:
+        return None if self.dry_run else self.runtime.store()
+
+    def index(self, shop: str) -> ShopIndex:
+        """The shop's SKU index, hashes and failures (read once, then kept current)."""
+        if shop in self._indexes:
+            return self._indexes[shop]
+        idx = ShopIndex(shop)
+        db = self._db()
+        if db is not None:
+            for r in db.conn.execute(
+                    "SELECT sku, product_id, variant_id, inventory_item_id, tracked FROM mappings "
+                    "WHERE shop = ?", (shop,)):
+                row = MappingRow(str(r["sku"]), str(r["product_id"] or ""),
+                                 str(r["variant_id"] or ""), r["inventory_item_id"],
+                                 None if r["tracked"] is None else bool(r["tracked"]))
+                idx.unique[row.key] = row
+            for r in db.conn.execute(
+                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN (?, ?)",
+                    (shop, JOB, DUPLICATES_JOB)):
+                if r["job"] == JOB:
+                    idx.hashes[str(r["key"])] = str(r["hash"])
+                else:
+                    idx.duplicates[str(r["key"])] = [
+                        MappingRow(**d) for d in json.loads(r["hash"] or "[]")]
+            for r in db.conn.execute(
+                    "SELECT key, reason FROM failures WHERE job = ? AND shop = ?", (JOB, shop)):
+                idx.failures[sku_key(str(r["key"]))] = (str(r["key"]), str(r["reason"]))
+        self._indexes[shop] = idx
+        return idx
+
+    # -- the SKU index ---------------------------------------------------------------------------
+
+    def refresh(self, shop: str, products: Iterable[ProductState], *, full: bool) -> ShopIndex:
+        """Bring the shop's SKU index up to date with ``products`` (read from Shopify).
+
+        Args:
+            shop: The shop.
+            products: Products read from Shopify, each with *all* its variants.
+            full: ``products`` is the whole catalogue: everything else is gone.
+
+        Returns:
+            The updated index.
+        """
+        idx = self.index(shop)
+        products = list(products)
+        holders = {} if full else idx.holders()
+        seen = {p.id for p in products}
+        if not full:
+            for key in list(holders):
+                rows = {vid: r for vid, r in holders[key].items() if r.product_id not in seen}
+                if rows:
+                    holders[key] = rows
+                else:
+                    del holders[key]
+        for p in products:
+            for v in p.variants:
+                key = sku_key(v.sku)
+                if key:
+                    holders.setdefault(key, {})[v.id] = MappingRow.of(p, v)
+        unique: dict[str, MappingRow] = {}
+        duplicates: dict[str, list[MappingRow]] = {}
+        for key, rows in holders.items():
+            if len(rows) == 1:
+                unique[key] = next(iter(rows.values()))
+            else:
+                duplicates[key] = sorted(rows.values(), key=lambda r: r.variant_id)
+        self._save_index(idx, unique, duplicates)
+        return idx
+
+    def forget_product(self, shop: str, product_id: str) -> None:
+        """Drop every row of a product that no longer exists in Shopify."""
+        idx = self.index(shop)
+        holders = idx.holders()
+        for key in list(holders):
+            holders[key] = {v: r for v, r in holders[key].items() if r.product_id != product_id}
+            if not holders[key]:
+                del holders[key]
+        unique = {k: next(iter(r.values())) for k, r in holders.items() if len(r) == 1}
+        dups = {k: sorted(r.values(), key=lambda x: x.variant_id)
+                for k, r in holders.items() if len(r) > 1}
+        self._save_index(idx, unique, dups)
+
+    def put_mapping(self, shop: str, row: MappingRow) -> None:
+        """Record one variant rackshop created or whose SKU it rewrote."""
+        idx = self.index(shop)
+        unique = dict(idx.unique)
+        for key, old in list(unique.items()):
+            if old.variant_id == row.variant_id:
+                del unique[key]
+        unique[row.key] = row
+        self._save_index(idx, unique, dict(idx.duplicates))
+
+    def _save_index(self, idx: ShopIndex, unique: dict[str, MappingRow],
+                    duplicates: dict[str, list[MappingRow]]) -> None:
+        db = self._writable()
+        if db is not None:
+            now = utcnow()
+            with db.transaction() as c:
+                for key, old in idx.unique.items():
+                    new = unique.get(key)
+                    if new is None or new.sku != old.sku:
+                        c.execute("DELETE FROM mappings WHERE shop = ? AND sku = ?",
+                                  (idx.shop, old.sku))
+                for key, row in unique.items():
+                    if idx.unique.get(key) == row:
+                        continue
+                    c.execute(
+                        "INSERT INTO mappings (shop, sku, product_id, variant_id, "
+                        "inventory_item_id, tracked, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (shop, sku) DO UPDATE SET product_id = excluded.product_id, "
+                        "variant_id = excluded.variant_id, inventory_item_id = "
+                        "excluded.inventory_item_id, tracked = excluded.tracked, "
+                        "updated_at = excluded.updated_at",
+                        (idx.shop, row.sku, row.product_id, row.variant_id,
+                         row.inventory_item_id, None if row.tracked is None else int(row.tracked),
+                         now))
+                for key in idx.duplicates:
+                    if key not in duplicates:
+                        c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND "
+                                  "key = ?", (DUPLICATES_JOB, idx.shop, key))
+                for key, rows in duplicates.items():
+                    if idx.duplicates.get(key) == rows:
+                        continue
+                    c.execute(
+                        "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
+                        "hash = excluded.hash, updated_at = excluded.updated_at",
+                        (DUPLICATES_JOB, idx.shop, key,
+                         json.dumps([r.as_json() for r in rows], sort_keys=True), now))
+        idx.unique = unique
+        idx.duplicates = duplicates
+
+    # -- hashes, failures, cursors ---------------------------------------------------------------
+
+    def set_hash(self, shop: str, key: str, value: str) -> None:
+        """Record what was last written/verified for a SKU (one transaction)."""
+        idx = self.index(shop)
+        if idx.hashes.get(key) == value:
+            return
+        db = self._writable()
+        if db is not None:
+            db.set_hash(JOB, shop, key, value)
+        idx.hashes[key] = value
+
+    def record_failure(self, shop: str, record: str, reason: str) -> None:
+        db = self._writable()
+        if db is not None:
+            db.record_failure(JOB, shop, record, reason)
+        self.index(shop).failures[sku_key(record)] = (record, reason)
+
+    def clear_failure(self, shop: str, key: str) -> None:
+        idx = self.index(shop)
+        found = idx.failures.pop(key, None)
+        db = self._writable()
+        if found is not None and db is not None:
+            db.clear_failure(JOB, shop, found[0])
+
+    def cursor(self, shop: str, name: str) -> str | None:
+        if (shop, name) not in self._cursors:
+            db = self._db()
+            self._cursors[(shop, name)] = db.get_cursor(shop, JOB, name) if db else None
+        return self._cursors[(shop, name)]
+
+    def set_cursor(self, shop: str, name: str, value: str) -> None:
+        """Save a cursor (call only after the writes it covers are recorded)."""
+        db = self._writable()
+        if db is not None:
+            db.set_cursor(shop, JOB, value, name)
+        self._cursors[(shop, name)] = value
