@@ -281,26 +281,43 @@ def sync_orders_cmd(
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
-    def body(c: Common) -> ExitCode:
-        from rackshop.runtime import Runtime
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.orders import OrdersReport, sync_orders
 
-        cfg = _load(c)
-        runtime = Runtime(cfg)
         report = OrdersReport()
-        try:
-            result = sync_orders(runtime, cfg.select(c.shops), dry_run=c.dry_run,
-                                 order_names=tuple(order or ()), report=report)
-        finally:
-            runtime.close()
-        out, _ = console.make_consoles()
-        if c.dry_run:
+        result = sync_orders(runtime, shops, dry_run=dry_run, order_names=tuple(order or ()),
+                             report=report)
+        if dry_run:
             for shop_name, outcomes in report.outcomes.items():
                 _print_order_plans(out, shop_name, outcomes)
-        _print_job_summary(out, result)
-        return result.exit_code
+        return result
 
-    _run(common, body)
+    _run(common, _job_body(job))
+
+
+def _job_body(job: Callable[[Any, Any, Any, Any], Any]) -> Callable[[Common], ExitCode]:
+    """The frame every job command shares: config, runtime, progress bars, summary, exit code.
+
+    ``job(runtime, shops, bars, out)`` runs the job and prints its own extras (dry-run
+    listings); this prints the summary table and returns the job's exit code.
+    """
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+
+        cfg = _load(c)
+        shops = cfg.select(c.shops)
+        runtime = Runtime(cfg)
+        out, err = console.make_consoles()
+        try:
+            with console.progress_bars(err, enabled=_bars(c, err)) as bars:
+                result = job(runtime, shops, bars, out)
+        finally:
+            runtime.close()
+        _print_job_summary(out, result)
+        return ExitCode(result.exit_code)
+
+    return body
 
 
 def _bars(c: Common, err: Any) -> bool:
@@ -349,28 +366,18 @@ def sync_products_cmd(
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
-    def body(c: Common) -> ExitCode:
-        from rackshop.runtime import Runtime
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.products import ProductsReport, report_rows, sync_products
 
-        cfg = _load(c)
-        runtime = Runtime(cfg)
         report = ProductsReport()
-        out, err = console.make_consoles()
-        try:
-            with console.progress_bars(err, enabled=_bars(c, err)) as bars:
-                result = sync_products(runtime, cfg.select(c.shops), dry_run=c.dry_run,
-                                       report=report, progress=bars)
-        finally:
-            runtime.close()
+        result = sync_products(runtime, shops, dry_run=dry_run, report=report, progress=bars)
         rows = report_rows(report)
-        if c.dry_run and rows:
+        if dry_run and rows:
             console.print_table(out, "product changes (dry run)",
                                 ["shop", "sku", "field", "old", "new", "action"], rows)
-        _print_job_summary(out, result)
-        return result.exit_code
+        return result
 
-    _run(common, body)
+    _run(common, _job_body(job))
 
 
 @app.command("sync-stock")
@@ -394,30 +401,22 @@ def sync_stock_cmd(
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
-    def body(c: Common) -> ExitCode:
-        from rackshop.runtime import Runtime
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.stock import StockReport, sync_stock
 
-        cfg = _load(c)
-        runtime = Runtime(cfg)
         report = StockReport()
-        try:
-            result = sync_stock(runtime, cfg.select(c.shops), dry_run=c.dry_run, full=full,
-                                force=force, report=report)
-        finally:
-            runtime.close()
-        out, _ = console.make_consoles()
-        if c.dry_run and report.rows():
+        result = sync_stock(runtime, shops, dry_run=dry_run, full=full, force=force,
+                            report=report)
+        if dry_run and report.rows():
             console.print_table(out, "stock changes (dry run)",
                                 ["shop", "sku", "location", "from", "to", "note"], report.rows())
-        _print_job_summary(out, result)
         for shop_result in result.shops:
             for reason, skus in (shop_result.details.get("skipped") or {}).items():
                 console.print_line(out, f"{shop_result.shop}: {len(skus)} skipped - {reason}: "
                                    + ", ".join(skus[:10]) + (" ..." if len(skus) > 10 else ""))
-        return result.exit_code
+        return result
 
-    _run(common, body)
+    _run(common, _job_body(job))
 
 
 @app.command("init-sync")
