@@ -174,9 +174,13 @@ def _count_in_flight(runtime: Runtime, store: Store | None, *, dry_run: bool) ->
             counts[key] = counts.get(key, 0) + int(qty)
 
     if store is not None:
+        # Only rows that may still be on their way: not the years of booked orders.
+        marks = ",".join("?" for _ in UNBOOKED_STATES)
         rows = store.conn.execute(
             "SELECT shop, shopify_order_id, state, rackbeat_number, steps_done, detail "
-            "FROM order_journal").fetchall()
+            f"FROM order_journal WHERE state IN ({marks}) OR (state = 'done' AND "
+            "steps_done NOT LIKE '%book%' AND detail NOT LIKE '%\"booked\": true%')",
+            UNBOOKED_STATES).fetchall()
         for row in rows:
             known.add((row["shop"], row["shopify_order_id"]))
             detail = json.loads(row["detail"] or "{}")
@@ -208,6 +212,8 @@ def _count_in_flight(runtime: Runtime, store: Store | None, *, dry_run: bool) ->
                                                     ("orders",), page_size=ORDERS_PAGE):
             if (shop.name, str(order["id"])) in known or order.get("cancelledAt"):
                 continue
+            if store is not None and store.journal_get(shop.name, str(order["id"])):
+                continue  # journalled: counted above if it is still on its way
             processed = order.get("processedAt")
             if processed and datetime.fromisoformat(processed.replace("Z", "+00:00")) < \
                     shop.orders.since:

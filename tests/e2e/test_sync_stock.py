@@ -219,3 +219,30 @@ def test_10000_skus_three_shops_quiet_pass_and_500_changes(tmp_path: Path) -> No
         assert mutations.get("mutation inventorySetQuantities", 0) <= 2 * 3
         assert all(n <= 2 for n in per_shop.values()), per_shop
         runtime.close()
+
+
+def test_draft_orders_count_until_someone_books_them(three: Any) -> None:
+    sandbox, runtime = three
+    sku = "RS-1010"
+    for loc in (1, 2, 21):
+        sandbox.rackbeat_app.set_stock(sku, loc, 0)
+    sandbox.rackbeat_app.set_stock(sku, 1, 3)
+    runtime = with_stock(runtime, "se", buffer=0)
+    cfg = runtime.config
+    shops = tuple(dataclasses.replace(s, orders=dataclasses.replace(
+        s.orders, transfer_on="created", process_to="draft")) if s.name == "dk" else s
+        for s in cfg.shops)
+    runtime.close()
+    runtime = Runtime(dataclasses.replace(cfg, shops=shops))
+    place(sandbox.shopify_app, "dk", OrderSpec([Line(sku, 2, "550.00")]))
+    sync_orders(runtime, runtime.config.select(["dk"]))
+    sync_stock(runtime, runtime.config.select(["se"]))
+    # a draft reserves nothing in Rackbeat, so rackshop still counts the 2 units itself
+    assert shopify_levels(sandbox, "se")[(sku, "Lager")] == 1
+    number = next(o["number"] for o in sandbox.rackbeat_app.snapshot()["orders"])
+    runtime.rackbeat().request("POST", f"orders/{number}/book", body={})
+    sync_stock(runtime, runtime.config.select(["se"]))
+    # booked by a person: Rackbeat reserves the 2 units; rackshop no longer counts them
+    assert sandbox.rackbeat_app.stock(sku)["available_quantity"] == 1
+    assert shopify_levels(sandbox, "se")[(sku, "Lager")] == 1
+    runtime.close()

@@ -739,6 +739,9 @@ class ShopifyTwin(TwinApp):
         self.shops: dict[str, ShopState] = {}
         self.bulk_polls_to_complete = 2
         self.bulk_delay: float | None = None
+        # Shopify finishes a bulk operation whether or not anyone polls it; one nobody polls
+        # (its client was killed) completes after this many twin-seconds all the same.
+        self.bulk_background_seconds = 2.0
         self.base_url = "http://127.0.0.1"
         self.webhooks = webhooks.WebhookDispatcher(self)
         self._requests = 0

@@ -405,6 +405,11 @@ def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: boo
     if errors:
         return {"bulkOperation": None, "userErrors": errors}
     limit = MAX_CONNECTIONS if ctx.version_at_least("2026-01") else 1
+    for old in shop.bulk_operations.values():
+        # Operations nobody polls still finish in the background, as at Shopify.
+        if (old["type"] == "QUERY" and old["status"] in ACTIVE and old["status"] != "CANCELING"
+                and ctx.twin.clock.now() - old["_started"] >= ctx.twin.bulk_background_seconds):
+            _complete(ctx, old)
     running = [
         op
         for op in shop.bulk_operations.values()
