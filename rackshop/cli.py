@@ -286,7 +286,7 @@ def sync_orders_cmd(
 
         report = OrdersReport()
         result = sync_orders(runtime, shops, dry_run=dry_run, order_names=tuple(order or ()),
-                             report=report)
+                             report=report, progress=bars)
         if dry_run:
             for shop_name, outcomes in report.outcomes.items():
                 _print_order_plans(out, shop_name, outcomes)
@@ -406,7 +406,7 @@ def sync_stock_cmd(
 
         report = StockReport()
         result = sync_stock(runtime, shops, dry_run=dry_run, full=full, force=force,
-                            report=report)
+                            report=report, progress=bars)
         if dry_run and report.rows():
             console.print_table(out, "stock changes (dry run)",
                                 ["shop", "sku", "location", "from", "to", "note"], report.rows())

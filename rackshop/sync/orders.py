@@ -51,7 +51,7 @@ from rackshop.sync.mapping import (
     order_reference,
     plan_order,
 )
-from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
+from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.orders")
 
@@ -93,6 +93,7 @@ class OrdersReport:
 def sync_orders(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool = False,
                 order_names: Sequence[str] = (),
                 report: OrdersReport | None = None,
+                progress: ProgressSink | None = None,
                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> JobResult:
     """Run one sync-orders pass over ``shops``.
 
@@ -102,6 +103,7 @@ def sync_orders(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool 
         dry_run: Plan only; write nothing anywhere (not even the journal).
         order_names: Transfer just these orders (``#1001`` or numeric ids), whatever the cursor.
         report: Receives per-order outcomes (for the dry-run listing).
+        progress: Progress bars (one phase per shop).
         now: Clock for the frozen pass start.
     """
     report = report if report is not None else OrdersReport()
@@ -110,7 +112,7 @@ def sync_orders(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool 
         if not shop.orders.enabled:
             result.details["note"] = "orders disabled for this shop"
             return
-        job = _ShopOrders(runtime, shop, result, dry_run=dry_run, now=now())
+        job = _ShopOrders(runtime, shop, result, dry_run=dry_run, now=now(), progress=progress)
         report.outcomes[shop.name] = job.run(order_names)
 
     return run_per_shop(runtime, JOB, shops, body, dry_run=dry_run)
@@ -120,7 +122,8 @@ class _ShopOrders:
     """One shop's pass."""
 
     def __init__(self, runtime: Runtime, shop: ShopConfig, result: ShopResult, *,
-                 dry_run: bool, now: datetime) -> None:
+                 dry_run: bool, now: datetime, progress: ProgressSink | None = None) -> None:
+        self.progress = progress
         self.runtime = runtime
         self.shop = shop
         self.result = result
@@ -158,8 +161,14 @@ class _ShopOrders:
         unique: dict[str, dict[str, Any]] = {}
         for order in orders:
             unique.setdefault(str(order["id"]), order)
+        if self.progress:
+            self.progress.start(f"{self.shop.name}: orders", len(unique))
         for order in unique.values():
             self._one(order)
+            if self.progress:
+                self.progress.advance()
+        if self.progress:
+            self.progress.finish()
         if not order_names and not self.dry_run and self.store is not None:
             # Every order up to the pass start is journalled (done, skipped, failed, waiting).
             self.store.set_cursor(self.shop.name, JOB, _iso(self.pass_start))

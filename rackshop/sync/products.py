@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from rackshop.config import ShopConfig
 from rackshop.errors import (
@@ -77,6 +77,7 @@ from rackshop.sync.product_map import (
 )
 from rackshop.sync.products_store import JOB, MappingRow, ProductsStore, format_hash, parse_hash
 from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
+from rackshop.sync.runner import ProgressSink as ProgressSink  # re-exported for init-sync
 
 log = logging.getLogger("rackshop.products")
 
@@ -92,14 +93,6 @@ NODES_PER_CALL = 100
 VARIANTS_PER_WRITE = 250
 #: Rackbeat items per list page.
 RACKBEAT_PAGE = 1000
-
-
-class ProgressSink(Protocol):
-    """What the CLI's progress bars implement (``rackshop.console.RichProgress``)."""
-
-    def start(self, phase: str, total: int | None) -> None: ...
-    def advance(self, n: int = 1) -> None: ...
-    def finish(self) -> None: ...
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rackshop.config import ShopConfig
 from rackshop.errors import (
@@ -26,6 +26,18 @@ from rackshop.runtime import Runtime
 from rackshop.store import JobLock
 
 log = logging.getLogger("rackshop.job")
+
+
+class ProgressSink(Protocol):
+    """What the CLI's progress bars implement (``rackshop.console.RichProgress``).
+
+    Jobs take an optional sink and report phases (``start``), units done (``advance``) and the
+    end of a phase (``finish``); core code never draws anything itself.
+    """
+
+    def start(self, phase: str, total: int | None) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def finish(self) -> None: ...
 
 
 @dataclass

@@ -47,7 +47,7 @@ from rackshop.store import Store, utcnow
 from rackshop.sync.product_map import sku_key
 from rackshop.sync.products import read_shopify_products
 from rackshop.sync.products_store import ProductsStore, ShopIndex
-from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
+from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 from rackshop.sync.stock_plan import (
     Change,
     ShopPlan,
@@ -93,6 +93,7 @@ class StockReport:
 
 def sync_stock(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool = False,
                full: bool = False, force: bool = False, report: StockReport | None = None,
+               progress: ProgressSink | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> JobResult:
     """Run one sync-stock pass over ``shops``.
 
@@ -104,6 +105,7 @@ def sync_stock(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool =
             (repairs changes made by hand in Shopify).
         force: Push even if the circuit breaker trips.
         report: Receives the plans (for the dry-run listing).
+        progress: Progress bars (the pushes of each shop).
         now: Clock for the pass start.
     """
     report = report if report is not None else StockReport()
@@ -114,7 +116,7 @@ def sync_stock(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool =
             result.details["note"] = "stock disabled for this shop"
             return
         job = _ShopStock(runtime, shared, shop, result, dry_run=dry_run, full=full, force=force,
-                         started=now())
+                         started=now(), progress=progress)
         report.plans[shop.name] = job.run()
 
     return run_per_shop(runtime, JOB, shops, body, dry_run=dry_run)
@@ -228,7 +230,9 @@ class _ShopStock:
     """One shop's pass."""
 
     def __init__(self, runtime: Runtime, shared: _Shared, shop: ShopConfig, result: ShopResult,
-                 *, dry_run: bool, full: bool, force: bool, started: datetime) -> None:
+                 *, dry_run: bool, full: bool, force: bool, started: datetime,
+                 progress: ProgressSink | None = None) -> None:
+        self.progress = progress
         self.runtime = runtime
         self.shared = shared
         self.shop = shop
@@ -374,11 +378,18 @@ class _ShopStock:
     def _apply(self, plan: ShopPlan) -> None:
         if self.shop.stock.track_untracked:
             self._track({c.inventory_item_id for c in plan.changes})
-        activate = [c for c in plan.changes if c.activate]
-        for change in activate:
+        if self.progress:
+            self.progress.start(f"{self.shop.name}: stock changes", len(plan.changes))
+        for change in (c for c in plan.changes if c.activate):
             self._activate(change)
+            if self.progress:
+                self.progress.advance()
         for batch in batches([c for c in plan.changes if not c.activate]):
             self._push(batch)
+            if self.progress:
+                self.progress.advance(len(batch))
+        if self.progress:
+            self.progress.finish()
 
     def _track(self, items: set[str]) -> None:
         index = self.shared.products.index(self.shop.name)
