@@ -157,6 +157,41 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (shop, kind, key)
     );
     """,
+    # 2: the durable webhook queue of `rackshop listen` (see rackshop/listen/queue.py).
+    """
+CREATE TABLE webhook_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    shop TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'queued',
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL,
+    not_before REAL NOT NULL DEFAULT 0,
+    finished_at REAL,
+    reason TEXT
+);
+CREATE UNIQUE INDEX webhook_queue_waiting
+    ON webhook_queue (kind, shop, key) WHERE state = 'queued';
+CREATE INDEX webhook_queue_by_state ON webhook_queue (state, kind, not_before);
+CREATE TABLE webhook_seen (
+    delivery_id TEXT PRIMARY KEY,
+    queue_id INTEGER,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX webhook_seen_by_time ON webhook_seen (seen_at);
+CREATE TABLE webhook_tokens (
+    webhook_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -444,7 +479,8 @@ class Store:
 
 _TABLES = (
     "runs", "cursors", "mappings", "order_journal", "customers", "stock_pushed",
-    "stock_batches", "record_hashes", "failures", "init_journal",
+    "stock_batches", "record_hashes", "failures", "init_journal", "webhook_queue",
+    "webhook_seen", "webhook_tokens",
 )
 
 

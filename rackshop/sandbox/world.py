@@ -135,7 +135,7 @@ class Sandbox:
     def _shop_config(self, index: int, name: str, secret: Any) -> dict[str, Any]:
         shop: dict[str, Any] = {
             "name": name,
-            "domain": f"{name}-sandbox.myshopify.com",
+            "domain": f"{name}.myshopify.com",  # what the twin sends as X-Shopify-Shop-Domain
             "base_url": f"{self.shopify.url}/shops/{name}",
             "token": secret(f"shopify-{name}-token", shop_token(name)),
             "webhook_secret": secret("shopify-webhook-secret", WEBHOOK_SECRET),

@@ -1,0 +1,400 @@
+"""``rackshop webhooks register|list|remove``: the subscriptions that feed ``rackshop listen``.
+
+Addresses are built from ``listen.public_url`` (the listener's public https address, behind the
+TLS proxy):
+
+* Shopify, per shop: ``{public_url}/webhooks/shopify/{shop name}``, one subscription for the
+  topic of the shop's ``orders.transfer_on`` (``orders/create``, ``orders/paid`` or
+  ``orders/fulfilled``) when the shop transfers orders. Made with ``webhookSubscriptionCreate``
+  (``uri``, JSON), so the shop's deliveries are signed with the secret of the app whose token
+  rackshop uses: that secret is the shop's ``webhook_secret``.
+* Rackbeat, once for the account: ``{public_url}/webhooks/rackbeat``, for
+  ``item.stock_updated`` and ``order.booked`` when any shop takes stock, and ``product.created``
+  / ``product.updated`` (``lot.*`` with ``include_boms``) when any shop's products come from
+  Rackbeat. Made with ``POST /webhooks``.
+
+Rackbeat gives each webhook its own token and shows it once, in the answer that creates it.
+``register`` stores a SHA-256 digest of it in the state store (``webhook_tokens``; never the
+token), which is how the listener recognises that webhook's deliveries. A rackshop webhook found
+in Rackbeat whose token is unknown (created by hand, or its answer was lost) is deleted and made
+again to learn a fresh one, unless ``rackbeat.webhook_token`` is configured (then that token is
+trusted for it). ``register`` is idempotent: what exists is kept, what is missing is made, and
+rackshop's own subscriptions that the config no longer needs are removed. Subscriptions that
+point anywhere else are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rackshop.config import Config, ShopConfig
+from rackshop.errors import (
+    ConfigError,
+    ConfigProblem,
+    NotFoundError,
+    OutcomeUnknownError,
+    RackshopError,
+    ShopifyUserErrors,
+    describe,
+)
+from rackshop.listen.queue import forget_token, known_webhook_ids, record_token
+from rackshop.listen.server import RACKBEAT_PATH, SHOPIFY_PATH, TRIGGER_TOPICS
+from rackshop.log import event
+from rackshop.runtime import Runtime
+
+log = logging.getLogger("rackshop.listen")
+
+COLUMNS = ("api", "shop", "topic", "address", "id", "status")
+"""Column names of the rows every function here returns (for the CLI's table)."""
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    """One subscription and what was done to it (or what it is)."""
+
+    api: str  # shopify | rackbeat
+    shop: str  # the shop's name; "" for Rackbeat (account-wide)
+    topic: str  # orders/paid, item.stock_updated...
+    address: str
+    id: str
+    status: str
+
+    def as_list(self) -> list[str]:
+        """The row in :data:`COLUMNS` order."""
+        return [self.api, self.shop, self.topic, self.address, self.id, self.status]
+
+
+# -- what the config wants ---------------------------------------------------------------------
+
+
+def base_url(config: Config) -> str:
+    """``listen.public_url`` without a trailing ``/``.
+
+    Raises:
+        ConfigError: It is not set.
+    """
+    url = config.listen.public_url
+    if not url:
+        raise ConfigError([ConfigProblem(
+            "listen.public_url", "required to register webhooks: the https address at which "
+            "Shopify and Rackbeat reach `rackshop listen` (through your TLS proxy), e.g. "
+            "\"https://rackshop.example.com\"")], source=str(config.source or "") or None)
+    return url.rstrip("/")
+
+
+def shopify_address(base: str, shop: ShopConfig) -> str:
+    """Where one shop's Shopify deliveries go."""
+    return f"{base}{SHOPIFY_PATH}/{shop.name}"
+
+
+def rackbeat_address(base: str) -> str:
+    """Where Rackbeat's deliveries go."""
+    return f"{base}{RACKBEAT_PATH}"
+
+
+def shopify_topics(shop: ShopConfig) -> list[str]:
+    """The topics (``orders/paid`` form) a shop subscribes to."""
+    if not (shop.enabled and shop.orders.enabled):
+        return []
+    return [TRIGGER_TOPICS[shop.orders.transfer_on]]
+
+
+def rackbeat_events(config: Config) -> list[str]:
+    """The Rackbeat events the account subscribes to, from every enabled shop's settings."""
+    shops = [s for s in config.shops if s.enabled]
+    events: list[str] = []
+    if any(s.stock.enabled for s in shops):
+        events += ["item.stock_updated", "order.booked"]
+    masters = [s for s in shops if s.products.master == "rackbeat"]
+    if masters:
+        events += ["product.created", "product.updated"]
+        if any(s.products.include_boms for s in masters):
+            events += ["lot.created", "lot.updated"]
+    return events
+
+
+def _enum(topic: str) -> str:
+    return topic.replace("/", "_").upper()
+
+
+#: Topic resources whose name holds an underscore (``inventory_levels/update``).
+_RESOURCES = ("inventory_levels", "inventory_items", "bulk_operations", "draft_orders",
+              "order_transactions", "fulfillment_events", "fulfillment_orders",
+              "app_subscriptions", "selling_plan_groups", "customer_groups")
+
+
+def _topic(enum: str) -> str:
+    """``ORDERS_PAID`` -> ``orders/paid`` (the form of ``X-Shopify-Topic``)."""
+    low = enum.lower()
+    for resource in _RESOURCES:
+        if low.startswith(resource + "_"):
+            return f"{resource}/{low[len(resource) + 1:]}"
+    return low.replace("_", "/", 1)
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+def register(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = True
+             ) -> list[WebhookRow]:
+    """Create the subscriptions the config needs (see the module doc); keep what exists.
+
+    Args:
+        runtime: Clients, store and config (``listen.public_url``).
+        shops: Shops whose Shopify subscriptions to make (``--shop``); shops without
+            ``webhook_secret`` are skipped with a reason (their deliveries would be refused).
+        rackbeat: Also make the account's Rackbeat webhooks (the CLI passes False with
+            ``--shop``, since Rackbeat's are shared by every shop).
+
+    Returns:
+        One row per subscription with its status: ``created``, ``exists``, ``recreated (token
+        was unknown)``, ``removed (not needed)``, ``skipped: ...`` or ``failed: ...``.
+
+    Raises:
+        ConfigError: ``listen.public_url`` is not set.
+    """
+    base = base_url(runtime.config)
+    rows: list[WebhookRow] = []
+    for shop in shops:
+        rows += _per_shop(runtime, shop, base, _register_shop)
+    if rackbeat:
+        rows += _guard("rackbeat", "", lambda: _register_rackbeat(runtime, base))
+    for row in rows:
+        if row.status in ("created", "removed (not needed)") or row.status.startswith(
+                "recreated"):
+            event(log, f"webhook {row.api} {row.shop} {row.topic}: {row.status}",
+                  api=row.api, shop=row.shop, topic=row.topic, status=row.status)
+    return rows
+
+
+def list_webhooks(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = True
+                  ) -> list[WebhookRow]:
+    """Every subscription of the shops (and the Rackbeat account), rackshop's marked as such.
+
+    Status: ``rackshop`` (pointing at this listener), ``rackshop, token unknown`` (a Rackbeat
+    webhook whose deliveries the listener would refuse: run ``register``), ``other`` (someone
+    else's), ``failed: ...`` when the API could not be read.
+    """
+    base = runtime.config.listen.public_url
+    base = base.rstrip("/") if base else None
+    rows: list[WebhookRow] = []
+    for shop in shops:
+        rows += _per_shop(runtime, shop, base, _list_shop)
+    if rackbeat:
+        rows += _guard("rackbeat", "", lambda: _list_rackbeat(runtime, base))
+    return rows
+
+
+def remove(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = True
+           ) -> list[WebhookRow]:
+    """Delete rackshop's subscriptions (those pointing at ``listen.public_url``) and nothing else.
+
+    Args:
+        runtime: Clients, store and config.
+        shops: Shops whose Shopify subscriptions to remove.
+        rackbeat: Also remove the account's Rackbeat webhooks (and their token digests).
+
+    Raises:
+        ConfigError: ``listen.public_url`` is not set.
+    """
+    base = base_url(runtime.config)
+    rows: list[WebhookRow] = []
+    for shop in shops:
+        rows += _per_shop(runtime, shop, base, _remove_shop)
+    if rackbeat:
+        rows += _guard("rackbeat", "", lambda: _remove_rackbeat(runtime, base))
+    return rows
+
+
+# -- Shopify -----------------------------------------------------------------------------------
+
+
+def _per_shop(runtime: Runtime, shop: ShopConfig, base: Any,
+              act: Callable[[Runtime, ShopConfig, Any], Iterable[WebhookRow]]
+              ) -> list[WebhookRow]:
+    return _guard("shopify", shop.name, lambda: act(runtime, shop, base))
+
+
+def _guard(api: str, shop: str, act: Callable[[], Iterable[WebhookRow]]) -> list[WebhookRow]:
+    """Run one API's part; an API error becomes a ``failed`` row (the other parts still run)."""
+    try:
+        return list(act())
+    except ConfigError:
+        raise
+    except RackshopError as exc:
+        log.warning("webhooks: %s %s: %s", api, shop or "account", exc)
+        return [WebhookRow(api, shop, "", "", "", f"failed: {describe(exc)}")]
+
+
+def _subscriptions(runtime: Runtime, shop: ShopConfig) -> Iterator[dict[str, Any]]:
+    yield from runtime.shopify(shop).paginate("WebhookSubscriptions", {},
+                                              ("webhookSubscriptions",), page_size=100)
+
+
+def _ours(address: str, base: str | None, suffix: str) -> bool:
+    if base is not None:
+        return address == base + suffix
+    return address.endswith(suffix)
+
+
+def _register_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[WebhookRow]:
+    address = shopify_address(base, shop)
+    wanted = shopify_topics(shop)
+    secret = shop.webhook_secret
+    if wanted and (secret is None or not secret.resolved):
+        yield WebhookRow("shopify", shop.name, ", ".join(wanted), address, "",
+                         f"skipped: set shops.{shop.name}.webhook_secret (the app's client "
+                         "secret) first, or the listener refuses every delivery")
+        return
+    client = runtime.shopify(shop)
+    existing = [s for s in _subscriptions(runtime, shop) if s.get("uri") == address]
+    have = {_topic(str(s["topic"])): s for s in existing}
+    for topic in wanted:
+        if topic in have:
+            yield WebhookRow("shopify", shop.name, topic, address, str(have[topic]["id"]),
+                             "exists")
+            continue
+        try:
+            payload = client.mutate("WebhookSubscriptionCreate",
+                                    {"topic": _enum(topic), "uri": address},
+                                    root="webhookSubscriptionCreate")
+        except ShopifyUserErrors as exc:
+            if any("already been taken" in e.message for e in exc.errors):
+                yield WebhookRow("shopify", shop.name, topic, address, "", "exists")
+                continue
+            yield WebhookRow("shopify", shop.name, topic, address, "",
+                             f"failed: {exc.message}")
+            continue
+        sub = payload.get("webhookSubscription") or {}
+        yield WebhookRow("shopify", shop.name, topic, address, str(sub.get("id") or ""),
+                         "created")
+    for topic, sub in have.items():
+        if topic not in wanted:
+            _delete_subscription(runtime, shop, str(sub["id"]))
+            yield WebhookRow("shopify", shop.name, topic, address, str(sub["id"]),
+                             "removed (not needed)")
+
+
+def _delete_subscription(runtime: Runtime, shop: ShopConfig, sub_id: str) -> None:
+    try:
+        runtime.shopify(shop).mutate("WebhookSubscriptionDelete", {"id": sub_id},
+                                     root="webhookSubscriptionDelete")
+    except ShopifyUserErrors as exc:
+        if not any("does not exist" in e.message for e in exc.errors):
+            raise
+
+
+def _list_shop(runtime: Runtime, shop: ShopConfig, base: str | None) -> Iterator[WebhookRow]:
+    suffix = f"{SHOPIFY_PATH}/{shop.name}"
+    for sub in _subscriptions(runtime, shop):
+        address = str(sub.get("uri") or "")
+        yield WebhookRow("shopify", shop.name, _topic(str(sub.get("topic") or "")), address,
+                         str(sub.get("id") or ""),
+                         "rackshop" if _ours(address, base, suffix) else "other")
+
+
+def _remove_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[WebhookRow]:
+    address = shopify_address(base, shop)
+    for sub in list(_subscriptions(runtime, shop)):
+        if sub.get("uri") != address:
+            continue
+        _delete_subscription(runtime, shop, str(sub["id"]))
+        yield WebhookRow("shopify", shop.name, _topic(str(sub.get("topic") or "")), address,
+                         str(sub["id"]), "removed")
+
+
+# -- Rackbeat ------------------------------------------------------------------------------------
+
+
+def _hooks(runtime: Runtime) -> list[dict[str, Any]]:
+    return runtime.rackbeat().list_all("webhooks")
+
+
+def _register_rackbeat(runtime: Runtime, base: str) -> Iterator[WebhookRow]:
+    address = rackbeat_address(base)
+    wanted = rackbeat_events(runtime.config)
+    store = runtime.store()
+    known = known_webhook_ids(store)
+    configured = runtime.config.rackbeat.webhook_token is not None
+    existing = {str(h.get("event")): h for h in _hooks(runtime) if h.get("url") == address}
+    for name in wanted:
+        hook = existing.get(name)
+        if hook is not None and (str(hook.get("id")) in known or configured):
+            yield WebhookRow("rackbeat", "", name, address, str(hook.get("id")), "exists")
+            continue
+        status = "created"
+        if hook is not None:
+            # Its token was shown once, to someone else: make it again to learn a new one.
+            _delete_hook(runtime, str(hook.get("id")))
+            status = "recreated (its token was unknown)"
+        created = _create_hook(runtime, name, address)
+        yield WebhookRow("rackbeat", "", name, address, str(created.get("id") or ""), status)
+    for name, hook in existing.items():
+        if name not in wanted:
+            _delete_hook(runtime, str(hook.get("id")))
+            yield WebhookRow("rackbeat", "", name, address, str(hook.get("id")),
+                             "removed (not needed)")
+
+
+def _create_hook(runtime: Runtime, name: str, address: str) -> dict[str, Any]:
+    """``POST /webhooks``; records the token's digest. Retries once if the token was not shown."""
+    client = runtime.rackbeat()
+    store = runtime.store()
+    for _ in range(2):
+        try:
+            # Rackbeat updates the webhook with the same event and URL instead of making a
+            # second one, so repeating this request after a lost answer is harmless.
+            answer = client.request("POST", "webhooks",
+                                    body={"event": name, "url": address, "is_active": True},
+                                    idempotent=True)
+        except OutcomeUnknownError:
+            answer = {}
+        hook = answer.get("webhook") if isinstance(answer, dict) else None
+        hook = hook if isinstance(hook, dict) else {}
+        token = hook.get("token")
+        if token and hook.get("id") is not None:
+            record_token(store, str(hook["id"]), name, address, str(token))
+            return hook
+        # An answer without the token (the webhook already existed): delete it and try again.
+        found = next((h for h in _hooks(runtime)
+                      if h.get("url") == address and h.get("event") == name), None)
+        if found is not None:
+            _delete_hook(runtime, str(found.get("id")))
+    raise RackshopError(f"Rackbeat did not show the token of the new {name} webhook",
+                        hint="run `rackshop webhooks register` again")
+
+
+def _delete_hook(runtime: Runtime, hook_id: str) -> None:
+    with contextlib.suppress(NotFoundError):  # already gone is what we wanted
+        runtime.rackbeat().request("DELETE", f"webhooks/{hook_id}")
+    forget_token(runtime.store(), hook_id)
+
+
+def _list_rackbeat(runtime: Runtime, base: str | None) -> Iterator[WebhookRow]:
+    store = runtime.store()
+    known = known_webhook_ids(store)
+    configured = runtime.config.rackbeat.webhook_token is not None
+    for hook in _hooks(runtime):
+        address = str(hook.get("url") or "")
+        status = "other"
+        if _ours(address, base, RACKBEAT_PATH):
+            status = "rackshop" if str(hook.get("id")) in known or configured else \
+                "rackshop, token unknown (run `rackshop webhooks register`)"
+        if hook.get("is_active") is False:
+            status += ", inactive"
+        yield WebhookRow("rackbeat", "", str(hook.get("event") or ""), address,
+                         str(hook.get("id") or ""), status)
+
+
+def _remove_rackbeat(runtime: Runtime, base: str) -> Iterator[WebhookRow]:
+    address = rackbeat_address(base)
+    for hook in _hooks(runtime):
+        if hook.get("url") != address:
+            continue
+        _delete_hook(runtime, str(hook.get("id")))
+        yield WebhookRow("rackbeat", "", str(hook.get("event") or ""), address,
+                         str(hook.get("id")), "removed")
