@@ -309,15 +309,34 @@ def _job_body(job: Callable[[Any, Any, Any, Any], Any]) -> Callable[[Common], Ex
         shops = cfg.select(c.shops)
         runtime = Runtime(cfg)
         out, err = console.make_consoles()
+        json_mode = c.log_format == LogFormat.json
         try:
             with console.progress_bars(err, enabled=_bars(c, err)) as bars:
-                result = job(runtime, shops, bars, out)
+                # JSON mode keeps stdout to one JSON document: no listings, no tables
+                result = job(runtime, shops, bars, console.null_console() if json_mode else out)
         finally:
             runtime.close()
-        _print_job_summary(out, result)
+        if json_mode:
+            import json
+
+            out.file.write(json.dumps(_result_json(result), default=str) + "\n")
+        else:
+            _print_job_summary(out, result)
         return ExitCode(result.exit_code)
 
     return body
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    """A job's result as one JSON object (stdout with ``--log-format json``)."""
+    return {
+        "job": result.job,
+        "dry_run": result.dry_run,
+        "exit_code": int(result.exit_code),
+        "shops": [{"shop": s.shop, "outcome": s.outcome, "counts": s.counts, "error": s.error,
+                   "failures": [{"record": r, "reason": why} for r, why in s.failures],
+                   "details": s.details} for s in result.shops],
+    }
 
 
 def _bars(c: Common, err: Any) -> bool:

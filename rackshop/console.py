@@ -37,6 +37,13 @@ def make_consoles(*, no_color: bool = False) -> tuple[Console, Console]:
     return out, err
 
 
+def null_console() -> Console:
+    """A console that prints nowhere (listings are not wanted with JSON output)."""
+    import io
+
+    return Console(file=io.StringIO())
+
+
 def log_handler(err: Console, *, show_path: bool = False) -> logging.Handler:
     """A rich handler for human-readable logs on stderr."""
     return RichHandler(
