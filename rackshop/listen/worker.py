@@ -12,7 +12,7 @@ One thread does everything, in this order of priority at each step:
    enough have piled up), every waiting one is taken in one batch: product events re-sync products
    for the shops whose master is Rackbeat (``sync-products``), order events are read for the items
    on their lines, and the stock of every item named is pushed to every shop
-   (:func:`~rackshop.listen.stock_push.push_stock`).
+   (:func:`~rackshop.sync.stock.push_stock`).
 
 One thread means a delivery and a polling pass never race for the same shop's job lock, and
 the Rackbeat rate limit is spent by one client. The price: while a long pass runs (a first
@@ -44,13 +44,12 @@ from rackshop.errors import (
 )
 from rackshop.listen.queue import DurableQueue, QueuedRow
 from rackshop.listen.schedule import ORDERS, STOCK, Schedule
-from rackshop.listen.stock_push import push_stock
 from rackshop.log import event
 from rackshop.runtime import Runtime
 from rackshop.sync.orders import sync_orders
 from rackshop.sync.products import sync_products
 from rackshop.sync.runner import JobResult
-from rackshop.sync.stock import sync_stock
+from rackshop.sync.stock import push_stock, sync_stock
 
 log = logging.getLogger("rackshop.listen")
 

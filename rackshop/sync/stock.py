@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +64,12 @@ log = logging.getLogger("rackshop.stock")
 JOB = "sync-stock"
 REPORT_PAGE = 1000
 ORDERS_PAGE = 10
+#: Up to this many items, a narrowed push reads each from the stock report on its own (one
+#: call each); more, and the whole report is read (one call per 1,000 items).
+FEW_ITEMS = 20
+
+LocationCache = MutableMapping[str, dict[str, str]]
+"""Shop name -> (config location key -> Shopify location gid), kept by a long-running caller."""
 #: Why an item is left alone, by the code used in counters.
 SKIP_REASONS = {
     "duplicate": "the SKU is on several variants of the shop (no stock is pushed to either)",
@@ -122,12 +128,54 @@ def sync_stock(runtime: Runtime, shops: Sequence[ShopConfig], *, dry_run: bool =
     return run_per_shop(runtime, JOB, shops, body, dry_run=dry_run)
 
 
-class _Shared:
-    """What one pass reads once for every shop: Rackbeat's stock and the orders on their way."""
+def push_stock(runtime: Runtime, shops: Sequence[ShopConfig], numbers: Iterable[str], *,
+               locations_cache: LocationCache | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> JobResult:
+    """``sync-stock`` narrowed to a few items (what a Rackbeat webhook named), for every shop.
 
-    def __init__(self, runtime: Runtime, *, dry_run: bool) -> None:
+    Everything is ``sync-stock``'s own: the lock and run record (``details.trigger =
+    "webhook"``), the targets, the orders on their way, the batches and their keys, activation,
+    the records, and the circuit breaker (judged against the shop's whole tracked catalogue).
+    Only the reads are narrowed: Rackbeat's stock of those items, and the shop's SKU index from
+    the store (refreshed from Shopify only for an item it does not know).
+
+    Args:
+        runtime: Clients and store.
+        shops: Shops to update (those with stock disabled are passed over).
+        numbers: Rackbeat item numbers (matched like SKUs: trimmed, case-folded).
+        locations_cache: Keeps each shop's Shopify locations between pushes.
+        now: Clock for the run record and, when the index is refreshed, the cursor.
+    """
+    wanted = {sku_key(n): str(n).strip() for n in numbers if sku_key(n)}
+    shared = _Shared(runtime, dry_run=False, only=wanted)
+
+    def body(shop: ShopConfig, result: ShopResult) -> None:
+        result.details["trigger"] = "webhook"
+        if not shop.stock.enabled:
+            result.details["note"] = "stock disabled for this shop"
+            return
+        if wanted:
+            _ShopStock(runtime, shared, shop, result, dry_run=False, full=False, force=False,
+                       started=now(), keys=set(wanted), locations_cache=locations_cache).run()
+
+    return run_per_shop(runtime, JOB, shops, body)
+
+
+class _Shared:
+    """What one pass reads once for every shop: Rackbeat's stock and the orders on their way.
+
+    Args:
+        runtime: Clients and store.
+        dry_run: Write nothing.
+        only: SKU key -> Rackbeat number of the items a narrowed push is about (webhooks), or
+            ``None`` for the whole catalogue.
+    """
+
+    def __init__(self, runtime: Runtime, *, dry_run: bool,
+                 only: Mapping[str, str] | None = None) -> None:
         self.runtime = runtime
         self.dry_run = dry_run
+        self.only = dict(only) if only is not None else None
         self._stock: dict[str, dict[int, float]] | None = None
         self._locations: list[dict[str, Any]] | None = None
         self._in_flight: dict[str, int] | None = None
@@ -144,18 +192,22 @@ class _Shared:
         return self._locations
 
     def stock(self) -> dict[str, dict[int, float]]:
-        """SKU key -> Rackbeat location -> available quantity."""
+        """SKU key -> Rackbeat location -> available quantity.
+
+        The stock report is read once (a page per 1,000 items); for a few items (a webhook's)
+        it is read filtered to each of them instead, whichever takes fewer calls.
+        """
         if self._stock is None:
+            client = self.runtime.rackbeat()
+            filters: list[dict[str, str]] = [{}]
+            if self.only is not None and len(self.only) <= FEW_ITEMS:
+                filters = [{"simple_filter[number]": n} for n in sorted(self.only.values())]
             stock: dict[str, dict[int, float]] = {}
-            for item in self.runtime.rackbeat().iter_list(
-                    "reports/checking", {"show_all_locations": "true"}, page_size=REPORT_PAGE):
-                per: dict[int, float] = {}
-                for loc in item.get("locations") or []:
-                    avail = loc.get("available_quantity")
-                    if avail is None:
-                        avail = float(loc.get("stock_quantity") or 0)
-                    per[int(loc["number"])] = float(avail)
-                stock[sku_key(str(item["number"]))] = per
+            for extra in filters:
+                for item in client.iter_list("reports/checking",
+                                             {"show_all_locations": "true", **extra},
+                                             page_size=REPORT_PAGE):
+                    stock[sku_key(str(item["number"]))] = _per_location(item)
             self._stock = stock
         return self._stock
 
@@ -164,6 +216,17 @@ class _Shared:
         if self._in_flight is None:
             self._in_flight = _count_in_flight(self.runtime, self.store(), dry_run=self.dry_run)
         return self._in_flight
+
+
+def _per_location(item: Mapping[str, Any]) -> dict[int, float]:
+    """Location number -> available quantity of one stock-report row."""
+    per: dict[int, float] = {}
+    for loc in item.get("locations") or []:
+        avail = loc.get("available_quantity")
+        if avail is None:
+            avail = float(loc.get("stock_quantity") or 0)
+        per[int(loc["number"])] = float(avail)
+    return per
 
 
 def _count_in_flight(runtime: Runtime, store: Store | None, *, dry_run: bool) -> dict[str, int]:
@@ -231,8 +294,11 @@ class _ShopStock:
 
     def __init__(self, runtime: Runtime, shared: _Shared, shop: ShopConfig, result: ShopResult,
                  *, dry_run: bool, full: bool, force: bool, started: datetime,
-                 progress: ProgressSink | None = None) -> None:
+                 progress: ProgressSink | None = None, keys: set[str] | None = None,
+                 locations_cache: LocationCache | None = None) -> None:
         self.progress = progress
+        self.keys = keys
+        self.locations_cache = locations_cache
         self.runtime = runtime
         self.shared = shared
         self.shop = shop
@@ -247,9 +313,23 @@ class _ShopStock:
     # -- read --------------------------------------------------------------------------------
 
     def run(self) -> ShopPlan:
-        index = self._index()
-        locations = self._shopify_locations()
-        plan = self._plan(index, locations)
+        refreshed = self.keys is None
+        if self.keys is None:
+            index = self._index()
+            scope = index
+        else:
+            # A narrowed push: the index from the store, refreshed only for an item it does
+            # not know (a product new in Shopify).
+            index = self.shared.products.index(self.shop.name)
+            if self.keys - index.all_keys():
+                index = self._index()
+                refreshed = True
+            scope = ShopIndex(index.shop,
+                              unique={k: r for k, r in index.unique.items() if k in self.keys},
+                              duplicates={k: r for k, r in index.duplicates.items()
+                                          if k in self.keys})
+        plan = self._plan(scope, self._locations())
+        # the breaker judges against the shop's whole tracked catalogue, even for a few items
         tracked = sum(1 for row in index.unique.values() if row.tracked)
         self.result.bump("checked", plan.checked)
         for code, skus in plan.skipped.items():
@@ -269,7 +349,7 @@ class _ShopStock:
             )
         if not self.dry_run:
             self._apply(plan)
-            if self.store is not None:
+            if self.store is not None and refreshed:
                 self.store.set_cursor(self.shop.name, JOB, _iso(self.started),
                                       "shopify_updated_at")
         else:
@@ -285,6 +365,13 @@ class _ShopStock:
             since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - timedelta(minutes=2)
         products = read_shopify_products(self.client, since, allow_bulk=True)
         return self.shared.products.refresh(self.shop.name, products, full=since is None)
+
+    def _locations(self) -> dict[str, str]:
+        if self.locations_cache is None:
+            return self._shopify_locations()
+        if self.shop.name not in self.locations_cache:
+            self.locations_cache[self.shop.name] = self._shopify_locations()
+        return self.locations_cache[self.shop.name]
 
     def _shopify_locations(self) -> dict[str, str]:
         """Config key (name or gid) -> location gid, for this shop's targets."""
