@@ -46,7 +46,7 @@ from rackshop.listen.queue import DurableQueue, QueuedRow
 from rackshop.listen.schedule import ORDERS, STOCK, Schedule
 from rackshop.log import event
 from rackshop.runtime import Runtime
-from rackshop.sync.orders import sync_orders
+from rackshop.sync.orders import NOT_FOUND_REASON, sync_orders
 from rackshop.sync.products import sync_products
 from rackshop.sync.runner import JobResult
 from rackshop.sync.stock import push_stock, sync_stock
@@ -57,9 +57,6 @@ ORDER_KINDS = ("order",)
 RACKBEAT_KINDS = ("stock", "product", "rb_order")
 #: Orders per sync-orders call (``id:1 OR id:2 ...`` in one search).
 ORDERS_PER_CALL = 50
-#: sync-orders' reason for an order its search did not find (Shopify's search lags a little
-#: behind its webhooks): such a row is tried again rather than left to the next poll.
-NOT_FOUND_REASON = "no such order in Shopify"
 #: Journal states sync-orders never acts on again (it only reports changes to them, which the
 #: polling pass does).
 SETTLED_STATES = ("done", "skipped")

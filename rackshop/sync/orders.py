@@ -62,6 +62,10 @@ LINES_PER_PAGE = 50
 #: (clock skew between this machine and Rackbeat).
 SEARCH_MARGIN = timedelta(minutes=10)
 
+#: The failure reason of an order named with ``--order`` that Shopify's search did not find
+#: (the listener tries such orders again: Shopify's search lags behind its webhooks).
+NOT_FOUND_REASON = "no such order in Shopify"
+
 STEPS = {
     "draft": (),
     "booked": ("book",),
@@ -153,7 +157,7 @@ class _ShopOrders:
                                                       for o in orders}
             for name in order_names:
                 if name not in found and f"#{name.lstrip('#')}" not in found:
-                    self.result.fail(name, "no such order in Shopify")
+                    self.result.fail(name, NOT_FOUND_REASON)
         else:
             orders = self._changed_orders()
         # Read everything before writing anything: the write-back tags an order, which moves
