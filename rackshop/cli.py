@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from rackshop import __version__, console
-from rackshop.errors import ExitCode, NotImplementedYetError, RackshopError, exit_code_for
+from rackshop.errors import ExitCode, RackshopError, exit_code_for
 from rackshop.log import install_handlers, setup_json_logging
 
 app = typer.Typer(
@@ -240,27 +240,6 @@ def status_cmd(
     _run(common, body)
 
 
-def _not_yet(job: str, issue: str) -> Callable[[Common], ExitCode]:
-    def body(c: Common) -> ExitCode:
-        from rackshop.runtime import Runtime
-        from rackshop.sync.runner import ShopResult, run_per_shop
-
-        cfg = _load(c)
-        shops = cfg.select(c.shops)  # an unknown --shop is a usage error even now
-
-        def work(shop: object, result: ShopResult) -> None:
-            raise NotImplementedYetError(
-                f"`rackshop {job}` is not implemented in rackshop {__version__} yet",
-                hint=f"it is planned ({issue}); `rackshop check` already validates its settings",
-            )
-
-        # Locks are taken as for the real job, so the lock protocol is in place already;
-        # dry_run keeps a run record of a job that did nothing out of `rackshop status`.
-        return run_per_shop(Runtime(cfg), job, shops, work, dry_run=True).exit_code
-
-    return body
-
-
 @app.command("sync-orders")
 def sync_orders_cmd(
     config: ConfigOpt = None,
@@ -450,6 +429,10 @@ def init_sync_cmd(
                                       "without a terminal).")] = False,
     again: Annotated[bool, typer.Option("--again", help="Allow a second init-sync of a shop "
                                         "that completed one.")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", metavar="PATH", help="Where to write the CSV report of what was created, "
+        "linked and skipped (default ./init-sync-<shop>-<time>.csv).",
+        show_default=False)] = None,
     dry_run: DryRunOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -457,11 +440,74 @@ def init_sync_cmd(
 ) -> None:
     """Go-live import: bring a shop's products and stock into Rackbeat, once.
 
-    Previews everything first (products to create, SKUs already in Rackbeat, stock per location)
-    and warns that Rackbeat cannot delete a product once stock is registered for it.
+    Previews everything first (products to create, SKUs already in Rackbeat, variants without
+    SKU, duplicate SKUs, stock per location) and warns that Rackbeat cannot delete a product
+    once stock is registered for it. Asks before writing on a terminal; needs --yes without one.
+    Resumable: a rerun after a crash finishes the job without counting anything twice.
     """
     common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
-    _run(common, _not_yet("init-sync", "the init-sync issue"))
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.errors import AbortedError, UsageError
+        from rackshop.runtime import Runtime
+        from rackshop.sync.initial import (
+            PREVIEW_COLUMNS,
+            apply_init_sync,
+            default_report_path,
+            preview_init_sync,
+            preview_job_result,
+        )
+
+        cfg = _load(c)
+        shops = cfg.select(c.shops)
+        if len(c.shops) != 1:
+            raise UsageError("init-sync imports one shop at a time: name it with --shop",
+                             hint="known shops: " + ", ".join(s.name for s in cfg.shops))
+        target = shops[0]
+        runtime = Runtime(cfg)
+        out, err = console.make_consoles()
+        json_mode = c.log_format == LogFormat.json
+        try:
+            with console.progress_bars(err, enabled=_bars(c, err)) as bars:
+                preview = preview_init_sync(runtime, target, skip_inventory=skip_inventory,
+                                            overwrite_stock=overwrite_stock, again=again,
+                                            progress=bars)
+            with preview:
+                if not json_mode:
+                    console.print_table(out, f"init-sync preview: shop {target.name}",
+                                        ["", ""], preview.summary())
+                    console.print_table(out, "first rows (all of them go to the report file)",
+                                        list(PREVIEW_COLUMNS), preview.rows(limit=20))
+                    for warning in preview.warnings:
+                        console.print_line(out, "warning: " + warning, "yellow")
+                if c.dry_run:
+                    result = preview_job_result(preview)
+                else:
+                    if not yes:
+                        if not err.is_terminal or not sys.stdin.isatty():
+                            raise AbortedError(
+                                "init-sync writes to Rackbeat for good; nothing was done",
+                                hint="read the preview (--dry-run) and run again with --yes")
+                        if not console.confirm(err, "Import this into Rackbeat? It cannot be "
+                                               "undone."):
+                            raise AbortedError("declined; nothing was done")
+                    path = report or default_report_path(target.name)
+                    with console.progress_bars(err, enabled=_bars(c, err)) as bars:
+                        result = apply_init_sync(runtime, target, preview, progress=bars,
+                                                 report_path=path)
+                    if not json_mode:
+                        console.print_line(out, f"report written to {path}")
+        finally:
+            runtime.close()
+        if json_mode:
+            import json
+
+            out.file.write(json.dumps(_result_json(result), default=str) + "\n")
+        else:
+            _print_job_summary(out, result)
+        return ExitCode(result.exit_code)
+
+    _run(common, body)
 
 
 webhooks_app = typer.Typer(help="Create, list and remove the webhook subscriptions that "

@@ -121,6 +121,9 @@ class RateLimiter:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.per_minute = per_minute
+        # Keep 2 % in hand: our window starts when a request is sent, the server's when it
+        # arrives, and a slow answer can shift a few requests into the server's next minute.
+        self.allowed = per_minute - per_minute // 50
         self.window = window
         self.clock = clock
         self.sleep = sleep
@@ -136,7 +139,7 @@ class RateLimiter:
                 now = self.clock()
                 while self._sent and now - self._sent[0] >= self.window:
                     self._sent.popleft()
-                if len(self._sent) < self.per_minute:
+                if len(self._sent) < self.allowed:
                     self._sent.append(now)
                     return
                 wait = self.window - (now - self._sent[0])

@@ -57,27 +57,43 @@ def job_step(result: JobResult) -> DemoStep:
     return DemoStep(result.job, result.exit_code, columns, rows, note)
 
 
-def _orders(runtime: Runtime) -> DemoStep:
+def _orders(runtime: Runtime, workdir: Path) -> DemoStep:
     from rackshop.sync.orders import sync_orders
 
     return job_step(sync_orders(runtime, runtime.config.select(())))
 
 
-def _products(runtime: Runtime) -> DemoStep:
+def _init_sync(runtime: Runtime, workdir: Path) -> DemoStep:
+    """The go-live import of the shop that is Shopify master (se), as `--yes` would run it."""
+    from rackshop.sync.initial import apply_init_sync, preview_init_sync
+
+    shop = next((s for s in runtime.config.shops if s.products.master == "shopify"),
+                runtime.config.shops[0])
+    with preview_init_sync(runtime, shop) as preview:
+        result = apply_init_sync(runtime, shop, preview,
+                                 report_path=workdir / f"init-sync-{shop.name}.csv")
+    step = job_step(result)
+    step.note = (step.note + " " if step.note else "") + \
+        f"(shop {shop.name}; report init-sync-{shop.name}.csv)"
+    return step
+
+
+def _products(runtime: Runtime, workdir: Path) -> DemoStep:
     from rackshop.sync.products import sync_products
 
     return job_step(sync_products(runtime, runtime.config.select(())))
 
 
-def _stock(runtime: Runtime) -> DemoStep:
+def _stock(runtime: Runtime, workdir: Path) -> DemoStep:
     from rackshop.sync.stock import sync_stock
 
     return job_step(sync_stock(runtime, runtime.config.select(())))
 
 
-#: The jobs the demo runs, in order: (name, function(runtime) -> DemoStep). Jobs register here
-#: as they are built, so the demo always runs every job that exists.
-JOBS: list[tuple[str, Callable[[Runtime], DemoStep]]] = [
+#: The jobs the demo runs, in order: (name, function(runtime, workdir) -> DemoStep). Jobs
+#: register here as they are built, so the demo always runs every job that exists.
+JOBS: list[tuple[str, Callable[[Runtime, Path], DemoStep]]] = [
+    ("init-sync", _init_sync),
     ("sync-products", _products),
     ("sync-orders", _orders),
     ("sync-stock", _stock),
@@ -123,7 +139,7 @@ def run_demo(
             if on_step:
                 on_step(step)
             for _name, job in JOBS:
-                step = job(runtime)
+                step = job(runtime, workdir)
                 report.steps.append(step)
                 if on_step:
                     on_step(step)

@@ -157,7 +157,8 @@ class Sandbox:
             shop["stock"] = {"enabled": True, "shopify_location": "Lager",
                              "rackbeat_locations": [[1], [1, 2], [2]][index % 3]}
         elif index == 0:
-            shop["products"] = {"master": "rackbeat", "create_missing": True}
+            shop["products"] = {"master": "rackbeat", "create_missing": True,
+                                "default_group": min(GROUPS)}  # for an init-sync of dk
             shop["stock"] = {"enabled": True, "location_map": {"Lager": [1], "Butik": [2]},
                              "buffer": 0}
             shop["initial"] = {"location_map": {"Lager": 1, "Butik": 2}}

@@ -71,11 +71,10 @@ def test_usage_unknown_option_and_unknown_shop(tmp_path: Path) -> None:
     assert "xx" in text and "dk" in text
 
 
-def test_not_implemented_job(tmp_path: Path) -> None:
+def test_init_sync_needs_one_shop_and_yes_without_a_terminal(tmp_path: Path) -> None:
     path = configs.write(tmp_path, configs.minimal(tmp_path))
-    code, text = invoke(["init-sync", "--config", str(path), "--yes"])
-    assert code == ExitCode.NOT_IMPLEMENTED
-    assert "not implemented" in text
+    code, text = invoke(["init-sync", "--config", str(path)])
+    assert code == ExitCode.USAGE and "--shop" in text
 
 
 def _free_port() -> int:
