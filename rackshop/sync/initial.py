@@ -94,8 +94,7 @@ from rackshop.sync.initial_store import (
     product_key,
 )
 from rackshop.sync.product_map import json_number, rackbeat_product_from_variant, sku_key
-from rackshop.sync.products import ProgressSink
-from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
+from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.initial")
 

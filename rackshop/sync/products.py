@@ -76,8 +76,7 @@ from rackshop.sync.product_map import (
     variant_update_input,
 )
 from rackshop.sync.products_store import JOB, MappingRow, ProductsStore, format_hash, parse_hash
-from rackshop.sync.runner import JobResult, ShopResult, run_per_shop
-from rackshop.sync.runner import ProgressSink as ProgressSink  # re-exported for init-sync
+from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.products")
 
