@@ -104,14 +104,21 @@ def _main(
 # -- the one error handler -----------------------------------------------------------------------
 
 
+def _setup_logging(common: Common, level_name: str = "info", file: Path | None = None) -> None:
+    """Route rackshop's logs: JSON lines or rich text on stderr, plus the log file if any."""
+    _, err = console.make_consoles(no_color=bool(os.environ.get("NO_COLOR")))
+    level = logging.DEBUG if common.verbose or common.debug else \
+        getattr(logging, level_name.upper(), logging.INFO)
+    if common.log_format == LogFormat.json:
+        setup_json_logging(level, file=file)
+    else:
+        install_handlers(level, [console.log_handler(err)], file=file)
+
+
 def _run(common: Common, body: Callable[[Common], ExitCode | int | None]) -> None:
     """Set up logging, run ``body``, and turn its outcome or error into the exit code."""
     _, err = console.make_consoles(no_color=bool(os.environ.get("NO_COLOR")))
-    level = logging.DEBUG if common.verbose or common.debug else logging.INFO
-    if common.log_format == LogFormat.json:
-        setup_json_logging(level)
-    else:
-        install_handlers(level, [console.log_handler(err)])
+    _setup_logging(common)
     try:
         code = body(common)
     except KeyboardInterrupt:
@@ -136,7 +143,12 @@ def _load(common: Common):  # type: ignore[no-untyped-def]
     from rackshop.config import find_config_path, load_config
 
     path = find_config_path(common.config, os.environ, Path.cwd())
-    return load_config(path)
+    config = load_config(path)
+    # [log] in the config applies unless the command line said otherwise.
+    if common.log_format is None:
+        common.log_format = LogFormat(config.log.format)
+    _setup_logging(common, config.log.level, config.log.file)
+    return config
 
 
 # -- commands ------------------------------------------------------------------------------------

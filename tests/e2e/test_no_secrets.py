@@ -56,7 +56,8 @@ def test_no_secret_anywhere(tmp_path: Path) -> None:
     everything = "\n".join(outputs)
     assert "refused the credentials" in everything  # the failure paths really ran
     stored = json.dumps(Store(tmp_path / "rackshop-state.sqlite3").dump(), default=str)
-    logged = log_file.read_text(encoding="utf-8") if log_file.exists() else ""
+    logged = log_file.read_text(encoding="utf-8")  # [log] file from the config is written
+    assert "Rackbeat order" in logged
     for secret in secrets:
         for where, text in (("output", everything), ("state store", stored),
                             ("log file", logged), ("twin request log", requests_log)):
