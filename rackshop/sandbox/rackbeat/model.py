@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .validation import (
@@ -117,6 +117,17 @@ def iso(moment: datetime) -> str:
 
 # -- records ----------------------------------------------------------------------------------
 
+
+
+T = TypeVar("T")
+
+
+def _lookup(table: Mapping[int, T], key: Any, what: str) -> T:
+    """The record numbered ``key`` in ``table``, or the API's 404 naming ``what``."""
+    number = to_int(key)
+    if number is None or number not in table:
+        raise not_found(what, key)
+    return table[number]
 
 @dataclass
 class Stamped:
@@ -514,10 +525,7 @@ class Account:
 
     def location(self, number: Any) -> Location:
         """The location with this number; 404 otherwise."""
-        key = to_int(number)
-        if key is None or key not in self.locations:
-            raise not_found("Location", number)
-        return self.locations[key]
+        return _lookup(self.locations, number, "Location")
 
     def default_location(self) -> Location | None:
         """The account's default location (the first one made when none is marked)."""
@@ -608,10 +616,7 @@ class Account:
 
     def group(self, number: Any) -> ProductGroup:
         """The product group with this number; 404 otherwise."""
-        key = to_int(number)
-        if key is None or key not in self.groups:
-            raise not_found("Product group", number)
-        return self.groups[key]
+        return _lookup(self.groups, number, "Product group")
 
     def group_json(self, group: ProductGroup, *, brief: bool = False) -> JSON:
         """A product group as the API shows it (``brief``: as embedded in a product)."""
@@ -986,10 +991,7 @@ class Account:
 
     def adjustment(self, ident: Any) -> Adjustment:
         """The inventory adjustment with this id; 404 otherwise."""
-        key = to_int(ident)
-        if key is None or key not in self.adjustments:
-            raise not_found("Inventory adjustment", ident)
-        return self.adjustments[key]
+        return _lookup(self.adjustments, ident, "Inventory adjustment")
 
     def book_adjustment(self, adj: Adjustment) -> Adjustment:
         """Apply the difference computed when the adjustment was made."""
@@ -1107,10 +1109,7 @@ class Account:
 
     def customer(self, number: Any) -> Customer:
         """The customer with this number; 404 otherwise."""
-        key = to_int(number)
-        if key is None or key not in self.customers:
-            raise not_found("Customer", number)
-        return self.customers[key]
+        return _lookup(self.customers, number, "Customer")
 
     def create_customer(self, payload: Mapping[str, Any]) -> Customer:
         """``POST /customers``: the number is the next free one when omitted."""
@@ -1272,10 +1271,7 @@ class Account:
 
     def order(self, number: Any) -> Order:
         """The order with this number; 404 otherwise."""
-        key = to_int(number)
-        if key is None or key not in self.orders:
-            raise not_found("Order", number)
-        return self.orders[key]
+        return _lookup(self.orders, number, "Order")
 
     def create_order(self, payload: Mapping[str, Any]) -> Order:
         """``POST /orders/drafts`` (and ``POST /orders``): an unbooked order."""
@@ -1598,10 +1594,7 @@ class Account:
 
     def shipment(self, ident: Any) -> Shipment:
         """The shipment with this id; 404 otherwise."""
-        key = to_int(ident)
-        if key is None or key not in self.shipments:
-            raise not_found("Order shipment", ident)
-        return self.shipments[key]
+        return _lookup(self.shipments, ident, "Order shipment")
 
     def mark_shipped(self, shipment: Shipment, payload: Mapping[str, Any]) -> Shipment:
         """``POST /orders/shipments/{id}/mark-shipped``: deduct stock (in shipment mode)."""
@@ -1691,10 +1684,7 @@ class Account:
 
     def invoice(self, number: Any) -> Invoice:
         """The customer invoice with this number; 404 otherwise."""
-        key = to_int(number)
-        if key is None or key not in self.invoices:
-            raise not_found("Customer invoice", number)
-        return self.invoices[key]
+        return _lookup(self.invoices, number, "Customer invoice")
 
     def book_invoice(self, invoice: Invoice) -> Invoice:
         """Book an invoice; with ``stock_deducted_on="invoice"`` this takes the stock."""
@@ -1930,10 +1920,7 @@ class Account:
 
     def webhook(self, ident: Any) -> Webhook:
         """The webhook with this id; 404 otherwise."""
-        key = to_int(ident)
-        if key is None or key not in self.webhooks:
-            raise not_found("Webhook", ident)
-        return self.webhooks[key]
+        return _lookup(self.webhooks, ident, "Webhook")
 
 
 def as_error(exc: ApiError) -> ValueError:

@@ -13,7 +13,7 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -1976,6 +1976,31 @@ def _require_change_from(
     )
 
 
+def _stocked_level(found: tuple[dict[str, Any], dict[str, Any]] | None, row: Mapping[str, Any],
+                   name: str, path: list[str], errs: list[dict[str, Any]]
+                   ) -> dict[str, Any] | None:
+    """The active level of a checked (item, location) row, appending Shopify's errors.
+
+    ``ITEM_NOT_STOCKED_AT_LOCATION`` (and ``None``) when the item is not stocked there;
+    ``CHANGE_FROM_QUANTITY_STALE`` when the row's ``changeFromQuantity`` is not the level's
+    current quantity (the level is still returned: other checks go on).
+    """
+    assert found is not None
+    item, loc = found
+    level: dict[str, Any] | None = item["levels"].get(loc["id"])
+    if level is None or not level["isActive"]:
+        errs.append(user_error([*path, "locationId"],
+                               "The specified inventory item is not stocked at the location.",
+                               "ITEM_NOT_STOCKED_AT_LOCATION"))
+        return None
+    cfq = row.get("changeFromQuantity")
+    if cfq is not None and cfq != level["quantities"][name]:
+        errs.append(user_error([*path, "changeFromQuantity"],
+                               "The specified compare quantity does not match the current "
+                               "quantity.", "CHANGE_FROM_QUANTITY_STALE"))
+    return level
+
+
 def _row_checks(
     shop: ShopState,
     rows: list[dict[str, Any]],
@@ -2116,28 +2141,10 @@ def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
             return fail(errs)
         levels: list[dict[str, Any] | None] = []
         for i, (r, f) in enumerate(zip(rows, found, strict=True)):
-            assert f is not None
-            item, loc = f
-            level = item["levels"].get(loc["id"])
-            if level is None or not level["isActive"]:
-                errs.append(
-                    user_error(
-                        ["input", "quantities", str(i), "locationId"],
-                        "The specified inventory item is not stocked at the location.",
-                        "ITEM_NOT_STOCKED_AT_LOCATION",
-                    )
-                )
+            level = _stocked_level(f, r, str(name), ["input", "quantities", str(i)], errs)
+            if level is None:
                 levels.append(None)
                 continue
-            cfq = r.get("changeFromQuantity")
-            if cfq is not None and cfq != level["quantities"][name]:
-                errs.append(
-                    user_error(
-                        ["input", "quantities", str(i), "changeFromQuantity"],
-                        "The specified compare quantity does not match the current quantity.",
-                        "CHANGE_FROM_QUANTITY_STALE",
-                    )
-                )
             levels.append(level)
         if errs:
             return fail(errs)
@@ -2191,28 +2198,10 @@ def _m_adjust_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
             return fail(errs)
         levels: list[dict[str, Any] | None] = []
         for i, (r, f) in enumerate(zip(rows, found, strict=True)):
-            assert f is not None
-            item, loc = f
-            level = item["levels"].get(loc["id"])
-            if level is None or not level["isActive"]:
-                errs.append(
-                    user_error(
-                        ["input", "changes", str(i), "locationId"],
-                        "The specified inventory item is not stocked at the location.",
-                        "ITEM_NOT_STOCKED_AT_LOCATION",
-                    )
-                )
+            level = _stocked_level(f, r, str(name), ["input", "changes", str(i)], errs)
+            if level is None:
                 levels.append(None)
                 continue
-            cfq = r.get("changeFromQuantity")
-            if cfq is not None and cfq != level["quantities"][name]:
-                errs.append(
-                    user_error(
-                        ["input", "changes", str(i), "changeFromQuantity"],
-                        "The specified compare quantity does not match the current quantity.",
-                        "CHANGE_FROM_QUANTITY_STALE",
-                    )
-                )
             b = _bounds_error(
                 ["input", "changes", str(i), "delta"], level["quantities"][name] + r["delta"]
             )
