@@ -541,13 +541,24 @@ class _ShopOrders:
     def _check_changed(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> None:
         """Report (never silently change) an order edited, cancelled or refunded after transfer."""
         detail = row.get("detail") or {}
-        total = (order.get("currentTotalPriceSet") or {}).get("shopMoney", {}).get("amount")
+        # compared in the currency the order was transferred in
+        side = "presentmentMoney" if self.rules.currency == "presentment" else "shopMoney"
+        total = ((order.get("currentTotalPriceSet") or {}).get(side) or {}).get("amount")
         changed = []
         if order.get("cancelledAt"):
             changed.append("cancelled")
-        if (detail.get("total") and total is not None and self.rules.currency == "shop"
+        if (detail.get("total") and total is not None
                 and Decimal(str(total)) != Decimal(str(detail["total"]))):
             changed.append(f"total now {total} (was {detail['total']})")
+        lines_then = detail.get("lines")
+        conn = order.get("lineItems") or {}
+        if lines_then and not (conn.get("pageInfo") or {}).get("hasNextPage"):
+            lines_now = line_quantities(order)
+            if lines_now != lines_then:
+                diff = sorted(f"{sku} {lines_then.get(sku, 0)}->{lines_now.get(sku, 0)}"
+                              for sku in set(lines_then) | set(lines_now)
+                              if lines_then.get(sku, 0) != lines_now.get(sku, 0))
+                changed.append("quantities " + ", ".join(diff))
         if changed and detail.get("reported_change") != changed:
             name = str(order.get("name"))
             reason = (f"changed in Shopify after transfer to Rackbeat order "

@@ -176,3 +176,23 @@ def test_dry_run_writes_nothing_anywhere(world: World) -> None:
     assert result.shops[0].counts.get("would_transfer") == 1
     assert world.writes_since(marks) == (0, 0)
     assert not runtime.state_path.exists()
+
+
+def test_changes_after_transfer_are_reported_once_not_applied(world: World) -> None:
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    created = place(twin, "dk", OrderSpec([Line(A, 2, "782.50"), Line(Z, 1, "507.00", 0)]))
+    assert sync_orders(runtime, runtime.config.select(["dk"])).exit_code == ExitCode.OK
+    before = rb_orders(world)
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={A: 1})
+    marks = world.marks()
+    second = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert second.shops[0].counts.get("changed_after_transfer") == 1
+    assert world.writes_since(marks) == (0, 0)  # reported, never applied
+    assert rb_orders(world) == before
+    failures = runtime.store().failures("sync-orders")
+    assert any("quantities" in f["reason"] and f"{A} 2->1" in f["reason"] for f in failures)
+    third = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert "changed_after_transfer" not in third.shops[0].counts  # said once
