@@ -172,11 +172,36 @@ CREATE TABLE notes (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, sku TEXT NOT NUL
 """
 
 
+SPOOL_PREFIX = "rackshop-init-sync-"
+
+
+def _sweep_dead_spools(root: str | None = None) -> None:
+    """Remove the spool folders of init-syncs whose process died (a kill leaves them behind).
+
+    A folder is named ``rackshop-init-sync-<pid>-<random>``; it is removed only when no
+    process with that PID is alive, so a running import's spool is never touched.
+    """
+    root = root or tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(SPOOL_PREFIX):
+            continue
+        pid_text = name[len(SPOOL_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, and someone else's
+
+
 class _Spool:
     """A temporary SQLite database holding what was read and the plan (flat memory)."""
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="rackshop-init-sync-")
+        _sweep_dead_spools()
+        self.folder = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
         self.conn = sqlite3.connect(os.path.join(self.folder, "spool.sqlite3"),
                                     isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=OFF")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,20 @@ def test_journalled_adjustments_keep_what_the_interrupted_run_announced() -> Non
     plan = plan_sku("sku-1", [variant(lager=5, butik=2)], rb(l1=5), OPTS,
                     journal_product="created", journal_stock=journal)
     assert stock_rows(plan) == [(1, "register", 0, 5, "done"), (2, "register", 0, 2, "resume")]
+
+
+def test_spools_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from rackshop.sync import initial
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f"{initial.SPOOL_PREFIX}{dead.stdout.strip()}-abc"
+    stale.mkdir()
+    mine = tmp_path / f"{initial.SPOOL_PREFIX}{os.getpid()}-xyz"
+    mine.mkdir()
+    initial._sweep_dead_spools(str(tmp_path))
+    assert not stale.exists() and mine.exists()
