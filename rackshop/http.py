@@ -166,6 +166,7 @@ class Transport:
         json: Any = None,
         data: Any = None,
         params: Mapping[str, Any] | None = None,
+        stream: bool = False,
     ) -> T:
         """Send a request, retrying per the policy, and classify the answer.
 
@@ -180,6 +181,8 @@ class Transport:
             json: JSON body.
             data: Form body.
             params: Query parameters.
+            stream: Leave the body unread for ``classify`` to stream (large downloads). A
+                connection that breaks while ``classify`` reads is retried like any other.
 
         Returns:
             Whatever ``classify`` returns.
@@ -204,6 +207,7 @@ class Transport:
                     data=data,
                     params=params,
                     timeout=(self.timeouts.connect, self.timeouts.read),
+                    stream=stream,
                 )
             except requests.exceptions.ConnectTimeout as exc:
                 # Nothing reached the server: safe to retry even for writes.
@@ -218,7 +222,13 @@ class Transport:
                 raise TransientServerError(
                     f"{operation}: connection error ({_short(exc)})"
                 ) from exc
-            return self._classify(resp, classify, operation, idempotent)
+            try:
+                return self._classify(resp, classify, operation, idempotent)
+            except requests.exceptions.RequestException as exc:
+                # a streamed body that breaks off while being read
+                raise TransientServerError(f"{operation}: {_short(exc)}") from exc
+            finally:
+                resp.close()
 
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
@@ -46,8 +45,6 @@ from graphql import (
 from rackshop.errors import (
     ApiContractError,
     ApiUnavailableError,
-    RetryableError,
-    TransientServerError,
 )
 from rackshop.shopify.client import ShopifyClient, load_document, parse_user_errors
 
@@ -193,48 +190,32 @@ def wait_for_bulk_operation(client: ShopifyClient, op_id: str, *,
 
 
 def download_jsonl(client: ShopifyClient, url: str, out: IO[bytes]) -> int:
-    """Download a result file into ``out`` (retried per the client's retry policy).
+    """Download a result file into ``out``, streamed, through the shared retry policy.
 
-    The URL is a signed storage link: it is fetched without the shop's token.
+    The URL is a signed storage link: it is fetched without the shop's token. A download that
+    breaks off starts again from the beginning (``out`` is emptied first).
 
     Returns:
         The number of bytes written.
     """
-    transport = client.transport
-    policy = transport.policy
-    rng = random.Random()
-    last: Exception | None = None
-    for attempt in range(1, policy.attempts + 1):
+
+    def save(resp: requests.Response) -> int:
+        if resp.status_code != 200:
+            raise ApiContractError(
+                f"Shopify {client.shop}: the bulk result file answered HTTP {resp.status_code}",
+                hint="rerun; the result link may have expired")
         out.seek(0)
         out.truncate()
-        try:
-            with transport.session.get(url, stream=True, timeout=(
-                    transport.timeouts.connect, transport.timeouts.read)) as resp:
-                if resp.status_code == 429 or resp.status_code >= 500:
-                    raise TransientServerError(
-                        f"bulk result download: HTTP {resp.status_code}")
-                if resp.status_code != 200:
-                    raise ApiContractError(
-                        f"Shopify {client.shop}: the bulk result file answered HTTP "
-                        f"{resp.status_code}",
-                        hint="rerun; the result link may have expired")
-                size = 0
-                for chunk in resp.iter_content(CHUNK):
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                return size
-        except (requests.exceptions.RequestException, RetryableError) as exc:
-            last = exc
-            if attempt < policy.attempts:
-                wait = policy.delay(attempt, exc, rng)
-                log.warning("%s: bulk result download failed (%s); retry %d in %.1fs",
-                            client.shop, exc, attempt, wait)
-                transport.sleep(wait)
-    raise ApiUnavailableError(
-        f"Shopify {client.shop}: could not download the bulk result after "
-        f"{policy.attempts} attempts: {last}",
-        hint="check the network and rerun")
+        size = 0
+        for chunk in resp.iter_content(CHUNK):
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+        return size
+
+    return client.transport.request("GET", url, classify=save,
+                                    operation="GET bulk result file", idempotent=True,
+                                    stream=True)
 
 
 def iter_jsonl(stream: IO[bytes]) -> Iterator[dict[str, Any]]:

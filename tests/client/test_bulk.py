@@ -147,7 +147,7 @@ def test_download_gives_up_after_the_policy() -> None:
     responses.add(responses.POST, URL, **polled("COMPLETED", FILE))
     for _ in range(2):
         responses.add(responses.GET, FILE, status=500)
-    with pytest.raises(ApiUnavailableError, match="could not download"):
+    with pytest.raises(ApiUnavailableError, match="bulk result file still failing after 2"):
         list(run_bulk_query(make(FakeClock(), attempts=2),
                             "{ products { edges { node { id } } } }", poll_delays=(0,)))
 
