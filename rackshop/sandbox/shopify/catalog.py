@@ -1091,13 +1091,16 @@ def _p_variants_count(p: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, 
     return _count(len(_product_variants(ctx_of(info).shop, p)))
 
 
-def _metafield(
+def resolve_metafield(
     rec: dict[str, Any], _: GraphQLResolveInfo, key: str, namespace: str | None = None
 ) -> Any:
+    """``metafield(namespace:, key:)`` on any owner record (products, variants, orders)."""
     return find_metafield(rec, namespace, key)
 
 
-def _metafields(rec: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+def resolve_metafields(rec: dict[str, Any], _: GraphQLResolveInfo, **args: Any
+                       ) -> dict[str, Any]:
+    """``metafields(...)`` connection on any owner record."""
     return metafields_page(rec, args)
 
 
@@ -2459,8 +2462,8 @@ def register(schema: GraphQLSchema) -> None:
             "options": _p_options,
             "variants": _p_variants,
             "variantsCount": _p_variants_count,
-            "metafield": _metafield,
-            "metafields": _metafields,
+            "metafield": resolve_metafield,
+            "metafields": resolve_metafields,
         },
         "ProductVariant": {
             "displayName": _v_display_name,
@@ -2468,8 +2471,8 @@ def register(schema: GraphQLSchema) -> None:
             "availableForSale": _v_available,
             "product": _v_product,
             "inventoryItem": _v_item,
-            "metafield": _metafield,
-            "metafields": _metafields,
+            "metafield": resolve_metafield,
+            "metafields": resolve_metafields,
         },
         "InventoryItem": {
             "sku": _i_sku,

@@ -28,7 +28,12 @@ from typing import Any, Protocol
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
 from . import ordermath as om
-from .catalog import find_metafield, idempotent, metafields_page, set_metafield
+from .catalog import (
+    idempotent,
+    resolve_metafield,
+    resolve_metafields,
+    set_metafield,
+)
 from .search import Field, compile_search, parse, terms
 from .state import ShopState, connection, gid_number
 
@@ -1822,16 +1827,6 @@ def _o_customer(o: dict[str, Any], info: GraphQLResolveInfo) -> Any:
     return _customers(_shop_of(info)).get(o.get("customerId") or "")
 
 
-def _o_metafield(
-    o: dict[str, Any], _: GraphQLResolveInfo, key: str, namespace: str | None = None
-) -> Any:
-    return find_metafield(o, namespace, key)
-
-
-def _o_metafields(o: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
-    return metafields_page(o, args)
-
-
 def _li_variant(li: dict[str, Any], info: GraphQLResolveInfo) -> Any:
     return _shop_of(info).variants.get(li.get("variantId") or "")
 
@@ -2092,8 +2087,8 @@ def register(schema: GraphQLSchema) -> None:
             "refunds": _o_refunds,
             "transactions": _o_transactions,
             "customer": _o_customer,
-            "metafield": _o_metafield,
-            "metafields": _o_metafields,
+            "metafield": resolve_metafield,
+            "metafields": resolve_metafields,
             "taxLines": _tax_lines,
         },
         "LineItem": {
