@@ -47,7 +47,11 @@ class ExitCode(IntEnum):
     SAFETY_STOP = 9
     """A safety check refused to go on (e.g. the stock circuit breaker); ``--force`` overrides."""
     STATE = 10
-    """The state store cannot be opened or is from a newer rackshop version."""
+    """The state store cannot be opened or is from a newer rackshop version, or an output file
+    (a report) or the store cannot be written: refused before anything was done."""
+    SHOP_FAILED = 11
+    """At least one shop failed as a whole (its Shopify credentials or scopes were refused...);
+    the other shops ran. The summary and ``rackshop status`` name the shop and the reason."""
     INTERNAL = 70
     """A bug in rackshop. Rerun with ``--debug`` and report the traceback."""
     INTERRUPTED = 130
@@ -123,9 +127,20 @@ class UsageError(FatalError):
 
 
 class AuthError(FatalError):
-    """An API refused the credentials or the scope."""
+    """An API refused the credentials or the scope.
+
+    Args:
+        message: What went wrong.
+        hint: How to fix it.
+        api: ``"shopify"`` or ``"rackbeat"`` when known: a Shopify refusal concerns one shop,
+            a Rackbeat one the whole account (every shop).
+    """
 
     exit_code = ExitCode.AUTH
+
+    def __init__(self, message: str, *, hint: str | None = None, api: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.api = api
 
 
 class ApiUnavailableError(FatalError):

@@ -266,6 +266,7 @@ class Transport:
             raise AuthError(
                 redact(f"{self.api} refused the credentials for {operation} (HTTP {status})"),
                 hint=_AUTH_HINTS.get(self.api),
+                api=self.api,
             )
         if status >= 500:
             if not idempotent and status in _UNKNOWN_OUTCOME_STATUSES:

@@ -213,6 +213,9 @@ class Worker:
             if result is not None:
                 outcome = {ExitCode.OK: "ok", ExitCode.PARTIAL: "partial"}.get(
                     result.exit_code, "failed")
+                for failed in (s for s in result.shops if s.outcome == "failed"):
+                    # one shop's refused token: the others ran; name the one that did not
+                    self._error(f"polling pass {name}: shop {failed.shop}: {failed.error}")
         except LockHeldError as exc:
             outcome = "locked"
             log.info("polling pass %s skipped: %s", name, exc.message)

@@ -5,6 +5,10 @@ Every job (``sync-orders``, ``sync-products``, ``sync-stock``, ``init-sync``) go
 run exits at once with the lock exit code — records the run in the store (not on a dry run: a dry
 run writes nothing anywhere), calls the job, and records how it ended. One shop's failure does not
 stop the others; the exit code says what happened overall.
+
+A refusal of one shop's Shopify credentials or scopes (:class:`AuthError` not from Rackbeat) is
+that shop's failure row: the other shops run, and the exit code is ``SHOP_FAILED`` (11). A
+refused Rackbeat token stops every shop (one account: every shop would hit it), exit ``AUTH``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Protocol
 
 from rackshop.config import ShopConfig
 from rackshop.errors import (
+    AuthError,
     ExitCode,
     FatalError,
     LockHeldError,
@@ -98,13 +103,15 @@ def run_per_shop(
         dry_run: Take no lock-free shortcuts, but write no run record.
 
     Returns:
-        The results; ``exit_code`` is OK, PARTIAL, or the first fatal error's code.
+        The results; ``exit_code`` is OK, PARTIAL, SHOP_FAILED (a shop failed on its own
+        credentials while others ran), or the first fatal error's code.
 
     Raises:
         LockHeldError: Another run holds the lock of the first shop (before anything was done).
     """
     result = JobResult(job, dry_run)
     fatal: RackshopError | None = None
+    shop_fatal: RackshopError | None = None  # the first failure that concerns one shop only
     for shop in shops:
         shop_result = ShopResult(shop.name)
         lock = JobLock(runtime.state_path, job, shop.name)
@@ -126,6 +133,14 @@ def run_per_shop(
                 body(shop, shop_result)
             except RecordError as exc:  # a record error that escaped: the shop is partial
                 shop_result.fail("(job)", exc.message)
+            except AuthError as exc:
+                shop_result.outcome = "failed"
+                shop_result.error = exc.message
+                if exc.api == "rackbeat":
+                    fatal = fatal or exc
+                else:  # this shop's token or scopes: the other shops go on
+                    shop_fatal = shop_fatal or exc
+                    log.error("%s: shop %s failed: %s", job, shop.name, exc.message)
             except FatalError as exc:
                 shop_result.outcome = "failed"
                 shop_result.error = exc.message
@@ -145,6 +160,11 @@ def run_per_shop(
         if fatal is not None and fatal.exit_code in (ExitCode.AUTH, ExitCode.API_UNAVAILABLE,
                                                      ExitCode.NOT_IMPLEMENTED):
             break  # the same API problem would hit every other shop too
+    if fatal is None and shop_fatal is not None:
+        if all(s.outcome == "failed" for s in result.shops):
+            fatal = shop_fatal  # every shop refused: nothing ran, say why
+        elif result.exit_code == ExitCode.OK:
+            result.exit_code = ExitCode.SHOP_FAILED
     if fatal is not None:
         if len(result.shops) == 1:
             raise fatal

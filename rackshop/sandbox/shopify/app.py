@@ -1271,7 +1271,19 @@ class ShopifyTwin(TwinApp):
         * ``GET/POST shops`` — list shops / add one (``add_shop``'s keyword arguments as JSON).
         * ``POST bulk`` — ``{"polls": 2, "delay": null}`` sets how bulk operations complete.
         * ``POST webhooks/flush`` — send every due webhook delivery now.
+        * ``POST token`` — ``{"shop": "dk", "token": "shpat_..."}`` replaces the shop's static
+          token (``"token": null`` revokes it: every request then answers 401), and revokes the
+          tokens the client-credentials grant issued.
         """
+        if action == "token" and req.method == "POST":
+            data = req.json() or {}
+            shop = self.shops.get(str(data.get("shop")))
+            if shop is None:
+                return json_response(404, {"errors": f"no shop {data.get('shop')!r}"})
+            new = data.get("token")
+            shop.token = str(new) if new else "revoked-" + secrets.token_hex(16)
+            shop.issued_tokens.clear()
+            return json_response(200, {"shop": shop.name, "revoked": not new})
         if action == "time":
             if req.method == "POST":
                 self.advance_wall_clock(float((req.json() or {}).get("advance", 0)))
