@@ -526,7 +526,8 @@ class ShopifyClient:
 
         Args:
             name: Document name.
-            variables: Other variables.
+            variables: Other variables; an ``after`` among them is where reading starts
+                (the rest of a connection whose first page came with another query).
             path: Keys from ``data`` to the connection, e.g. ``("products",)``.
             page_size: ``first``, at most 250.
 
@@ -534,7 +535,9 @@ class ShopifyClient:
             ApiContractError: The server returned a cursor it had returned before (a loop).
         """
         seen: set[str] = set()
-        after: str | None = None
+        after: str | None = (variables or {}).get("after")
+        if after:
+            seen.add(after)
         first = max(1, min(page_size, MAX_PAGE_SIZE))
         while True:
             data = self.query(name, {**(variables or {}), "first": first, "after": after})

@@ -153,6 +153,26 @@ def test_paginate_follows_cursors() -> None:
 
 
 @responses.activate(assert_all_requests_are_fired=True)
+def test_paginate_starts_at_the_callers_cursor() -> None:
+    """The rest of a connection whose first page came with another query (an order's lines
+    past the first page): reading starts after the caller's cursor, not from the start."""
+    responses.post(URL, json=connection_page(["c"], "c2", True))
+    responses.post(URL, json=connection_page(["d"], "c3", False))
+    got = [n["name"] for n in make(FakeClock()).paginate(
+        "Locations", {"after": "c1"}, ("locations",), page_size=2)]
+    assert got == ["c", "d"]
+    sent = [json.loads(c.request.body)["variables"] for c in responses.calls]
+    assert [v["after"] for v in sent] == ["c1", "c2"]
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_paginate_callers_cursor_answered_again_is_a_loop() -> None:
+    responses.post(URL, json=connection_page(["c"], "c1", True))
+    with pytest.raises(ApiContractError, match="cursor 'c1' again"):
+        list(make(FakeClock()).paginate("Locations", {"after": "c1"}, ("locations",)))
+
+
+@responses.activate(assert_all_requests_are_fired=True)
 def test_paginate_repeated_cursor_guard() -> None:
     responses.post(URL, json=connection_page(["a"], "same", True))
     responses.post(URL, json=connection_page(["b"], "same", True))
