@@ -266,6 +266,11 @@ class OrdersConfig:
     include_test_orders: bool = False
     currency: OrderCurrency = "shop"
     shipping_item: str | None = None
+    rounding_item: str | None = None
+    """Rackbeat item for rounding lines (øreafrunding); none: orders Rackbeat's per-line VAT
+    rounding cannot reach fail instead."""
+    rounding_per_line: float = 0.01
+    """The largest rounding line allowed, per Shopify line (items and shipping)."""
     guest_customer: int | None = None
     location: int | None = None
     layout: int | None = None
@@ -715,7 +720,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     ),
     "shops.orders": (
         "enabled", "since", "transfer_on", "process_to", "overlap_minutes",
-        "include_test_orders", "currency", "shipping_item", "guest_customer", "location",
+        "include_test_orders", "currency", "shipping_item", "rounding_item",
+        "rounding_per_line", "guest_customer", "location",
         "layout", "write_back", "tag", "customer",
     ),
     "shops.orders.customer": (
@@ -1757,6 +1763,14 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
         accept_int=True,
         what="a Rackbeat item number (a quoted string)",
     )
+    rounding_item = ctx.string(
+        tbl, "rounding_item", p("rounding_item"), None, accept_int=True,
+        what="a Rackbeat item number (a quoted string)",
+    )
+    rounding_per_line = ctx.number(
+        tbl, "rounding_per_line", p("rounding_per_line"), d.rounding_per_line, lo=0, hi=1,
+        what=" (an amount per line, e.g. 0.01)",
+    )
     guest = ctx.integer(
         tbl, "guest_customer", p("guest_customer"), None, lo=1, what=" (a Rackbeat customer number)"
     )
@@ -1820,6 +1834,8 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
             overlap,
             currency,
             shipping_item,
+            rounding_item,
+            rounding_per_line,
             guest,
             location,
             layout,
@@ -1838,6 +1854,8 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
         include_test_orders=include_test,
         currency=currency,
         shipping_item=shipping_item,
+        rounding_item=rounding_item,
+        rounding_per_line=rounding_per_line,
         guest_customer=guest,
         location=location,
         layout=layout,

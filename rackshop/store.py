@@ -294,6 +294,18 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Reads that see one consistent state (a deferred read transaction under WAL).
+
+        Writers are not blocked; they simply are not seen until the snapshot ends.
+        """
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            self.conn.execute("COMMIT")
+
     # -- runs -----------------------------------------------------------------------------------
 
     def start_run(self, job: str, shop: str | None, *, dry_run: bool = False) -> int:
@@ -445,6 +457,26 @@ class Store:
         rows = self.conn.execute(
             f"SELECT * FROM order_journal WHERE shop = ? AND state IN ({marks}) "
             "ORDER BY updated_at", (shop, *states)).fetchall()
+        return [_journal(r) for r in rows]
+
+    def journal_by_name(self, shop: str, name: str) -> dict[str, Any] | None:
+        """The journal row of an order named ``#1001`` (``1001`` also matches), or by its id
+        (``gid://shopify/Order/…`` or the numeric part); ``None`` when the journal has none."""
+        name = name.strip()
+        names = (name, f"#{name.lstrip('#')}")
+        ids = (name, f"gid://shopify/Order/{name}")
+        row = self.conn.execute(
+            "SELECT * FROM order_journal WHERE shop = ? AND (order_name IN (?, ?) "
+            "OR shopify_order_id IN (?, ?)) ORDER BY updated_at DESC LIMIT 1",
+            (shop, *names, *ids)).fetchone()
+        return _journal(row) if row else None
+
+    def journal_states(self, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Journal rows of every shop in the given states, by shop and age."""
+        marks = ",".join("?" for _ in states)
+        rows = self.conn.execute(
+            f"SELECT * FROM order_journal WHERE state IN ({marks}) ORDER BY shop, updated_at",
+            tuple(states)).fetchall()
         return [_journal(r) for r in rows]
 
     # -- customers cache ------------------------------------------------------------------------

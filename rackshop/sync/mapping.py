@@ -20,10 +20,20 @@ For each Shopify line the mapper:
    rounding would land a cent off, the net amount moves by that cent (the VAT then differs from
    Shopify's tax line by the same cent, and the order total stays exact).
 
-Shipping lines become lines on the shop's shipping item the same way. If the Rackbeat total still
-differs from Shopify's current total (tips, duties, gift cards, order-level adjustments Rackbeat
-cannot express), the order fails with a reason naming both amounts; it is never transferred with
-wrong amounts.
+Shipping lines become lines on the shop's shipping item the same way.
+
+**Rounding.** Rackbeat rounds each line's net to cents and computes VAT on the rounded net, so
+with 25 % VAT a single line can never total ``5k + 2`` cents including VAT (141.12, 141.17, ...):
+about one gross amount in five. More decimals in ``line_price`` cannot help (the net is rounded
+to cents before VAT). When balancing cents across lines and splitting a line cannot reach
+Shopify's total, and Shopify's own lines add up to its total (the gap is rounding only), the
+difference goes on a **rounding line** (Danish "øreafrunding"): the configured item
+``orders.rounding_item``, quantity 1, 0 % VAT, at most ``orders.rounding_per_line`` (0.01) per
+Shopify line. Without a rounding item such an order fails with a reason that says so.
+
+If Shopify's total differs from the sum of its own lines and shipping lines (a tip, duties, an
+additional fee or a manual adjustment on no line), the order fails with a reason naming that
+amount and what Shopify says it is; it is never transferred with wrong amounts.
 """
 
 from __future__ import annotations
@@ -73,7 +83,7 @@ class RbLine:
     line_price: Decimal
     discount_percentage: Decimal
     vat_percentage: Decimal
-    kind: str = "item"  # item | shipping
+    kind: str = "item"  # item | shipping | rounding
     source: str = ""  # the Shopify line id it came from
 
     def payload(self, location: int | None = None) -> dict[str, Any]:
@@ -132,6 +142,10 @@ class OrderRules:
     include_test_orders: bool
     currency: str  # shop | presentment
     shipping_item: str
+    rounding_item: str | None = None
+    """Rackbeat item for rounding lines (øreafrunding); ``None``: no rounding lines."""
+    rounding_per_line: Decimal = Decimal("0.01")
+    """The largest rounding line allowed, per Shopify line (items and shipping)."""
 
 
 def eligibility(order: Mapping[str, Any], rules: OrderRules) -> tuple[str, str]:
@@ -396,22 +410,66 @@ def plan_order(shop: str, order: Mapping[str, Any], line_items: Sequence[Mapping
         pending.append(_pending(rules.shipping_item, title, Decimal(1), price, discount, tax,
                                 _rate(tax_lines), incl, "shipping", str(sl.get("code") or title)))
     shopify_total = _money(order.get("currentTotalPriceSet"), mode)
+    currency = _currency(order, mode)
+    on_lines = sum((p.incl for p in pending), ZERO)
+    if abs(shopify_total - on_lines) > CENT * max(1, len(pending)):
+        raise MappingFailure(_off_lines_reason(order, mode, currency, shopify_total, on_lines))
     lines, notes = _to_lines(_balanced(pending, shopify_total))
     sub, vat, total = rackbeat_totals(lines)
     if total != shopify_total:
-        raise MappingFailure(
-            f"Rackbeat's total would be {total:.2f} but Shopify's current total is "
-            f"{shopify_total:.2f} {_currency(order, mode)} (the order has amounts Rackbeat lines "
-            "cannot express, e.g. tips, duties or an order-level adjustment); transfer it by hand"
-        )
+        lines.append(_rounding_line(shopify_total - total, len(pending), currency, rules))
+        notes.append(f"rounding line {shopify_total - total:+.2f} on {rules.rounding_item}: "
+                     "Rackbeat's per-line VAT rounding cannot reach Shopify's total otherwise")
+        sub, vat, total = rackbeat_totals(lines)
     customer = _customer(order)
     plan = OrderPlan(
         order_id=str(order["id"]), order_name=str(order.get("name", "")),
-        reference="", currency=_currency(order, mode), lines=tuple(lines), customer=customer,
+        reference="", currency=currency, lines=tuple(lines), customer=customer,
         shopify_total=shopify_total, subtotal=sub, vat=vat, total=total, notes=tuple(notes),
         order_date=str(order.get("processedAt") or order.get("createdAt") or "")[:10],
     )
     return _with_fingerprint(plan, shop, order)
+
+
+def _rounding_line(diff: Decimal, shopify_lines: int, currency: str,
+                   rules: OrderRules) -> RbLine:
+    """The øreafrunding line that makes Rackbeat's total Shopify's (0 % VAT, quantity 1)."""
+    allowed = rules.rounding_per_line * shopify_lines
+    if not rules.rounding_item:
+        raise MappingFailure(
+            f"Rackbeat rounds each line's VAT to the cent, so its total would be off Shopify's "
+            f"by {diff:+.2f} {currency} (rounding only, no other difference); set "
+            "orders.rounding_item to a Rackbeat item (e.g. \"AFRUND\") to carry a rounding "
+            "line, and the order is transferred on the next pass")
+    if abs(diff) > allowed:
+        raise MappingFailure(
+            f"a rounding line of {diff:+.2f} {currency} would be needed, more than "
+            f"orders.rounding_per_line ({rules.rounding_per_line}) × {shopify_lines} line(s) = "
+            f"{allowed:.2f}; widen orders.rounding_per_line or transfer the order by hand")
+    return RbLine(rules.rounding_item, "Rounding (øreafrunding)", Decimal(1), diff, ZERO, ZERO,
+                  "rounding", "rounding")
+
+
+#: Order amounts Shopify keeps outside its lines, with the words for them in a reason.
+_OFF_LINE_AMOUNTS = (
+    ("totalTipReceivedSet", "a tip"),
+    ("currentTotalDutiesSet", "duties"),
+    ("currentTotalAdditionalFeesSet", "additional fees"),
+)
+
+
+def _off_lines_reason(order: Mapping[str, Any], mode: str, currency: str, shopify_total: Decimal,
+                      on_lines: Decimal) -> str:
+    """Why Shopify's total is not the sum of its lines, naming what Shopify holds."""
+    gap = shopify_total - on_lines
+    named = [f"{words} of {_money(order.get(key), mode):.2f}"
+             for key, words in _OFF_LINE_AMOUNTS if _money(order.get(key), mode)]
+    what = (", ".join(named) if named else
+            "an amount on no line (Shopify shows no tip, duties or fees: an order-level "
+            "adjustment or an edit)")
+    return (f"Shopify's current total {shopify_total:.2f} {currency} is {gap:+.2f} away from its "
+            f"lines and shipping ({on_lines:.2f}): {what}; Rackbeat order lines cannot hold "
+            "that, so transfer the order by hand and then run `rackshop orders resolve`")
 
 
 @dataclass
@@ -565,6 +623,30 @@ def _with_fingerprint(plan: OrderPlan, shop: str, order: Mapping[str, Any]) -> O
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return OrderPlan(**{**plan.__dict__, "reference": order_reference(shop, order),
                         "fingerprint": digest[:16]})
+
+
+def order_fingerprint(order: Mapping[str, Any], *, lines: int = 50, shipping: int = 5) -> str:
+    """A digest of what decides an order's transfer: status, customer, totals, lines, shipping.
+
+    Shopify's ``updatedAt`` has second resolution, so a change within the second of a refusal
+    would keep it; this digest does not. Only the first ``lines`` lines and ``shipping``
+    shipping lines count (what comes with the order in one read; a change further down moves
+    the total or ``updatedAt``), so a completed and a first-page order give the same digest.
+    """
+    def pick(node: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+        return {k: node.get(k) for k in keys}
+
+    data = {
+        "order": pick(order, ("cancelledAt", "displayFinancialStatus", "displayFulfillmentStatus",
+                              "fullyPaid", "email", "test", "currentTotalPriceSet")),
+        "customer": order.get("customer"),
+        "lines": [pick(li, ("sku", "name", "quantity", "currentQuantity", "originalUnitPriceSet",
+                            "discountAllocations", "taxLines"))
+                  for li in ((order.get("lineItems") or {}).get("nodes") or [])[:lines]],
+        "shipping": ((order.get("shippingLines") or {}).get("nodes") or [])[:shipping],
+    }
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- payloads --------------------------------------------------------------------------------

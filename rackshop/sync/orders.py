@@ -15,13 +15,31 @@ Read -> plan -> apply -> report, per shop:
   flags first, so repeating one does nothing;
 * **report**: per shop counters, failures with reasons (also in ``rackshop status``).
 
+Every connection of an order is read to its end (lines, shipping lines), whatever its length.
+
+**Refusals wait.** An order refused for a reason a retry cannot fix (Rackbeat's 422, a SKU
+Rackbeat does not know, a line without SKU, no e-mail and no guest customer, amounts Rackbeat
+cannot hold) is journalled ``failed`` with ``detail.refused`` and is not sent again until
+something changed: the order in Shopify (``updatedAt``), the shop's ``[orders]`` settings, a
+missing SKU appearing in Rackbeat (one item lookup per missing SKU and pass), or the user asking
+(``rackshop orders retry``). Transient failures (5xx, timeouts, 429) are retried as before.
+
+**Half-done orders are re-checked.** Before each further step (book, ship, invoice) of an order a
+previous pass left half-done, Shopify is asked again; an order cancelled or refunded meanwhile is
+not driven on: an unbooked draft is removed from Rackbeat, anything further is left as it is,
+and the journal row becomes ``stopped`` with the reason.
+
+**By hand.** ``rackshop orders resolve`` marks an order handled by hand (``resolved``): it no
+longer fails the job and no longer counts as on its way for sync-stock.
+
 The cursor is saved only after every order it covers is journalled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,10 +47,12 @@ from typing import Any
 
 from rackshop.config import ShopConfig
 from rackshop.errors import (
+    NotFoundError,
     OutcomeUnknownError,
     RackshopError,
     RecordError,
     ShopifyUserErrors,
+    UsageError,
     ValidationError,
 )
 from rackshop.log import event
@@ -47,6 +67,7 @@ from rackshop.sync.mapping import (
     OrderRules,
     customer_payload,
     eligibility,
+    order_fingerprint,
     order_payload,
     order_reference,
     plan_order,
@@ -66,6 +87,11 @@ SEARCH_MARGIN = timedelta(minutes=10)
 #: (the listener tries such orders again: Shopify's search lags behind its webhooks).
 NOT_FOUND_REASON = "no such order in Shopify"
 
+#: Journal states of an order that needs a person or is not finished, shown by ``orders list``.
+LISTED_STATES = ("failed", "held", "stopped", "creating", "created", "waiting")
+#: Of those, the ones that need a person (``status`` counts them).
+ATTENTION_STATES = ("failed", "held", "stopped", "creating", "created")
+
 STEPS = {
     "draft": (),
     "booked": ("book",),
@@ -73,6 +99,18 @@ STEPS = {
     "invoiced": ("book", "invoice"),
     "shipped_invoiced": ("book", "ship", "invoice"),
 }
+
+
+class Refusal(RecordError):
+    """Rackbeat or the mapping refused the order for a reason a retry cannot fix.
+
+    Attributes:
+        skus: Item numbers Rackbeat does not know (their appearance lifts the refusal).
+    """
+
+    def __init__(self, message: str, *, skus: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.skus = tuple(skus)
 
 
 @dataclass
@@ -143,7 +181,11 @@ class _ShopOrders:
             transfer_on=cfg.transfer_on, since=cfg.since,
             include_test_orders=cfg.include_test_orders, currency=cfg.currency,
             shipping_item=str(cfg.shipping_item),
+            rounding_item=cfg.rounding_item,
+            rounding_per_line=Decimal(str(cfg.rounding_per_line)),
         )
+        # A refusal waits for the settings too: a changed [orders] table may lift it.
+        self.settings_digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
         self.customer_cache: dict[str, int] = {}
         self.outcomes: list[OrderOutcome] = []
 
@@ -203,15 +245,24 @@ class _ShopOrders:
         yield from self.shopify.paginate("Orders", {"query": query, "lines": LINES_PER_PAGE},
                                          ("orders",), page_size=ORDERS_PER_PAGE)
 
+    def _complete(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        """The order with every line and shipping line (the first pages came with the order;
+        the rest is read from where they end)."""
+        whole = dict(order)
+        for key, document in (("lineItems", "OrderLines"), ("shippingLines", "OrderShippingLines")):
+            conn = order.get(key) or {}
+            info = conn.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                continue
+            nodes = list(conn.get("nodes") or [])
+            nodes += self.shopify.paginate(document, {"id": order["id"],
+                                                      "after": info.get("endCursor")},
+                                           ("order", key), page_size=LINES_PER_PAGE)
+            whole[key] = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+        return whole
+
     def _line_items(self, order: Mapping[str, Any]) -> list[dict[str, Any]]:
-        conn = order.get("lineItems") or {}
-        items = list(conn.get("nodes") or [])
-        info = conn.get("pageInfo") or {}
-        if info.get("hasNextPage"):
-            items += list(self.shopify.paginate(
-                "OrderLines", {"id": order["id"], "after": info.get("endCursor")},
-                ("order", "lineItems"), page_size=LINES_PER_PAGE))
-        return items
+        return list((self._complete(order).get("lineItems") or {}).get("nodes") or [])
 
     # -- one order -------------------------------------------------------------------------
 
@@ -220,8 +271,8 @@ class _ShopOrders:
         name = str(order.get("name") or oid)
         row = self._journal(oid)
         state = row["state"] if row else None
-        if state == "held":
-            self.result.bump("held")
+        if state in ("held", "stopped", "resolved"):
+            self.result.bump(state)
             return
         if state in ("done", "skipped"):
             if state == "done":
@@ -231,30 +282,79 @@ class _ShopOrders:
         if state in ("creating", "created"):
             self._resume(order, row or {})
             return
+        if state == "failed" and row and self._refusal_stands(order, row):
+            return
+        order = self._complete(order)
         verdict, reason = eligibility(order, self.rules)
         if verdict != "transfer":
             self._outcome(name, "skipped" if verdict == "skip" else "waiting", reason)
             self.result.bump(f"{'skipped' if verdict == 'skip' else 'waiting'}")
             self._record(oid, name, state="skipped" if verdict == "skip" else "waiting",
                          reason=reason, shopify_updated_at=order.get("updatedAt"),
-                         detail={"lines": line_quantities(order)})
+                         detail={"lines": line_quantities(order), "refused": None})
+            if state == "failed":
+                self._clear_failure(name)
             return
-        items = self._line_items(order)
+        items = list((order.get("lineItems") or {}).get("nodes") or [])
         # sync-stock counts these units as taken until Rackbeat has booked the order.
         self._record(oid, name, state=state or "new", detail={"lines": line_quantities(order,
                                                                                          items)})
         try:
             plan = plan_order(self.shop.name, order, items, self.rules)
         except MappingFailure as exc:
-            self._fail(oid, name, str(exc))
+            self._refuse(order, str(exc))
             return
         try:
             self._transfer(order, plan)
+        except Refusal as exc:
+            self._refuse(order, exc.message, skus=exc.skus)
         except RecordError as exc:
             self._fail(oid, name, exc.message)
         except OutcomeUnknownError as exc:
             # Left in the journal as creating/created; the next pass settles it by reading.
             self._fail(oid, name, exc.message, keep_state=True)
+
+    # -- refusals that wait --------------------------------------------------------------------
+
+    def _refuse(self, order: Mapping[str, Any], reason: str, *, skus: Sequence[str] = ()) -> None:
+        """Record a refusal a retry cannot fix, with what must change before the next try."""
+        oid = str(order["id"])
+        name = str(order.get("name") or oid)
+        self._fail(oid, name, reason)
+        row = self.store.journal_get(self.shop.name, oid) if self.store else None
+        if row is not None and row["state"] == "failed":
+            self._record(oid, name, detail={"refused": {
+                "shopify_updated_at": order.get("updatedAt"), "settings": self.settings_digest,
+                "order": order_fingerprint(order, lines=LINES_PER_PAGE),
+                "skus": sorted(set(skus)), "retry": False, "at": utcnow()}})
+
+    def _refusal_stands(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+        """True when an order refused before is unchanged, so sending it again is pointless.
+
+        The refusal is lifted by a change of the order in Shopify, of the shop's ``[orders]``
+        settings, a missing SKU that Rackbeat now has, or ``rackshop orders retry``.
+        """
+        refused = (row.get("detail") or {}).get("refused")
+        if not refused or refused.get("retry"):
+            return False
+        if order.get("updatedAt") != refused.get("shopify_updated_at") or \
+                order_fingerprint(order, lines=LINES_PER_PAGE) != refused.get("order"):
+            return False
+        if refused.get("settings") != self.settings_digest:
+            return False
+        if any(self._item_exists(sku) for sku in refused.get("skus") or ()):
+            return False
+        name = str(order.get("name") or order["id"])
+        reason = str(row.get("reason") or "refused")
+        self.result.fail(name, reason)
+        self.result.bump("refusals_waiting")
+        self._outcome(name, "failed", f"unchanged since refused: {reason}")
+        return True
+
+    def _item_exists(self, number: str) -> bool:
+        """Whether Rackbeat has an item (product or BOM) with this number: one or two reads."""
+        return any(self.rackbeat.find_one(kind, number) is not None
+                   for kind in ("products", "lots"))
 
     def _transfer(self, order: Mapping[str, Any], plan: OrderPlan) -> None:
         oid, name = plan.order_id, plan.order_name
@@ -277,7 +377,7 @@ class _ShopOrders:
         except ValidationError as exc:
             # Definitely not created: nothing to settle.
             self._record(oid, name, state="failed", reason=_explain_422(exc, plan))
-            raise RecordError(_explain_422(exc, plan)) from exc
+            raise Refusal(_explain_422(exc, plan), skus=_unknown_items(exc, plan)) from exc
         except OutcomeUnknownError:
             found = self._find_by_reference(plan.reference, attempt_at)
             if found is None:
@@ -296,9 +396,12 @@ class _ShopOrders:
             return
         self._process(oid, name, number, created, steps)
         self._write_back(order, number)
-        self._record(oid, name, state="done", reason=None)
+        self._record(oid, name, state="done", reason=None, detail={
+            "refused": None, "rounding": _rounding(plan)})
         self._clear_failure(name)
         self.result.bump("transferred")
+        if _rounding(plan):
+            self.result.bump("rounding_lines")
         self._outcome(name, "transferred", f"Rackbeat order {number}", decision, steps, plan)
         event(log, f"{self.shop.name}: {name} -> Rackbeat order {number}", shop=self.shop.name,
               order=name, rackbeat_order=number, total=str(plan.total))
@@ -327,7 +430,11 @@ class _ShopOrders:
                 current = found
             else:
                 current = self.rackbeat.get_one("orders", number)
-            self._process(oid, name, int(number), current, STEPS[self.shop.orders.process_to])
+            # Time has passed since this order was left half-done: before each further step,
+            # ask Shopify whether it is still wanted.
+            if self._process(oid, name, int(number), current, STEPS[self.shop.orders.process_to],
+                             guard=lambda: self._unwanted(oid)):
+                return
             self._write_back(order, int(number))
             self._record(oid, name, state="done", reason=None)
             self._clear_failure(name)
@@ -346,7 +453,7 @@ class _ShopOrders:
             guest = self.shop.orders.guest_customer
             if guest:
                 return int(guest), f"guest customer {guest} (order has no e-mail)"
-            raise RecordError(
+            raise Refusal(
                 "the order has no e-mail, so no customer can be matched; set "
                 f"shops.{self.shop.name}.orders.guest_customer to a Rackbeat customer number "
                 "to use for such orders")
@@ -381,7 +488,7 @@ class _ShopOrders:
                 raise
             number = again
         except ValidationError as exc:
-            raise RecordError(f"Rackbeat refused the new customer {email}: "
+            raise Refusal(f"Rackbeat refused the new customer {email}: "
                               + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
                               + f" (check shops.{self.shop.name}.orders.customer)") from exc
         self.store.customer_put(email, "done", number)
@@ -416,13 +523,25 @@ class _ShopOrders:
                 f"{plan.total}; the draft is held unbooked for you to check and fix by hand")
 
     def _process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
-                 steps: Sequence[str]) -> None:
-        """Book, ship and invoice as configured; each step checks the order's flags first."""
+                 steps: Sequence[str], guard: Callable[[], str] | None = None) -> bool:
+        """Book, ship and invoice as configured; each step checks the order's flags first.
+
+        Args:
+            guard: Asked before each step still to do; a non-empty answer (why the order is no
+                longer wanted) stops the order instead (:meth:`_stop`).
+
+        Returns:
+            True when the guard stopped the order.
+        """
         order = dict(current)
         done = set(filter(None, ((self._journal(oid) or {}).get("steps_done") or "").split(",")))
         for step in steps:
             if step in done:
                 continue
+            why = guard() if guard is not None else ""
+            if why:
+                self._stop(oid, name, number, why, step)
+                return True
             if step == "book":
                 order = self._step(number, order, "is_booked", "book", lambda: self._post(
                     f"orders/{number}/book", {"mail": {"send": False}}))
@@ -434,6 +553,58 @@ class _ShopOrders:
                     f"orders/{number}/convert-to-invoice?book=true", {}))
             done.add(step)
             self._record(oid, name, steps_done=",".join(s for s in steps if s in done))
+        return False
+
+    def _unwanted(self, oid: str) -> str:
+        """Why Shopify no longer wants this order driven on ('' when it still does): one read."""
+        node = self.shopify.query("OrderState", {"id": oid}).get("order")
+        if not node:
+            return "deleted in Shopify"
+        if node.get("cancelledAt"):
+            return "cancelled in Shopify"
+        status = node.get("displayFinancialStatus")
+        if status in ("REFUNDED", "VOIDED"):
+            return f"{status.lower()} in Shopify"
+        return ""
+
+    def _stop(self, oid: str, name: str, number: int, why: str, step: str) -> None:
+        """Leave a half-done order that Shopify no longer wants: never drive it on.
+
+        A draft (nothing booked) is removed from Rackbeat; a booked order is left as it is for
+        a person. Either way the journal row becomes ``stopped`` with the reason, which the
+        summary names (the pass exits 1) and ``rackshop orders list`` shows.
+        """
+        current = self.rackbeat.find_one("orders", number)
+        removed = current is None
+        if current is not None and not (current.get("is_booked") or current.get("is_shipped")
+                                        or current.get("is_invoiced")):
+            try:
+                self.rackbeat.request("DELETE", f"orders/{number}")
+                removed = True
+            except NotFoundError:
+                removed = True  # a retry after the delete went through
+            except RecordError as exc:
+                log.warning("%s: %s: could not remove draft order %s: %s", self.shop.name, name,
+                            number, exc.message)
+        if removed:
+            reason = (f"{why} before Rackbeat order {number} was booked; rackshop removed the "
+                      "draft from Rackbeat, nothing more to do")
+        else:
+            reason = (f"{why} while Rackbeat order {number} was half-done; rackshop did not "
+                      f"{step} it and leaves it as it is: cancel or credit it in Rackbeat by "
+                      f"hand, then run `rackshop orders resolve {self.shop.name} '{name}'`")
+        self._record(oid, name, state="stopped", reason=reason,
+                     detail={"stopped": {"why": why, "draft_removed": removed, "at": utcnow()}})
+        self.result.fail(name, reason)
+        self.result.bump("stopped")
+        self._outcome(name, "stopped", reason)
+        if self.store is not None:
+            if removed:
+                self.store.clear_failure(JOB, self.shop.name, name)
+            else:
+                self.store.record_failure(JOB, self.shop.name, name, reason)
+        event(log, f"{self.shop.name}: {name} stopped: {reason}", logging.WARNING,
+              shop=self.shop.name, order=name, reason=reason)
 
     def _step(self, number: int, order: dict[str, Any], flag: str, what: str,
               act: Callable[[], dict[str, Any] | None], attempts: int = 3) -> dict[str, Any]:
@@ -551,9 +722,8 @@ class _ShopOrders:
                 and Decimal(str(total)) != Decimal(str(detail["total"]))):
             changed.append(f"total now {total} (was {detail['total']})")
         lines_then = detail.get("lines")
-        conn = order.get("lineItems") or {}
-        if lines_then and not (conn.get("pageInfo") or {}).get("hasNextPage"):
-            lines_now = line_quantities(order)
+        if lines_then:
+            lines_now = line_quantities(self._complete(order))
             if lines_now != lines_then:
                 diff = sorted(f"{sku} {lines_then.get(sku, 0)}->{lines_now.get(sku, 0)}"
                               for sku in set(lines_then) | set(lines_now)
@@ -593,19 +763,31 @@ def line_quantities(order: Mapping[str, Any],
     return quantities
 
 
-def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
+def _unknown_items(exc: ValidationError, plan: OrderPlan) -> list[str]:
+    """The item numbers of the lines Rackbeat's 422 names (``lines.N.item_id``)."""
     unknown = []
-    for key, messages in exc.fields.items():
+    for key in exc.fields:
         if key.startswith("lines.") and key.endswith(".item_id"):
             try:
                 unknown.append(plan.lines[int(key.split(".")[1])].item)
             except (ValueError, IndexError):
-                unknown.append(key)
-        del messages
+                continue
+    return unknown
+
+
+def _rounding(plan: OrderPlan) -> str | None:
+    """The amount of the plan's rounding line, as text (``None`` when it has none)."""
+    amounts = [ln.line_price for ln in plan.lines if ln.kind == "rounding"]
+    return f"{sum(amounts, Decimal(0)):+.2f}" if amounts else None
+
+
+def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
+    unknown = _unknown_items(exc, plan) or [
+        k for k in exc.fields if k.startswith("lines.") and k.endswith(".item_id")]
     if unknown:
         return (f"Rackbeat does not know the item number(s) {', '.join(sorted(set(unknown)))}; "
-                "create them in Rackbeat (or fix the SKUs in Shopify) and the order is retried "
-                "on the next pass")
+                "create them in Rackbeat (or fix the SKUs in Shopify): the order waits, and is "
+                "sent again on the first pass after either")
     return f"Rackbeat refused the order: {exc.message}"
 
 
@@ -624,3 +806,117 @@ def _parse(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
+
+
+# -- `rackshop orders list | resolve | retry` ------------------------------------------------------
+
+
+def order_kind(row: Mapping[str, Any]) -> str:
+    """What a listed journal row is, in the words of ``orders list``."""
+    state = str(row["state"])
+    detail = row.get("detail") or {}
+    if state == "failed":
+        refused = detail.get("refused")
+        return "refused" if refused and not refused.get("retry") else "failed"
+    if state in ("creating", "created"):
+        return "half-done"
+    return state
+
+
+def needs_attention(row: Mapping[str, Any]) -> bool:
+    """Whether a journal row needs a person (a stopped order whose draft was removed does not)."""
+    if row["state"] == "stopped":
+        return not ((row.get("detail") or {}).get("stopped") or {}).get("draft_removed")
+    return row["state"] in ATTENTION_STATES
+
+
+def list_orders(store: Store | None, shops: Collection[str]) -> list[dict[str, Any]]:
+    """Orders that failed, were refused, held, stopped, are half-done or waiting, with reasons.
+
+    Args:
+        store: The state store (``None``: nothing has run yet).
+        shops: The shops to list.
+    """
+    if store is None:
+        return []
+    listed = []
+    for row in store.journal_states(LISTED_STATES):
+        if row["shop"] not in shops:
+            continue
+        listed.append({
+            "shop": row["shop"], "order": row["order_name"], "kind": order_kind(row),
+            "state": row["state"], "rackbeat_order": row["rackbeat_number"],
+            "attention": needs_attention(row), "attempts": row["attempts"],
+            "reason": row["reason"] or "", "since": row["updated_at"],
+            "shopify_order_id": row["shopify_order_id"],
+        })
+    return listed
+
+
+def attention_count(store: Store | None, shops: Collection[str]) -> int:
+    """How many orders need a person (``rackshop status``)."""
+    return sum(1 for o in list_orders(store, shops) if o["attention"])
+
+
+def _named_row(store: Store, shop: str, name: str) -> dict[str, Any]:
+    row = store.journal_by_name(shop, name)
+    if row is None:
+        raise UsageError(
+            f"shop {shop!r} has no order {name!r} in rackshop's journal",
+            hint="`rackshop orders list` shows the orders rackshop knows of (give the name as "
+                 "Shopify shows it, e.g. '#1001', quoted for the shell)")
+    return row
+
+
+def resolve_order(store: Store, shop: str, name: str) -> dict[str, Any]:
+    """Mark an order handled by hand: state ``resolved``.
+
+    It no longer fails sync-orders and no longer counts as on its way for sync-stock (the
+    person who entered it in Rackbeat made Rackbeat hold it). Resolving twice is harmless.
+
+    Returns:
+        The journal row as it was before.
+
+    Raises:
+        UsageError: No such order in the journal, or it was transferred or skipped normally.
+    """
+    row = _named_row(store, shop, name)
+    state = row["state"]
+    if state in ("done", "skipped"):
+        raise UsageError(
+            f"{row['order_name']} in shop {shop!r} needs no resolving: it is {state} "
+            f"({row['reason'] or 'transferred' if state == 'done' else row['reason']})")
+    if state != "resolved":
+        reason = f"handled by hand (rackshop orders resolve, {utcnow()[:10]}); was {state}"
+        if row["reason"]:
+            reason += f": {row['reason']}"
+        store.journal_put(shop, row["shopify_order_id"], state="resolved", reason=reason,
+                          detail={"resolved": {"was": state, "at": utcnow()}})
+        store.clear_failure(JOB, shop, str(row["order_name"]))
+    return row
+
+
+def request_retry(store: Store, shop: str, name: str) -> dict[str, Any]:
+    """Ask for a refused order to be sent again, though nothing changed.
+
+    Returns:
+        The journal row as it was before.
+
+    Raises:
+        UsageError: No such order, or it is not a failed order (only those are retried).
+    """
+    row = _named_row(store, shop, name)
+    if row["state"] != "failed":
+        hint = {"held": "fix it in Rackbeat by hand, then `rackshop orders resolve`",
+                "stopped": "it was cancelled or refunded in Shopify; `rackshop orders resolve` "
+                           "once Rackbeat is tidied",
+                "creating": "the next sync-orders pass resumes it by itself",
+                "created": "the next sync-orders pass resumes it by itself",
+                "waiting": "it waits for its trigger (orders.transfer_on)"}.get(
+                    row["state"], "only failed orders are retried")
+        raise UsageError(f"{row['order_name']} in shop {shop!r} is {row['state']}, not failed: "
+                         + hint)
+    refused = dict((row.get("detail") or {}).get("refused") or {})
+    store.journal_put(shop, row["shopify_order_id"],
+                      detail={"refused": {**refused, "retry": True}})
+    return row

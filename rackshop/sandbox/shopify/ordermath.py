@@ -1126,6 +1126,8 @@ def order_fields(
         "totalOutstandingSet": cur.bag(money.outstanding),
         "totalCapturableSet": cur.bag(money.capturable),
         "refundDiscrepancySet": cur.bag(refunded.adjustments),
+        # The twin takes no tips (orderCreate has none); the field is read by sync-orders.
+        "totalTipReceivedSet": cur.bag(Bag()),
         "capturable": money.capturable.presentment > 0,
         "fullyPaid": money.fully_paid,
         "unpaid": money.unpaid,

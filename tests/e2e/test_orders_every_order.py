@@ -1,0 +1,154 @@
+"""Every order transfers (issue 21): any length, every gross amount, no refusal repeated.
+
+Against the twins: orders of 60, 120 and 260 lines arrive whole and are journalled unit for
+unit; one-line orders at every cent 141.10..141.19 and a 15 % code on 897.50 land on Shopify's
+total in Rackbeat's own arithmetic; a refused order is not sent again until its SKU appears.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from rackshop.errors import ExitCode
+from rackshop.sync.orders import sync_orders
+from tests.e2e.conftest import World
+from tests.e2e.test_sync_orders import configure, rb_orders
+from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids
+
+A, B = "BOX/12-Rød", "ÆBLE-1-M"  # 25 %
+F = "TEE #3"  # 12 %
+Z = "MUG 350 ML"  # 0 %
+ROUNDING_ITEM = "AFRUND"
+
+
+def _ours(world: World, shop: str, name: str) -> list[dict]:
+    return [o for ref, o in rb_orders(world).items()
+            if ref.startswith(f"rackshop:{shop}:") and ref.endswith(f" {name}")]
+
+
+@pytest.mark.parametrize("n", [60, 120, 260])
+def test_long_orders_transfer_whole_and_are_journalled_once(world: World, n: int) -> None:
+    twin = world.sandbox.shopify_app
+    ids = variant_ids(twin, "dk")
+    skus = [(A, 25), (B, 25), (F, 12), (Z, 0)]
+    lines = [Line(skus[i % 4][0], 1 + i % 3, f"{10 + i % 7}.{(i * 37) % 100:02d}", skus[i % 4][1])
+             for i in range(n)]
+    created = place(twin, "dk", OrderSpec(lines), ids=ids, direct=n > 250)
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+
+    result = sync_orders(runtime, runtime.config.select(["dk"]))
+
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert result.shops[0].counts.get("transferred") == 1
+    want: Counter[str] = Counter()
+    for ln in lines:
+        want[ln.sku] += ln.qty
+    [rb] = _ours(world, "dk", created["name"])
+    got: Counter[str] = Counter()
+    for ln in rb["lines"]:
+        if ln["item"]["number"] not in ("FRAGT", ROUNDING_ITEM):
+            got[ln["item"]["number"]] += int(ln["quantity"])
+    assert got == want
+    order = twin.shop("dk").orders[created["id"]]
+    assert Decimal(str(rb["total_total"])).quantize(Decimal("0.01")) == \
+        Decimal(order["currentTotalPriceSet"]["shopMoney"]["amount"])
+    journal = runtime.store().journal_get("dk", created["id"])
+    assert journal is not None and journal["detail"]["lines"] == dict(want)
+    assert sum(journal["detail"]["lines"].values()) == sum(ln.qty for ln in lines)
+    # and a second pass over it writes nothing
+    marks = world.marks()
+    again = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+    assert again.exit_code == ExitCode.OK
+    assert world.writes_since(marks) == (0, 0)
+
+
+GROSS = [f"141.{c}" for c in range(10, 20)]
+
+
+def test_every_cent_and_the_fifteen_percent_code_land_on_shopifys_total(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    world.sandbox.rackbeat_app.add_product(ROUNDING_ITEM, "Øreafrunding", 0.0, 9000)
+    ids = variant_ids(twin, "dk")
+    placed = [place(twin, "dk", OrderSpec([Line(A, 1, gross)]), ids=ids) for gross in GROSS]
+    placed.append(place(twin, "dk", OrderSpec(
+        [Line(B, 1, "897.50")],
+        discount_code={"itemPercentageDiscountCode": {"code": "FIFTEEN", "percentage": 15}}),
+        ids=ids))
+    assert placed[-1]["currentTotalPriceSet"]["shopMoney"]["amount"] == "762.87"
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked",
+                        rounding_item=ROUNDING_ITEM)
+
+    result = sync_orders(runtime, runtime.config.select(["dk"]))
+
+    counts = result.shops[0].counts
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert counts.get("transferred") == len(placed)
+    assert counts.get("rounding_lines") == 3  # 141.12, 141.17 and 762.87
+    for created in placed:
+        [rb] = _ours(world, "dk", created["name"])  # in Rackbeat once
+        shopify_total = Decimal(created["currentTotalPriceSet"]["shopMoney"]["amount"])
+        assert Decimal(str(rb["total_total"])).quantize(Decimal("0.01")) == shopify_total
+        rounding = [ln for ln in rb["lines"] if ln["item"]["number"] == ROUNDING_ITEM]
+        assert all(abs(Decimal(str(ln["line_price"]))) <= Decimal("0.01") for ln in rounding)
+        assert rb["is_booked"]
+
+
+def test_without_a_rounding_item_the_reason_says_so_not_tips(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    created = place(twin, "dk", OrderSpec([Line(A, 1, "141.12")]))
+    runtime = configure(world, "dk", transfer_on="paid")
+    result = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert result.exit_code == ExitCode.PARTIAL
+    [(record, reason)] = result.shops[0].failures
+    assert record == created["name"]
+    assert "rounding_item" in reason and "tip" not in reason
+    assert not _ours(world, "dk", created["name"])
+
+
+def _rackbeat_writes(world: World, mark: int) -> int:
+    return int(world.sandbox.rackbeat.log.counters(mark)["writes"])
+
+
+def test_a_refused_order_waits_until_its_sku_appears(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    created = place(twin, "dk", OrderSpec([Line("NEW-ITEM-1", 2, "100.00"), Line(A, 1, "782.50")]))
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    first = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert first.exit_code == ExitCode.PARTIAL
+    assert "NEW-ITEM-1" in first.shops[0].failures[0][1]
+
+    # unchanged: nothing is sent to Rackbeat again, and the order still says why it waits
+    for _ in range(2):
+        mark = world.sandbox.rackbeat.log.mark()
+        again = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+        assert _rackbeat_writes(world, mark) == 0
+        assert again.exit_code == ExitCode.PARTIAL
+        assert again.shops[0].counts.get("refusals_waiting") == 1
+        assert "NEW-ITEM-1" in again.shops[0].failures[0][1]
+
+    # the SKU appears in Rackbeat: the next pass transfers the order
+    world.sandbox.rackbeat_app.add_product("NEW-ITEM-1", "New item", 80.0, 1000)
+    last = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+    assert last.exit_code == ExitCode.OK, last.shops[0].failures
+    assert last.shops[0].counts.get("transferred") == 1
+    [rb] = _ours(world, "dk", created["name"])
+    assert Decimal(str(rb["total_total"])).quantize(Decimal("0.01")) == \
+        Decimal(created["currentTotalPriceSet"]["shopMoney"]["amount"])
+    assert not world.runtime.store().failures("sync-orders")
+
+
+def test_a_refused_order_is_sent_again_when_it_changes_in_shopify(world: World) -> None:
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    created = place(twin, "dk", OrderSpec([Line("GONE-1", 1, "100.00"), Line(A, 2, "782.50")]))
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    assert sync_orders(runtime, runtime.config.select(["dk"])).exit_code == ExitCode.PARTIAL
+    # the merchant refunds the line Rackbeat does not know: the order changed, so it is tried
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={"GONE-1": 1})
+    result = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert len(_ours(world, "dk", created["name"])) == 1
