@@ -228,6 +228,8 @@ def status_cmd(
                                 [(h["lock"], h["pid"], h["host"], h["since"])
                                  for h in status["running"]])
         orders = status["orders"]
+        console.print_line(out, f"orders needing attention: {orders['attention']}"
+                           + (" (see `rackshop orders list`)" if orders["attention"] else ""))
         if orders["counts"]:
             console.print_table(out, "order journal", ["shop", "state", "orders"],
                                 [(r["shop"], r["state"], r["orders"]) for r in orders["counts"]])
@@ -429,10 +431,18 @@ def sync_stock_cmd(
     _run(common, _job_body(job))
 
 
+InitShopOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shop", "-s", metavar="NAME",
+                 help="The shop to import (required: init-sync imports one shop at a time).",
+                 show_default=False),
+]
+
+
 @app.command("init-sync")
 def init_sync_cmd(
     config: ConfigOpt = None,
-    shop: ShopOpt = None,
+    shop: InitShopOpt = None,
     skip_inventory: Annotated[bool, typer.Option("--skip-inventory", help="Create products "
                                                  "only; register no stock.")] = False,
     overwrite_stock: Annotated[bool, typer.Option("--overwrite-stock", help="Register stock "
@@ -441,10 +451,14 @@ def init_sync_cmd(
                                       "without a terminal).")] = False,
     again: Annotated[bool, typer.Option("--again", help="Allow a second init-sync of a shop "
                                         "that completed one.")] = False,
+    stock_for: Annotated[list[str] | None, typer.Option(
+        "--stock-for", metavar="SKU", help="When another shop is live already, import this "
+        "SKU's stock too (repeatable); otherwise such a go-live imports products and links, "
+        "not stock.", show_default=False)] = None,
     report: Annotated[Path | None, typer.Option(
         "--report", metavar="PATH", help="Where to write the CSV report of what was created, "
-        "linked and skipped (default ./init-sync-<shop>-<time>.csv).",
-        show_default=False)] = None,
+        "linked and skipped (default: init-sync-<shop>-<time>.csv in the state store's "
+        "folder).", show_default=False)] = None,
     dry_run: DryRunOpt = False,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
@@ -466,6 +480,7 @@ def init_sync_cmd(
             PREVIEW_COLUMNS,
             apply_init_sync,
             default_report_path,
+            preflight,
             preview_init_sync,
             preview_job_result,
         )
@@ -479,11 +494,14 @@ def init_sync_cmd(
         runtime = Runtime(cfg)
         out, err = console.make_consoles()
         json_mode = c.log_format == LogFormat.json
+        path = report or default_report_path(target.name, folder=runtime.state_path.parent)
         try:
+            if not c.dry_run:
+                preflight(runtime, path)  # refuse before the long read, not after the import
             with console.progress_bars(err, enabled=_bars(c, err)) as bars:
                 preview = preview_init_sync(runtime, target, skip_inventory=skip_inventory,
                                             overwrite_stock=overwrite_stock, again=again,
-                                            progress=bars)
+                                            stock_for=tuple(stock_for or ()), progress=bars)
             with preview:
                 if not json_mode:
                     console.print_table(out, f"init-sync preview: shop {target.name}",
@@ -503,7 +521,6 @@ def init_sync_cmd(
                         if not console.confirm(err, "Import this into Rackbeat? It cannot be "
                                                "undone."):
                             raise AbortedError("declined; nothing was done")
-                    path = report or default_report_path(target.name)
                     with console.progress_bars(err, enabled=_bars(c, err)) as bars:
                         result = apply_init_sync(runtime, target, preview, progress=bars,
                                                  report_path=path)
@@ -625,6 +642,139 @@ def webhooks_remove_cmd(config: ConfigOpt = None, shop: ShopOpt = None,
          _webhooks("remove"))
 
 
+# -- rackshop orders list | resolve | retry -------------------------------------------------------
+
+orders_app = typer.Typer(help="Orders that need a person: list them, mark one handled by hand, "
+                         "or send a refused one again.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", help="table (default) or json (one JSON document on stdout). "
+                 "--log-format json also gives JSON.", show_default=False),
+]
+ShopArg = Annotated[str, typer.Argument(metavar="SHOP", help="The shop's name in the config.")]
+OrderArg = Annotated[str, typer.Argument(
+    metavar="ORDER_NAME", help="The order as Shopify names it, e.g. '#1001' (quote it for the "
+    "shell), or its numeric id.")]
+
+
+@orders_app.command("list")
+def orders_list_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    output: FormatOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the orders that failed, were refused, are held, stopped, half-done or waiting.
+
+    Reads only the state store; calls no API. Kinds: refused (waits for a change, see
+    `rackshop orders retry`), failed (tried again each pass), held (Rackbeat's total disagreed),
+    stopped (cancelled or refunded in Shopify while half-done), half-done (resumed by the next
+    pass), waiting (trigger not met). Exit code 0.
+    """
+    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.orders import list_orders
+
+        cfg = _load(c)
+        runtime = Runtime(cfg)
+        names = {s.name for s in cfg.select(c.shops)}
+        try:
+            store = runtime.store() if runtime.state_path.exists() else None
+            rows = list_orders(store, names)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        attention = sum(1 for r in rows if r["attention"])
+        if output == OutputFormat.json or (output is None and c.log_format == LogFormat.json):
+            import json
+
+            out.file.write(json.dumps({"attention": attention, "orders": rows}, default=str)
+                           + "\n")
+            return ExitCode.OK
+        console.print_table(
+            out, "orders", ["shop", "order", "kind", "rackbeat", "attempts", "reason", "since"],
+            [(r["shop"], r["order"], r["kind"] + ("" if r["attention"] else " (no action)"),
+              r["rackbeat_order"] or "", r["attempts"], r["reason"], r["since"]) for r in rows]
+            or [("-", "", "nothing to list", "", "", "", "")])
+        console.print_line(out, f"{attention} order(s) need attention")
+        return ExitCode.OK
+
+    _run(common, body)
+
+
+@orders_app.command("resolve")
+def orders_resolve_cmd(
+    shop_name: ShopArg,
+    order_name: OrderArg,
+    config: ConfigOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Mark an order as handled by hand (e.g. entered in Rackbeat yourself).
+
+    Its journal state becomes 'resolved': sync-orders no longer fails on it and sync-stock no
+    longer holds its units back. Example: rackshop orders resolve dk '#1001'. Exit code 0, or
+    2 when the shop or order is unknown (or the order was transferred normally).
+    """
+    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.orders import resolve_order
+
+        cfg = _load(c)
+        [shop_cfg] = cfg.select(c.shops)
+        runtime = Runtime(cfg)
+        try:
+            before = resolve_order(runtime.store(), shop_cfg.name, order_name)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        was = f"was {before['state']}" + (f": {before['reason']}" if before["reason"] else "")
+        console.print_line(out, f"{shop_cfg.name} {before['order_name']}: resolved ({was})")
+        return ExitCode.OK
+
+    _run(common, body)
+
+
+@orders_app.command("retry")
+def orders_retry_cmd(
+    shop_name: ShopArg,
+    order_name: OrderArg,
+    config: ConfigOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Send a refused order to Rackbeat again now, though nothing changed.
+
+    Runs sync-orders for that one order and prints its summary; the exit code is sync-orders'
+    (0 transferred, 1 refused again). 2 when the shop or order is unknown or not failed.
+    """
+    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
+        from rackshop.sync.orders import request_retry, sync_orders
+
+        row = request_retry(runtime.store(), shops[0].name, order_name)
+        return sync_orders(runtime, shops, order_names=(str(row["order_name"]),), progress=bars)
+
+    _run(common, _job_body(job))
+
+
 @app.command("demo")
 def demo_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")] = 1,
@@ -737,6 +887,76 @@ def sandbox_serve_cmd(
         finally:
             sandbox.stop()
         return ExitCode.OK
+
+    _run(common, body)
+
+
+class SimulateFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@sandbox_app.command("simulate")
+def sandbox_simulate_cmd(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="PATH", help="Rehearse this config: its shops, locations and "
+        "settings, served by the twins (secrets and URLs are replaced; nothing leaves this "
+        "machine). Default: the demo world.", show_default=False)] = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=60,
+                                      help="Simulated days (invariants checked after each).")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the events: the same seed and "
+                                      "days give the same events, byte for byte.")] = 1,
+    shops: Annotated[int, typer.Option("--shops", min=1, max=8,
+                                       help="Shops of the demo world.")] = 3,
+    faults: Annotated[float, typer.Option(
+        "--faults", min=0.0, max=1.0, metavar="RATE", help="Background fault rate on both twins; "
+        "above 0 also fault windows, a revoked token, overlapping and killed passes.")] = 0.0,
+    fmt: Annotated[SimulateFormat, typer.Option(
+        "--format", help="table (for people) or json (one document on stdout).")] =
+        SimulateFormat.table,
+    keep: Annotated[Path | None, typer.Option(
+        "--keep", metavar="DIR", help="Keep the config, state store and event log here.",
+        show_default=False)] = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rehearse days of orders, stock and product changes against local twins, checking
+    every invariant after each simulated day.
+
+    Runs the jobs on the README's cron timetable in simulated time, with seeded events between
+    the passes (orders, refunds, stock moves, hand edits, outages), and prints invariants x days
+    with violation counts. Exit 0 only when every invariant held on every day, else 1.
+    """
+    common = Common(None, (), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        import json
+        import tempfile
+
+        from rackshop.sandbox.simulate import SimOptions, run_simulation
+
+        out, err = console.make_consoles()
+        opts = SimOptions(seed=seed, days=days, shops=shops, faults=faults, config=config)
+        with tempfile.TemporaryDirectory(prefix="rackshop-simulate-") as tmp:
+            workdir = keep or Path(tmp)
+            with console.progress_bars(err, enabled=_bars(c, err)) as bars:
+                report = run_simulation(opts, workdir, bars)
+        if fmt == SimulateFormat.json or c.log_format == LogFormat.json:
+            out.file.write(json.dumps(report.as_json(), default=str, ensure_ascii=False) + "\n")
+        else:
+            console.print_table(out, "simulation", ["", "value"], report.summary_rows())
+            columns, rows = report.table()
+            console.print_table(out, "violations per invariant and day", columns, rows)
+            for first in report.first:
+                console.print_table(
+                    out, f"first violation of '{first.invariant}': seed {first.seed}, "
+                    f"day {first.day}, {first.record}", ["what"],
+                    [[first.detail], *([f"event {e}"] for e in first.events)])
+            verdict = "every invariant held" if report.ok else \
+                f"{report.total_violations} violation(s); rerun with --seed {seed} --days {days}"
+            console.print_line(out, verdict + (f"; files kept in {workdir}" if keep else ""))
+        return ExitCode.OK if report.ok else ExitCode.PARTIAL
 
     _run(common, body)
 

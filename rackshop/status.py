@@ -7,6 +7,7 @@ from typing import Any
 
 from rackshop.runtime import Runtime
 from rackshop.store import JobLock, Store
+from rackshop.sync.orders import attention_count
 
 
 def summary_text(summary: dict[str, Any]) -> str:
@@ -27,7 +28,7 @@ def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
     path = runtime.state_path
     result: dict[str, Any] = {
         "state_path": str(path), "runs": [], "running": [], "failures": [], "cursors": [],
-        "orders": {"counts": [], "held": []},
+        "orders": {"counts": [], "held": [], "attention": 0},
     }
     if not path.exists():
         return result
@@ -42,6 +43,9 @@ def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
             "summary": run.summary, "summary_text": summary_text(run.summary),
         })
     result["orders"] = _orders(store, shops)
+    # Orders a person must look at (failed, refused, held, half-done, stopped with a Rackbeat
+    # order left): `rackshop orders list` names them.
+    result["orders"]["attention"] = attention_count(store, shops)
     result["running"] = JobLock.holders(path)
     result["failures"] = [f for f in store.failures() if f["shop"] in shops]
     result["cursors"] = [c for c in store.cursors() if c["shop"] in shops]
@@ -49,7 +53,7 @@ def collect_status(runtime: Runtime, shops: Collection[str]) -> dict[str, Any]:
 
 
 #: Journal states worth showing one by one, with their reason.
-HELD_STATES = ("held", "failed", "creating", "created", "waiting", "skipped")
+HELD_STATES = ("held", "failed", "stopped", "creating", "created", "waiting", "skipped")
 
 
 def _orders(store: Store, shops: Collection[str], limit: int = 50) -> dict[str, Any]:
