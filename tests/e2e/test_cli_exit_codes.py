@@ -77,6 +77,19 @@ def test_init_sync_needs_one_shop_and_yes_without_a_terminal(tmp_path: Path) -> 
     assert code == ExitCode.USAGE and "--shop" in text
 
 
+def test_orders_commands_exit_codes(tmp_path: Path) -> None:
+    """`orders list` is 0 (even before any run); resolve/retry of an unknown order or shop is
+    a usage error (2) naming it."""
+    path = configs.write(tmp_path, configs.minimal(tmp_path))
+    code, text = invoke(["orders", "list", "--config", str(path)])
+    assert code == ExitCode.OK and "0 order(s) need attention" in text
+    for action in ("resolve", "retry"):
+        code, text = invoke(["orders", action, "dk", "#1001", "--config", str(path)])
+        assert code == ExitCode.USAGE and "#1001" in text
+        code, text = invoke(["orders", action, "xx", "#1001", "--config", str(path)])
+        assert code == ExitCode.USAGE and "xx" in text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
