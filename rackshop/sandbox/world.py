@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Sandbox:
         rackbeat_port: int = 0,
         seed_data: bool = True,
         flat: int = 0,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         from rackshop.sandbox.rackbeat import RackbeatTwin
         from rackshop.sandbox.shopify import ShopifyTwin
@@ -59,8 +61,16 @@ class Sandbox:
         self.params = {"seed": seed, "shops": shops, "products": products, "orders": orders}
         self.time_scale = time_scale
         self.shop_names = list(SHOP_NAMES[: max(1, min(shops, len(SHOP_NAMES)))])
-        self.shopify_app = ShopifyTwin(Clock(time_scale), api_secret=WEBHOOK_SECRET)
-        self.rackbeat_app = RackbeatTwin(Clock(time_scale), tokens=(RACKBEAT_TOKEN,))
+        if wall_clock is None:
+            self.shopify_app = ShopifyTwin(Clock(time_scale), api_secret=WEBHOOK_SECRET)
+            self.rackbeat_app = RackbeatTwin(Clock(time_scale), tokens=(RACKBEAT_TOKEN,))
+        else:  # simulated time: both twins stamp records with the same injected clock
+            wall = wall_clock
+            self.shopify_app = ShopifyTwin(Clock(time_scale), api_secret=WEBHOOK_SECRET,
+                                           wall=wall)
+            self.rackbeat_app = RackbeatTwin(
+                Clock(time_scale), tokens=(RACKBEAT_TOKEN,),
+                wall_clock=lambda: datetime.datetime.fromtimestamp(wall(), datetime.UTC))
         self.shopify = TwinServer(self.shopify_app, shopify_port,
                                   FaultPlan(seed=fault_seed))
         self.rackbeat = TwinServer(self.rackbeat_app, rackbeat_port,

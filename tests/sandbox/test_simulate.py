@@ -1,0 +1,208 @@
+"""``rackshop sandbox simulate``: the event stream is a function of the seed, each invariant
+catches what it names on a hand-made world, and a short run completes and reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rackshop.sandbox.simulate import invariants as inv
+from rackshop.sandbox.simulate.clock import CRON, timetable
+from rackshop.sandbox.simulate.events import Catalogue, event_log, generate, log_digest
+from rackshop.sandbox.simulate.invariants import JobRun, ShopView, World
+
+CATALOGUE = Catalogue({"dk": ["A-1", "B-2", "C-3"], "se": ["A-1", "D-4"]},
+                      ["A-1", "B-2", "C-3", "D-4"], [1, 2, 21])
+
+
+# -- the event stream --------------------------------------------------------------------------
+
+
+def test_same_seed_and_days_give_the_same_events_byte_for_byte() -> None:
+    first = generate(7, 3, copy.deepcopy(CATALOGUE), faults=0.05)
+    second = generate(7, 3, copy.deepcopy(CATALOGUE), faults=0.05)
+    assert event_log(first) == event_log(second)
+    assert log_digest(first) == log_digest(second)
+    assert len(first) > 200
+    assert log_digest(generate(8, 3, copy.deepcopy(CATALOGUE), faults=0.05)) != log_digest(first)
+
+
+def test_the_stream_holds_every_kind_of_event_in_time_order() -> None:
+    events = generate(3, 3, copy.deepcopy(CATALOGUE), faults=0.05)
+    kinds = {e.kind for e in events}
+    for kind in ("shopify.order", "shopify.order.pay", "shopify.order.fulfil",
+                 "shopify.order.cancel", "shopify.order.refund", "rackbeat.stock",
+                 "rackbeat.price", "rackbeat.product.new", "ops.faults", "ops.overlap",
+                 "ops.kill"):
+        assert kind in kinds, kind
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    deltas = [e.args["delta"] for e in events if e.kind == "rackbeat.stock"]
+    assert deltas.count(1) and deltas.count(-1)  # stock moves by one, up and down
+    orders = [e for e in events if e.kind == "shopify.order"]
+    assert any(o.args["discount"] for o in orders) and any(not o.args["paid"] for o in orders)
+
+
+def test_no_operations_without_faults() -> None:
+    assert not [e for e in generate(3, 2, copy.deepcopy(CATALOGUE)) if e.kind.startswith("ops.")]
+
+
+def test_timetable_follows_the_readme_cron() -> None:
+    ticks = timetable(0, 3600)
+    assert sum(t.job == "sync-orders" for t in ticks) == 12
+    assert sum(t.job == "sync-stock" for t in ticks) == 4
+    assert [t.at for t in ticks if t.job == "sync-products"] == [CRON["sync-products"][1]]
+
+
+# -- the invariants on a hand-made world -----------------------------------------------------------
+
+
+def _order(number: int, *, status: str = "PAID", sku: str = "A-1", qty: int = 2,
+           total: str = "250.00", **extra: Any) -> dict[str, Any]:
+    money = {"shopMoney": {"amount": total, "currencyCode": "DKK"},
+             "presentmentMoney": {"amount": total, "currencyCode": "DKK"}}
+    return {"id": f"gid://shopify/Order/{number}", "legacyResourceId": str(number),
+            "name": f"#{number}", "test": False, "cancelledAt": None,
+            "displayFinancialStatus": status, "displayFulfillmentStatus": "UNFULFILLED",
+            "currencyCode": "DKK", "presentmentCurrencyCode": "DKK",
+            "totalPriceSet": money, "currentTotalPriceSet": money,
+            "lineItems": [{"sku": sku, "currentQuantity": qty}], **extra}
+
+
+def _world() -> World:
+    """Two orders transferred and booked, one pending; stock and prices in step."""
+    shop_state = {
+        "locations": [{"id": "L1", "name": "Lager"}],
+        "products": [{"id": "P1", "title": "Alfa", "variantIds": ["V1"]},
+                     {"id": "P2", "title": "Beta", "variantIds": ["V2"]}],
+        "variants": [{"id": "V1", "sku": "A-1", "price": "125.00", "taxable": True,
+                      "productId": "P1", "inventoryItemId": "I1"},
+                     {"id": "V2", "sku": "B-2", "price": "62.50", "taxable": True,
+                      "productId": "P2", "inventoryItemId": "I2"}],
+        "inventoryItems": [
+            {"id": "I1", "tracked": True, "levels": {"L1": {"quantities": {"available": 5}}}},
+            {"id": "I2", "tracked": True, "levels": {"L1": {"quantities": {"available": 3}}}}],
+        "orders": [_order(1001), _order(1002), _order(1003, status="PENDING", sku="B-2",
+                                                      qty=1, total="62.50")],
+    }
+    group = {"vat_domestic": 25}
+    rackbeat = {
+        "locations": [{"number": 1, "parent_id": None}, {"number": 2, "parent_id": None},
+                      {"number": 21, "parent_id": 2}],
+        "products": [
+            {"number": "A-1", "name": "Alfa", "sales_price": 100.0, "group": group,
+             "inventory_enabled": True, "is_barred": False,
+             "locations": [{"number": 1, "available_quantity": 5.0},
+                           {"number": 21, "available_quantity": 9.0}]},
+            {"number": "B-2", "name": "Beta", "sales_price": 50.0, "group": group,
+             "inventory_enabled": True, "is_barred": False,
+             "locations": [{"number": 1, "available_quantity": 4.0}]}],
+        "lots": [],
+        "orders": [
+            {"number": 5001, "other_reference": "rackshop:dk:1001 #1001", "total_total": 250.0,
+             "currency": "DKK", "is_booked": True},
+            {"number": 5002, "other_reference": "rackshop:dk:1002 #1002", "total_total": 250.0,
+             "currency": "DKK", "is_booked": True}],
+        "customers": [{"contact_email": "karen@example.dk"}, {"contact_email": "ole@example.dk"}],
+    }
+    shop = ShopView("dk", shop_state, master="rackbeat", fields=("name", "sales_price"),
+                    prices_include_tax=True, transfer_on="paid", stock_enabled=True,
+                    stock_targets={"Lager": (1,)}, buffer=0)
+    return World(rackbeat=rackbeat, shops=[shop],
+                 runs=[JobRun("sync-orders", 0), JobRun("sync-orders", 1,
+                                                        failures=[("dk", "#1003", "no SKU")])])
+
+
+def test_the_hand_made_world_holds_every_invariant() -> None:
+    found = inv.check_all(_world())
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+def _plant(change: Any) -> World:
+    world = _world()
+    change(world)
+    return world
+
+
+def _rb_orders(w: World) -> list[dict[str, Any]]:
+    return w.rackbeat["orders"]  # type: ignore[no-any-return]
+
+
+PLANTED = {
+    "order in Rackbeat twice": (inv.orders_transferred_once, lambda w: _rb_orders(w).append(
+        dict(_rb_orders(w)[0], number=5009))),
+    "paid order missing": (inv.orders_transferred_once, lambda w: _rb_orders(w).pop()),
+    "total a cent off": (inv.totals_to_the_cent, lambda w: _rb_orders(w)[0].update(
+        total_total=250.01)),
+    "customer twice": (inv.customers_once, lambda w: w.rackbeat["customers"].append(
+        {"contact_email": " Karen@Example.dk"})),
+    "stock not pushed": (inv.stock_levels, lambda w: w.rackbeat["products"][1]["locations"]
+                         [0].update(available_quantity=9.0)),
+    "order on its way ignored": (inv.stock_levels, lambda w: _rb_orders(w)[0].update(
+        is_booked=False)),
+    "Rackbeat number twice": (inv.products_once, lambda w: w.rackbeat["lots"].append(
+        {"number": "a-1"})),
+    "SKU on two variants": (inv.products_once, lambda w: w.shops[0].state["variants"].append(
+        {"id": "V9", "sku": "A-1", "productId": "P2", "inventoryItemId": "I1"})),
+    "price not synced": (inv.linked_fields, lambda w: w.rackbeat["products"][0].update(
+        sales_price=104.0)),
+    "name not synced": (inv.linked_fields, lambda w: w.rackbeat["products"][1].update(
+        name="Beta 2")),
+    "quiet round wrote": (inv.quiet_round_writes_nothing, lambda w: setattr(
+        w, "quiet_writes", {"shopify mutation inventorySetQuantities": 1})),
+    "exit 1 naming nothing": (inv.failures_name_records, lambda w: w.runs.append(
+        JobRun("sync-stock", 1))),
+    "job crashed": (inv.failures_name_records, lambda w: w.runs.append(
+        JobRun("sync-stock", 70, crashed="KeyError: 'sku'"))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_each_invariant_catches_its_planted_violation(name: str) -> None:
+    check, plant = PLANTED[name]
+    assert check(_world()) == []
+    violations = check(_plant(plant))
+    assert violations, name
+    assert all(v.record and v.detail for v in violations)
+
+
+def test_pending_order_listed_as_needing_attention_is_not_a_violation() -> None:
+    world = _world()
+    world.shops[0].transfer_on = "created"  # the pending order is now due
+    assert [v.record for v in inv.orders_transferred_once(world)] == ["order dk #1003"]
+    world.attention = {("dk", "#1003"): "a line without SKU"}
+    assert inv.orders_transferred_once(world) == []
+
+
+def test_expected_lock_exit_of_an_overlap_is_not_a_violation() -> None:
+    world = _world()
+    world.runs.append(JobRun("sync-stock", 6, expected=(6,)))
+    world.runs.append(JobRun("sync-stock", 9, killed=True))
+    assert inv.failures_name_records(world) == []
+
+
+# -- a short end-to-end run -----------------------------------------------------------------------
+
+
+def test_a_short_simulation_completes_reports_and_repeats_its_events(tmp_path: Path) -> None:
+    from rackshop.sandbox.simulate import SimOptions, run_simulation
+
+    opts = SimOptions(seed=5, days=1, shops=2, faults=0.0, day_seconds=2 * 3600,
+                      orders_per_day=600, products=12, kills=False)
+    report = run_simulation(opts, tmp_path / "a")
+    assert report.completed_days == 1
+    assert report.events > 0 and report.passes >= 24 + 6  # 2 h of cron + the quiet rounds
+    assert set(report.violations) == {name for name, _ in inv.INVARIANTS}
+    assert all(len(days) == 1 for days in report.violations.values())
+    assert json.loads(json.dumps(report.as_json()))["seed"] == 5
+    log_a = (tmp_path / "a" / "events.jsonl").read_bytes()
+    again = run_simulation(SimOptions(seed=5, days=1, shops=2, day_seconds=3600,
+                                      orders_per_day=600, products=12, kills=False),
+                           tmp_path / "b")
+    # the stream is drawn for whole days; a shorter day only runs its first hours
+    assert (tmp_path / "b" / "events.jsonl").read_bytes() == log_a
+    assert again.event_digest == report.event_digest
