@@ -67,6 +67,7 @@ from rackshop.errors import (
     OutcomeUnknownError,
     RecordError,
     SafetyStopError,
+    StateError,
     UsageError,
     ValidationError,
 )
@@ -95,6 +96,7 @@ from rackshop.sync.initial_store import (
 )
 from rackshop.sync.product_map import json_number, rackbeat_product_from_variant, sku_key
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
+from rackshop.sync.stock_plan import location_closure
 
 log = logging.getLogger("rackshop.initial")
 
@@ -357,7 +359,7 @@ class InitPreview:
                 rows.append(("of these, registered by the interrupted run",
                              f"{c.get('stock_registered_earlier', 0)} (and "
                              f"{c.get('stock_resume', 0)} to settle by reading Rackbeat)"))
-            rows.append(("stock left as Rackbeat has it (it has some)",
+            rows.append(("stock Rackbeat already has (not imported)",
                          str(c.get("stock_kept", 0))))
             rows.append(("stock not imported (BOM, no inventory, untracked)",
                          str(c.get("stock_not_imported", 0))))
@@ -454,6 +456,7 @@ def _signed(value: Decimal) -> str:
 
 def preview_init_sync(runtime: Runtime, shop: ShopConfig, *, skip_inventory: bool = False,
                       overwrite_stock: bool = False, again: bool = False,
+                      stock_for: Iterable[str] = (),
                       progress: ProgressSink | None = None) -> InitPreview:
     """Read both sides and plan the init-sync of ``shop``; writes nothing anywhere.
 
@@ -468,6 +471,8 @@ def preview_init_sync(runtime: Runtime, shop: ShopConfig, *, skip_inventory: boo
         overwrite_stock: Set Rackbeat's stock to Shopify's where they differ, even where
             Rackbeat has some.
         again: Allow a new init-sync of a shop that completed one.
+        stock_for: SKUs whose stock a second shop's go-live imports (``--stock-for``); without
+            them a shop going live after another imports products and links only.
         progress: Progress bars, if any.
 
     Returns:
@@ -499,7 +504,8 @@ def preview_init_sync(runtime: Runtime, shop: ShopConfig, *, skip_inventory: boo
     reader = _Reader(runtime, shop, journal, generation, progress)
     try:
         return reader.preview(skip_inventory=skip_inventory, overwrite_stock=overwrite_stock,
-                              again=again, resumed=resumed)
+                              again=again, resumed=resumed,
+                              stock_for=frozenset(sku_key(s) for s in stock_for if sku_key(s)))
     except BaseException:
         reader.spool.close()
         raise
@@ -650,8 +656,52 @@ class _Reader:
 
     # -- the whole preview ---------------------------------------------------------------------
 
+    def live_shop(self) -> str | None:
+        """Another shop that is live already: it completed an init-sync, or sync-stock pushed
+        stock to it. Rackbeat then holds the stock every shop shows."""
+        if not self.runtime.state_path.exists():
+            return None
+        store = self.runtime.store()
+        row = store.conn.execute("SELECT shop FROM stock_pushed WHERE shop != ? ORDER BY shop "
+                                 "LIMIT 1", (self.shop.name,)).fetchone()
+        if row is not None:
+            return str(row["shop"])
+        for other in self.runtime.config.shops:
+            if other.name == self.shop.name:
+                continue
+            latest = open_journal(self.runtime, other.name, write=False).latest()
+            if latest is not None and latest.completed:
+                return other.name
+        return None
+
+    def pushed(self) -> tuple[set[str], set[str]]:
+        """Inventory item gids and SKU keys sync-stock pushed to this shop."""
+        if not self.runtime.state_path.exists():
+            return set(), set()
+        items: set[str] = set()
+        keys: set[str] = set()
+        for r in self.runtime.store().conn.execute(
+                "SELECT DISTINCT inventory_item_id, sku FROM stock_pushed WHERE shop = ?",
+                (self.shop.name,)):
+            items.add(str(r["inventory_item_id"]))
+            if sku_key(r["sku"]):
+                keys.add(sku_key(r["sku"]))
+        return items, keys
+
+    def feeding(self, targets: Iterable[int]) -> dict[int, frozenset[int]]:
+        """Per Rackbeat location stock is registered at: the locations whose stock means
+        "Rackbeat already has it" — the location and its children, and every location any
+        enabled shop's sync-stock is fed from (children included, as sync-stock counts them)."""
+        locations = self.runtime.rackbeat().locations()
+        fed: set[int] = set()
+        for shop in self.runtime.config.shops:
+            if shop.enabled and shop.stock.enabled:
+                for target in shop.stock.targets:
+                    fed |= location_closure(locations, target.rackbeat_locations)
+        return {n: frozenset(location_closure(locations, [n]) | fed) for n in targets}
+
     def preview(self, *, skip_inventory: bool, overwrite_stock: bool, again: bool,
-                resumed: bool) -> InitPreview:
+                resumed: bool, stock_for: frozenset[str] = frozenset()) -> InitPreview:
         self.skip_inventory = skip_inventory
         location_map: dict[str, int] = {}
         shopify_names: dict[str, str] = {}
@@ -668,10 +718,15 @@ class _Reader:
         self.read_shopify()
         self.read_rackbeat("preview")
         self.read_journal()
+        live = None if skip_inventory else self.live_shop()
         options = PlanOptions(location_map=location_map, location_names=shopify_names,
                               skip_inventory=skip_inventory, overwrite_stock=overwrite_stock,
-                              new_items_keep_stock=group_keeps_stock)
+                              new_items_keep_stock=group_keeps_stock,
+                              feeding=self.feeding(set(location_map.values())),
+                              live_shop=live, stock_for=stock_for)
         planner = _Planner(self, options, group, vat)
+        if not skip_inventory:
+            planner.pushed_items, planner.pushed_keys = self.pushed()
         planner.run()
         if planner.counts.get("to_create") and group is None:
             raise ConfigError([ConfigProblem(
@@ -694,6 +749,11 @@ class _Reader:
                 f"--again: this is init-sync #{self.generation} of shop {self.shop.name}; "
                 "existing products are linked and stock is registered only where Rackbeat has "
                 "none" + (" (or differs: --overwrite-stock)" if overwrite_stock else ""))
+        if live is not None and not skip_inventory:
+            warnings.append(
+                f"shop {live} is live already, so Rackbeat holds the stock: this go-live imports "
+                "products and links, and stock only for the SKUs named with --stock-for "
+                f"({len(stock_for)} named)")
         if skip_inventory:
             warnings.append("--skip-inventory: no stock is registered")
         elif overwrite_stock:
@@ -796,6 +856,8 @@ class _Planner:
         self.products: list[tuple[Any, ...]] = []
         self.stock: list[tuple[Any, ...]] = []
         self.notes: list[tuple[Any, ...]] = []
+        self.pushed_items: set[str] = set()  # what sync-stock pushed to this shop
+        self.pushed_keys: set[str] = set()
 
     def bump(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -832,7 +894,10 @@ class _Planner:
                 for r, v in zip(members, variants, strict=True):
                     self._record(plan_no_sku(v), r)
             else:
-                self._record(self._plan_key(key, variants), members[0])
+                item_id = members[0][3]
+                pushed = key in self.pushed_keys or (item_id is not None
+                                                     and str(item_id) in self.pushed_items)
+                self._record(self._plan_key(key, variants, pushed), members[0])
             if self.reader.progress:
                 self.reader.progress.advance(len(members))
         if len(self.products) + len(self.stock) >= SPOOL_BATCH:
@@ -854,7 +919,8 @@ class _Planner:
         label = f"{title} / {vt}" if vt and vt != "Default Title" else title
         return ShopifyVariant(str(vid), str(pid), v.get("sku"), label, bool(tracked), available)
 
-    def _plan_key(self, key: str, variants: Sequence[ShopifyVariant]) -> SkuPlan:
+    def _plan_key(self, key: str, variants: Sequence[ShopifyVariant],
+                  pushed: bool = False) -> SkuPlan:
         rb = self.spool.conn.execute(
             "SELECT number, type, keeps_stock FROM rb_items WHERE snap = 'preview' AND key = ?",
             (key,)).fetchone()
@@ -868,7 +934,7 @@ class _Planner:
               for loc, state, before, after in self.spool.conn.execute(
                   "SELECT location, state, before, after FROM j_stock WHERE key = ?", (key,))}
         return plan_sku(key, variants, rackbeat, self.options, journal_product=jp,
-                        journal_stock=js)
+                        journal_stock=js, pushed=pushed)
 
     def _record(self, plan: SkuPlan, row: Sequence[Any]) -> None:
         p = plan.product
@@ -967,10 +1033,54 @@ def preview_job_result(preview: InitPreview) -> JobResult:
 
 def default_report_path(shop: str, now: datetime | None = None,
                         folder: Path | None = None) -> Path:
-    """``./init-sync-<shop>-<YYYYmmdd-HHMMSS>.csv`` (the CLI's default for ``--report``)."""
+    """``<folder>/init-sync-<shop>-<YYYYmmdd-HHMMSS>.csv``; the CLI passes the state store's
+    folder (its default for ``--report``: a place rackshop may write to, also under systemd)."""
     moment = (now or datetime.now(UTC)).astimezone()
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in shop)
     return (folder or Path.cwd()) / f"init-sync-{safe}-{moment:%Y%m%d-%H%M%S}.csv"
+
+
+def preflight(runtime: Runtime, report_path: Path | None) -> None:
+    """Refuse before anything is written when the state store or the report cannot be written.
+
+    Each is tried for real (a file created and removed next to it): permissions alone do not
+    tell (root, read-only mounts, a file where a folder should be).
+
+    Raises:
+        StateError: Naming the path, what failed and how to fix it (exit 10).
+    """
+    checks = [(runtime.state_path, "the state store", "set state.path in the config to a "
+               "writable place (or fix the folder's permissions)")]
+    if report_path is not None:
+        checks.append((Path(report_path), "the report",
+                       "pass --report with a writable path, or fix the folder's permissions"))
+    problems = []
+    for path, what, fix in checks:
+        why = _unwritable(Path(path).expanduser())
+        if why:
+            problems.append(f"{what} {path} cannot be written ({why}); {fix}")
+    if problems:
+        raise StateError("init-sync refused before writing anything: " + "; ".join(problems),
+                         hint="nothing was imported; fix the path and run it again")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (``None``: it can), tried by creating a file beside it."""
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def apply_init_sync(runtime: Runtime, shop: ShopConfig, preview: InitPreview, *,
@@ -1001,11 +1111,13 @@ def apply_init_sync(runtime: Runtime, shop: ShopConfig, preview: InitPreview, *,
     Raises:
         SafetyStopError: Rackbeat or the journal changed since the preview (nothing written).
         LockHeldError: Another init-sync of the shop is running.
+        StateError: The state store or the report cannot be written (nothing written).
     """
     if preview.shop != shop.name:
         raise ValueError(f"the preview is of shop {preview.shop}, not {shop.name}")
     if preview.closed:
         raise ValueError("the preview was closed; make a new one")
+    preflight(runtime, report_path)  # before the lock, the run record and the first write
 
     def body(shop_cfg: ShopConfig, result: ShopResult) -> None:
         _Apply(runtime, shop_cfg, preview, result, progress, report_path).run()

@@ -16,10 +16,17 @@ The rules (the README's init-sync section says the same for users):
 * **Stock target.** Per Rackbeat location: the sum of Shopify's *available* quantity over the
   Shopify locations mapped to it (``initial.location_map``), each negative quantity counted as 0
   (with a note).
-* **Only where Rackbeat has none.** Stock is registered at a location only where Rackbeat holds
-  exactly 0 of the item there; elsewhere Rackbeat's count is kept and listed. With
+* **Only stock that exists nowhere in Rackbeat for the shop.** Stock is registered at a location
+  only where Rackbeat holds none of the item in any location feeding it
+  (:attr:`PlanOptions.feeding`: the location itself, every Rackbeat location sync-stock shows in
+  the Shopify locations mapped to it, and every location any shop's stock is fed from, children
+  included), and only when the shop's figure did not come from Rackbeat (sync-stock never pushed
+  the item to this shop). Otherwise: "Rackbeat already has N; not imported", listed. With
   ``--overwrite-stock`` the location is set to Shopify's quantity wherever they differ (a Shopify
   0 then sets it to 0 too). A zero change is never sent (Rackbeat refuses it).
+* **A second shop's go-live** (:attr:`PlanOptions.live_shop`: another shop is live already)
+  imports products and links, and no stock except for the SKUs the user names
+  (``--stock-for SKU``, :attr:`PlanOptions.stock_for`): Rackbeat is the stock master by then.
 * **No stock** for BOMs (their stock is their components'), for items in a product group without
   inventory, and for variants whose inventory Shopify does not track: listed, not registered.
 * **Resuming.** Products and adjustments an earlier, interrupted attempt of the same init-sync
@@ -119,6 +126,12 @@ class PlanOptions:
         overwrite_stock: ``--overwrite-stock``.
         new_items_keep_stock: Whether products created in the default group can hold stock
             (the group has inventory).
+        feeding: Rackbeat location -> every Rackbeat location whose stock means "Rackbeat
+            already has it" for stock registered there (children included; the location itself
+            is always counted).
+        live_shop: The name of another shop that is live already (a second shop's go-live:
+            stock only for ``stock_for``), or ``None``.
+        stock_for: SKU keys whose stock a second shop's go-live imports (``--stock-for``).
     """
 
     location_map: Mapping[str, int]
@@ -126,6 +139,13 @@ class PlanOptions:
     skip_inventory: bool = False
     overwrite_stock: bool = False
     new_items_keep_stock: bool = True
+    feeding: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    live_shop: str | None = None
+    stock_for: frozenset[str] = frozenset()
+
+    def feeding_of(self, location: int) -> frozenset[int]:
+        """The Rackbeat locations whose stock counts against registering at ``location``."""
+        return frozenset({location, *self.feeding.get(location, ())})
 
     @property
     def rackbeat_locations(self) -> tuple[int, ...]:
@@ -268,9 +288,18 @@ def plan_no_sku(variant: ShopifyVariant) -> SkuPlan:
         variant=variant, holders=(variant,)))
 
 
+def rackbeat_has(key: str, number: str, location: int, target: int,
+                 current: Decimal, held: Decimal, why: str) -> StockDecision:
+    """The stock decision for Shopify stock that Rackbeat already holds (or gave the shop)."""
+    return StockDecision(
+        key, number, location, "keep", current, current, target,
+        reason=f"Rackbeat already has {_qty(held)}; not imported ({why}; Shopify has {target})")
+
+
 def plan_sku(key: str, holders: Sequence[ShopifyVariant], rackbeat: RackbeatStock | None,
              options: PlanOptions, *, journal_product: str | None = None,
-             journal_stock: Mapping[int, JournalledAdjustment] | None = None) -> SkuPlan:
+             journal_stock: Mapping[int, JournalledAdjustment] | None = None,
+             pushed: bool = False) -> SkuPlan:
     """Plan one SKU key.
 
     Args:
@@ -281,6 +310,7 @@ def plan_sku(key: str, holders: Sequence[ShopifyVariant], rackbeat: RackbeatStoc
         journal_product: The product's journal state from an earlier attempt of this init-sync
             (``creating`` / ``created``), if any.
         journal_stock: Rackbeat location -> adjustment journalled by an earlier attempt.
+        pushed: sync-stock pushed this item's stock to the shop: its figure is Rackbeat's.
 
     Returns:
         The product decision, the stock decisions and the notes.
@@ -337,8 +367,31 @@ def plan_sku(key: str, holders: Sequence[ShopifyVariant], rackbeat: RackbeatStoc
                                            current, target, reason=f"not registered: {why}"))
             continue
         notes.extend(negatives)
-        decision = adjustment(key, product.number, location, target, current,
-                              overwrite=options.overwrite_stock)
+        feeding = options.feeding_of(location)
+        held = sum((Decimal(q) for loc, q in on_hand.items() if loc in feeding), ZERO)
+        decision: StockDecision | None
+        if not target and not current:
+            decision = None
+        elif options.live_shop is not None and key not in options.stock_for:
+            decision = rackbeat_has(
+                key, product.number, location, target, current, held,
+                f"shop {options.live_shop} is live already, so Rackbeat holds the stock; "
+                f"--stock-for {sku} imports this item's")
+        elif options.overwrite_stock or Decimal(target) == current:
+            decision = adjustment(key, product.number, location, target, current,
+                                  overwrite=options.overwrite_stock)
+        elif pushed:
+            decision = rackbeat_has(
+                key, product.number, location, target, current, held,
+                "sync-stock pushed this item to the shop: its figure came from Rackbeat")
+        elif held:
+            where = ", ".join(str(loc) for loc, q in sorted(on_hand.items())
+                              if loc in feeding and q)
+            decision = rackbeat_has(key, product.number, location, target, current, held,
+                                    f"at Rackbeat location {where}")
+        else:
+            decision = adjustment(key, product.number, location, target, current,
+                                  overwrite=False)
         if decision is not None:
             stock.append(decision)
     unmapped = tuple((gid, qty) for gid, qty in sorted(first.available.items())
@@ -370,5 +423,6 @@ __all__ = [
     "group_key",
     "plan_no_sku",
     "plan_sku",
+    "rackbeat_has",
     "stock_target",
 ]
