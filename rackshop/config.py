@@ -66,6 +66,7 @@ ShopifyField = Literal["name", "description", "sales_price", "weight"]
 ProductStatus = Literal["draft", "active"]
 BarredAction = Literal["draft", "archive", "ignore"]
 WeightUnit = Literal["kg", "g", "lb", "oz"]
+PriceRounding = Literal["cent", "whole", "95"]
 
 RACKBEAT_FIELDS: tuple[RackbeatField, ...] = get_args(RackbeatField)
 SHOPIFY_FIELDS: tuple[ShopifyField, ...] = get_args(ShopifyField)
@@ -303,6 +304,20 @@ class ProductsConfig:
     default_group: int | None = None
     vat_rate: float = 25.0
     weight_unit: WeightUnit = "kg"
+    recreate_deleted: bool = False
+    """Rackbeat master: create a linked listing again when it was deleted in Shopify."""
+    rename_numbers: bool = False
+    """Shopify master: a SKU edited in Shopify renames the linked Rackbeat item's number."""
+    create_groups: bool = False
+    """Shopify master / init-sync: create a Rackbeat product group for an unmatched product type."""
+    sales_channels: tuple[str, ...] = ("Online Store",)
+    """Rackbeat master: the publications (sales channels) a created product is published to."""
+    currency_rate: float | None = None
+    """Units of Rackbeat's base currency one unit of the shop's currency is worth (overrides
+    Rackbeat's own rates from ``GET /currencies``)."""
+    price_rounding: PriceRounding = "cent"
+    """Rackbeat -> Shopify prices converted to another currency: to the cent, whole units, or
+    ending in .95."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,6 +745,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "shops.products": (
         "master", "fields", "shopify_fields", "include_boms", "create_missing",
         "new_product_status", "barred", "default_group", "vat_rate", "weight_unit",
+        "recreate_deleted", "rename_numbers", "create_groups", "sales_channels",
+        "currency_rate", "price_rounding",
     ),
     "shops.stock": (
         "enabled", "rackbeat_locations", "shopify_location", "location_map", "buffer",
@@ -2035,6 +2052,25 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
     weight_unit = ctx.enum(
         tbl, "weight_unit", p("weight_unit"), d.weight_unit, get_args(WeightUnit)
     )
+    recreate_deleted = ctx.boolean(tbl, "recreate_deleted", p("recreate_deleted"), False)
+    rename_numbers = ctx.boolean(tbl, "rename_numbers", p("rename_numbers"), False)
+    create_groups = ctx.boolean(tbl, "create_groups", p("create_groups"), False)
+    channels: Any = d.sales_channels
+    if "sales_channels" in tbl:
+        raw = tbl["sales_channels"]
+        if not isinstance(raw, list) or not all(isinstance(x, str) and x.strip() for x in raw):
+            channels = ctx._type_problem(
+                p("sales_channels"), "sales_channels", raw,
+                'an array of sales channel names, e.g. ["Online Store", "Point of Sale"] '
+                "([] publishes nowhere)")
+        else:
+            channels = tuple(dict.fromkeys(x.strip() for x in raw))
+    currency_rate = ctx.number(
+        tbl, "currency_rate", p("currency_rate"), None, lo=0, hi=1e9, lo_open=True,  # type: ignore[arg-type]
+        what=" (units of Rackbeat's base currency per unit of the shop's currency)",
+    )
+    rounding = ctx.enum(tbl, "price_rounding", p("price_rounding"), d.price_rounding,
+                        get_args(PriceRounding))
     if isinstance(vat_rate, float) and 0 < vat_rate < 1:
         ctx.warn(
             p("vat_rate"),
@@ -2043,7 +2079,8 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
 
     # Keys that only apply to one direction. With master = "shopify" they are a contradiction (the
     # user believes something syncs that does not); with "off" the shop is merely paused.
-    rackbeat_only = ("fields", "include_boms", "create_missing")
+    rackbeat_only = ("fields", "include_boms", "create_missing", "recreate_deleted",
+                     "sales_channels", "price_rounding")
     if master in ("shopify", "off"):
         for key in rackbeat_only:
             if key not in tbl:
@@ -2071,7 +2108,10 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
             'required when master = "shopify": the Rackbeat product group '
             "number for items created from Shopify products, e.g. default_group = 1",
         )
-    if not _ok(master, fields, shopify_fields, status, barred, group, vat_rate, weight_unit):
+    if master in ("rackbeat", "off") and "rename_numbers" in tbl:
+        ctx.warn(p("rename_numbers"), 'has no effect unless master = "shopify"')
+    if not _ok(master, fields, shopify_fields, status, barred, group, vat_rate, weight_unit,
+               channels, currency_rate, rounding):
         return None
     return ProductsConfig(
         master=master,
@@ -2084,6 +2124,12 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
         default_group=group,
         vat_rate=vat_rate,
         weight_unit=weight_unit,
+        recreate_deleted=recreate_deleted,
+        rename_numbers=rename_numbers,
+        create_groups=create_groups,
+        sales_channels=channels,
+        currency_rate=currency_rate,
+        price_rounding=rounding,
     )
 
 

@@ -55,7 +55,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
 from typing import Any
@@ -390,6 +390,8 @@ class RackbeatItem:
     weight: Decimal | None
     weight_unit: str | None
     updated_at: str
+    id: str = ""
+    keeps_stock: bool = True
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RackbeatItem:
@@ -413,6 +415,8 @@ class RackbeatItem:
             weight=dec(weight) if weight is not None else None,
             weight_unit=physical.get("weight_unit"),
             updated_at=str(data.get("updated_at") or ""),
+            id=str(data.get("id") or ""),
+            keeps_stock=bool(data.get("inventory_enabled", True)),
         )
 
 
@@ -439,6 +443,36 @@ class PushSettings:
     default_vat_rate: Decimal = Decimal(25)
     barred: str = "draft"
     new_product_status: str = "draft"
+    currency_rate: Decimal | None = Decimal(1)
+    """Units of Rackbeat's base currency per unit of the shop's currency (1: the same currency;
+    ``None``: no rate known, so prices are not written)."""
+    price_rounding: str = "cent"
+
+
+def round_price(value: Decimal, rounding: str) -> Decimal:
+    """Round a price converted into the shop's currency.
+
+    ``cent``: half up to the cent. ``whole``: half up to whole units. ``95``: to the nearest
+    price ending in .95 (81.25 -> 80.95, 81.60 -> 81.95; ties go up), never below 0.95 unless the
+    price is 0.
+    """
+    if rounding == "whole":
+        return value.quantize(Decimal(1), rounding=ROUND_HALF_UP).quantize(CENT)
+    if rounding == "95":
+        if value <= 0:
+            return cents(value)
+        out = (value + Decimal("0.05")).quantize(Decimal(1), rounding=ROUND_HALF_UP) \
+            - Decimal("0.05")
+        return max(out, Decimal("0.95")).quantize(CENT)
+    return cents(value)
+
+
+def to_shop_currency(price: Decimal, rate: Decimal, rounding: str) -> Decimal:
+    """A price in Rackbeat's base currency in the shop's currency (``rate``: base units per shop
+    unit); the base currency itself (rate 1) is always to the cent."""
+    if rate == 1:
+        return cents(price)
+    return round_price(price / rate, rounding)
 
 
 @dataclass(frozen=True)
@@ -485,18 +519,31 @@ def item_vat_rate(item: RackbeatItem, default: Decimal) -> Decimal:
     return item.vat_rate if item.vat_rate is not None else default
 
 
-def desired_from_rackbeat(item: RackbeatItem, settings: PushSettings) -> DesiredShopify:
+def desired_from_rackbeat(item: RackbeatItem, settings: PushSettings, *,
+                          taxable: bool = True) -> DesiredShopify:
     """The Shopify values a Rackbeat item calls for (Rackbeat master).
 
     Args:
         item: The Rackbeat product or BOM.
         settings: The shop's push settings.
+        taxable: The Shopify variant's ``taxable``: an untaxed variant's price carries no VAT
+            (its price is Rackbeat's, converted to the shop's currency as needed).
     """
     f = set(settings.fields)
-    rate = item_vat_rate(item, settings.default_vat_rate)
-    price = shopify_price(item.sales_price, vat_rate=rate,
-                         rackbeat_includes_vat=settings.rackbeat_prices_include_vat,
-                         shop_includes_tax=settings.shop_prices_include_tax)
+    rate = item_vat_rate(item, settings.default_vat_rate) if taxable else ZERO
+    price: Decimal | None = None
+    if settings.currency_rate is not None:
+        gross = shopify_price(item.sales_price, vat_rate=rate,
+                              rackbeat_includes_vat=settings.rackbeat_prices_include_vat,
+                              shop_includes_tax=settings.shop_prices_include_tax)
+        if settings.currency_rate != 1:
+            # Convert the unrounded amount, then round once in the shop's currency.
+            exact = item.sales_price
+            if settings.rackbeat_prices_include_vat != settings.shop_prices_include_tax:
+                exact = exact * vat_factor(rate) if settings.shop_prices_include_tax \
+                    else exact / vat_factor(rate)
+            gross = to_shop_currency(exact, settings.currency_rate, settings.price_rounding)
+        price = gross
     status = BARRED_STATUS.get(settings.barred) if item.is_barred else None
     return DesiredShopify(
         sku=item.number.strip(),
@@ -563,19 +610,61 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+OWNABLE_FIELDS = ("barcode", "description", "product_type")
+"""Shopify fields a shop may hold on its own: see :func:`owned_fields`."""
+
+
+def owned_fields(desired: DesiredShopify, product: ProductState, variant: VariantState,
+                 previous: Iterable[str] = ()) -> tuple[str, ...]:
+    """The field ownership rule: which of :data:`OWNABLE_FIELDS` have held Rackbeat's value.
+
+    A field becomes Rackbeat's once Shopify holds the same non-empty value as Rackbeat (written
+    by rackshop or found equal) and stays Rackbeat's. Only a Rackbeat-owned field may be cleared
+    by an empty Rackbeat value (barcode, description) or overwritten by a different product type
+    (the group's name): a value the shop had before and Rackbeat never held is left as it is.
+    """
+    out = set(previous)
+    if desired.barcode and (variant.barcode or "") == desired.barcode:
+        out.add("barcode")
+    if desired.description and html_to_text(product.description_html) == desired.description:
+        out.add("description")
+    if desired.product_type and product.product_type == desired.product_type:
+        out.add("product_type")
+    return tuple(sorted(out))
+
+
 def diff_for_shopify(desired: DesiredShopify, product: ProductState,
-                     variant: VariantState) -> ShopifyDiff:
+                     variant: VariantState, *, owned: Iterable[str] | None = None) -> ShopifyDiff:
     """The fields that differ between what Rackbeat calls for and what Shopify has.
 
     Product-level fields (title, description, product type, status) are compared only for
     single-variant products; for a product with several variants they are left as they are and a
     note says so when one of them would have changed.
+
+    Args:
+        owned: The fields Rackbeat has owned for this link (:func:`owned_fields`); ``None``
+            treats every field as Rackbeat's. A non-owned barcode or description is never
+            cleared, a non-owned product type never replaced (a note says so).
     """
     changes: list[FieldChange] = []
     notes: list[str] = []
     if desired.skip:
         return ShopifyDiff(desired.sku, product.id, variant.id, (),
                            ("barred in Rackbeat; products.barred = \"ignore\" leaves it alone",))
+    if owned is not None:
+        mine = set(owned_fields(desired, product, variant, owned))
+        keep: dict[str, Any] = {}
+        if desired.barcode == "" and variant.barcode and "barcode" not in mine:
+            keep["barcode"] = variant.barcode
+        if desired.description == "" and product.description_html and "description" not in mine:
+            keep["description"] = html_to_text(product.description_html)
+        if desired.product_type is not None and product.product_type and \
+                desired.product_type != product.product_type and "product_type" not in mine:
+            keep["product_type"] = product.product_type
+            notes.append(f"product type {product.product_type!r} is the shop's own (Rackbeat's "
+                         f"group {desired.product_type!r} has never been it): left as it is")
+        if keep:
+            desired = replace(desired, **keep)
     product_level: list[FieldChange] = []
     if desired.title is not None and desired.title != product.title:
         product_level.append(FieldChange("title", product.title, desired.title, desired.title))
@@ -701,6 +790,8 @@ def shopify_state_hash(product: ProductState, variant: VariantState,
         state["price"] = str(cents(variant.price))
     if "barcode" in f:
         state["barcode"] = variant.barcode or ""
+    if not variant.taxable:
+        state["untaxed"] = True  # the price carries no VAT: a change of it changes the price
     if product.single_variant:
         state["status"] = product.status
         if "name" in f:

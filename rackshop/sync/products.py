@@ -64,6 +64,7 @@ from rackshop.sync.product_map import (
     desired_from_rackbeat,
     diff_for_rackbeat,
     diff_for_shopify,
+    owned_fields,
     product_create_input,
     product_state,
     product_update_input,
@@ -75,7 +76,14 @@ from rackshop.sync.product_map import (
     variant_state,
     variant_update_input,
 )
-from rackshop.sync.products_store import JOB, MappingRow, ProductsStore, format_hash, parse_hash
+from rackshop.sync.products_store import (
+    JOB,
+    Link,
+    MappingRow,
+    ProductsStore,
+    format_hash,
+    parse_hash,
+)
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.products")
@@ -402,9 +410,22 @@ class _Pass:
         self.skipped: list[dict[str, str]] = []
         self.reported_duplicates: set[str] = set()
 
+    @property
+    def backfill(self) -> bool:
+        """A store from before links (Rackbeat item id <-> Shopify variant id) existed: this
+        pass reads and looks at everything once, so every matched pair gets its link."""
+        return self.pstore.cursor(self.name, "links") is None and \
+            self.pstore.cursor(self.name, "shopify_updated_at") is not None
+
     def since(self, name: str) -> datetime | None:
+        if self.backfill:
+            return None
         text = self.pstore.cursor(self.name, name)
         return _parse(text) - self.args.tuning.overlap if text else None
+
+    def links_done(self) -> None:
+        if not self.dry_run:
+            self.pstore.set_cursor(self.name, "links", _iso(self.started))
 
     def read_shopify(self) -> tuple[list[ProductState], bool]:
         since = self.since("shopify_updated_at")
@@ -471,6 +492,8 @@ class _Candidate:
     item: RackbeatItem | None = None
     target: tuple[ProductState, VariantState] | None = None
     rb_hash: str = ""
+    link: Link | None = None
+    gone: bool = False  # the linked variant no longer exists in Shopify
 
 
 @dataclass
@@ -509,19 +532,33 @@ class _RackbeatMaster(_Pass):
                 changed[sku_key(item.number)] = item
         rb_full = since_rb is None
 
+        # The link (Rackbeat item id <-> Shopify variant id) is the identity; the SKU only finds
+        # a variant for an item that has no link yet.
+        by_variant = idx.links_by_variant()
+        link_by_key = {sku_key(lk.number): lk for lk in idx.links.values()}
+        seen: dict[str, tuple[ProductState, VariantState]] = {}
         feed_targets: dict[str, tuple[ProductState, VariantState]] = {}
         for p in products:
             for v in p.variants:
+                seen[v.id] = (p, v)
+                link = by_variant.get(v.id)
+                if link is not None:
+                    feed_targets[sku_key(link.number)] = (p, v)
+        for p in products:
+            for v in p.variants:
                 key = sku_key(v.sku)
-                if key in idx.unique and idx.unique[key].variant_id == v.id:
+                if v.id not in by_variant and key in idx.unique and \
+                        idx.unique[key].variant_id == v.id and key not in feed_targets:
                     feed_targets[key] = (p, v)
 
         # Which records need a look: changed in Rackbeat, changed in Shopify, or failed before.
         cands: dict[str, _Candidate] = {}
+        backfill = self.backfill
         for key, item in changed.items():
             desired = desired_from_rackbeat(item, self.settings)
             rb = rackbeat_source_hash(desired)
-            if parse_hash(idx.hashes.get(key)).get("rb") != rb:
+            if parse_hash(idx.hashes.get(key)).get("rb") != rb or \
+                    (backfill and item.id not in idx.links):
                 cands[key] = _Candidate(key, item, None, rb)
         for key, (p, v) in feed_targets.items():
             if key in cands:
@@ -535,25 +572,46 @@ class _RackbeatMaster(_Pass):
         # The Rackbeat side of candidates that changed only in Shopify.
         missing = [k for k, c in cands.items() if c.item is None]
         if missing and not rb_full:
-            numbers = [idx.unique[k].sku if k in idx.unique else idx.failures[k][0]
-                       for k in missing if k in idx.unique or k in idx.failures]
+            numbers = []
+            for k in missing:
+                if k in link_by_key:
+                    numbers.append(link_by_key[k].number)
+                elif k in idx.unique:
+                    numbers.append(idx.unique[k].sku)
+                elif k in idx.failures:
+                    numbers.append(idx.failures[k][0])
             found = self.feed.lookup(numbers, self.kinds)
             for k in missing:
                 cands[k].item = found.get(k)
-        # The Shopify side of candidates that changed only in Rackbeat.
+        # The Shopify side: the linked variant, else the one variant holding the SKU.
+        want: dict[str, str] = {}
         for key, c in cands.items():
-            if key in feed_targets:
-                c.target = feed_targets[key]
-        want = [idx.unique[k].variant_id for k, c in cands.items()
-                if c.target is None and k in idx.unique]
+            if c.item is not None and c.item.id:
+                c.link = idx.links.get(c.item.id)
+            elif c.item is None:
+                c.link = link_by_key.get(key)
+            if c.link is not None:
+                c.target = seen.get(c.link.variant_id)
+                if c.target is None:
+                    want[key] = c.link.variant_id
+            else:
+                c.target = feed_targets.get(key)
+                if c.target is not None and c.target[1].id in by_variant:
+                    c.target = None  # that variant is linked to another Rackbeat item
+                elif c.target is None and key in idx.unique and \
+                        idx.unique[key].variant_id not in by_variant:
+                    want[key] = idx.unique[key].variant_id
         if want:
-            current = read_variants_by_id(self.shopify, want)
-            for key, c in cands.items():
-                row = idx.unique.get(key)
-                if c.target is None and row is not None:
-                    c.target = current.get(row.variant_id)
-                    if c.target is None:  # the variant is gone: forget it
-                        self.pstore.forget_product(self.name, row.product_id)
+            current = read_variants_by_id(self.shopify, sorted(set(want.values())))
+            for key, vid in want.items():
+                c = cands[key]
+                c.target = current.get(vid)
+                if c.target is None:  # the variant is gone
+                    if c.link is not None:
+                        c.gone = True
+                        self.pstore.forget_product(self.name, c.link.product_id)
+                    elif key in idx.unique:
+                        self.pstore.forget_product(self.name, idx.unique[key].product_id)
 
         self.plan_and_apply(cands)
         if not self.dry_run:
@@ -561,14 +619,25 @@ class _RackbeatMaster(_Pass):
             stamp = _iso(self.started)
             self.pstore.set_cursor(self.name, "shopify_updated_at", stamp)
             self.pstore.set_cursor(self.name, "rackbeat_updated_at", stamp)
+            self.links_done()
         self.finish()
+
+    def not_for_shopify(self, item: RackbeatItem) -> str | None:
+        """Why an item is never created as a (tracked) Shopify product, or ``None``."""
+        if item.number.strip().casefold() == (self.shop.orders.shipping_item or "").casefold():
+            return ("the shipping item (orders.shipping_item) is not a product for sale; it is "
+                    "not created in Shopify")
+        if not item.keeps_stock:
+            return (f"a non-stock item (its product group {item.group_name!r} keeps no "
+                    "inventory) is not created as a tracked Shopify product")
+        return None
 
     # -- plan ------------------------------------------------------------------------------
 
     def plan_and_apply(self, cands: Mapping[str, _Candidate]) -> None:
         idx = self.pstore.index(self.name)
         writes: dict[str, _ProductWrite] = {}
-        creates: list[tuple[str, DesiredShopify, str]] = []
+        creates: list[tuple[str, DesiredShopify, str, RackbeatItem]] = []
         for key in sorted(cands):
             c = cands[key]
             item = c.item
@@ -581,7 +650,7 @@ class _RackbeatMaster(_Pass):
                 continue
             desired = desired_from_rackbeat(item, self.settings)
             rb = c.rb_hash or rackbeat_source_hash(desired)
-            if key in idx.duplicates:
+            if key in idx.duplicates and c.link is None:
                 if key not in self.reported_duplicates:
                     self.reported_duplicates.add(key)
                     self.skip(item.number, f"SKU used by {len(idx.duplicates[key])} variants "
@@ -593,7 +662,14 @@ class _RackbeatMaster(_Pass):
                 self.record(key, rb, c.target)
                 continue
             if c.target is None:
-                if not self.shop.products.create_missing:
+                if c.gone and not self.shop.products.recreate_deleted:
+                    self.skip(item.number, "its Shopify product was deleted; it is not created "
+                              "again (set products.recreate_deleted = true to re-create it)",
+                              "deleted_in_shop")
+                    self.record(key, rb, None)
+                    self.succeeded(key)
+                    continue
+                if not c.gone and not self.shop.products.create_missing:
                     self.result.bump("missing_in_shop")
                     self.record(key, rb, None)
                     continue
@@ -602,16 +678,29 @@ class _RackbeatMaster(_Pass):
                               "skipped_barred")
                     self.record(key, rb, None)
                     continue
-                creates.append((key, desired, rb))
+                why = self.not_for_shopify(item)
+                if why is not None:
+                    self.skip(item.number, why, "skipped_non_stock")
+                    self.record(key, rb, None)
+                    self.succeeded(key)
+                    continue
+                if c.gone:
+                    self.result.bump("recreated")
+                    self.row(item.number, "", "", "its Shopify product was deleted; created "
+                             "again (products.recreate_deleted = true)", "note")
+                    if c.link is not None:
+                        self.pstore.drop_link(self.name, c.link.item_id)
+                creates.append((key, desired, rb, item))
                 continue
             p, v = c.target
-            diff = diff_for_shopify(desired, p, v)
+            desired = desired_from_rackbeat(item, self.settings, taxable=v.taxable)
+            diff = diff_for_shopify(desired, p, v, owned=c.link.owned if c.link else ())
             for note in diff.notes:
                 self.result.bump("notes")
                 self.row(item.number, "", "", note, "note")
             if not diff.changes:
                 self.result.bump("unchanged")
-                self.record(key, rb, c.target)
+                self.record(key, rb, c.target, item)
                 self.succeeded(key)
                 continue
             w = writes.setdefault(p.id, _ProductWrite(p.id))
@@ -624,7 +713,7 @@ class _RackbeatMaster(_Pass):
                 w.variants.append((key, ShopifyDiff(diff.sku, p.id, v.id), rb))
             for ch in diff.changes:
                 self.row(item.number, ch.field, ch.old, ch.new, "update")
-        for _key, desired, _ in creates:
+        for _key, desired, _, _ in creates:
             for ch in created_state_changes(desired):
                 self.row(desired.sku, ch.field, ch.old, ch.new, "create")
         if self.dry_run:
@@ -638,16 +727,27 @@ class _RackbeatMaster(_Pass):
             self.apply_update(w, cands)
             if self.progress:
                 self.progress.advance()
-        for key, desired, rb in creates:
-            self.apply_create(key, desired, rb)
+        for key, desired, rb, item in creates:
+            self.apply_create(key, desired, rb, item)
             if self.progress:
                 self.progress.advance()
         if self.progress and total:
             self.progress.finish()
 
-    def record(self, key: str, rb: str, target: tuple[ProductState, VariantState] | None) -> None:
+    def record(self, key: str, rb: str, target: tuple[ProductState, VariantState] | None,
+               item: RackbeatItem | None = None) -> None:
         sh = shopify_state_hash(*target, self.settings.fields) if target else "none"
         self.pstore.set_hash(self.name, key, format_hash({"rb": rb, "sh": sh}))
+        if item is not None and item.id and target is not None:
+            p, v = target
+            old = self.pstore.index(self.name).links.get(item.id)
+            previous = old.owned if old is not None and old.variant_id == v.id else ()
+            if old is not None and sku_key(old.number) != key:
+                self.pstore.drop_hash(self.name, sku_key(old.number))  # renamed away from it
+            desired = desired_from_rackbeat(item, self.settings, taxable=v.taxable)
+            self.pstore.put_link(self.name, Link(
+                item.id, item.number.strip(), v.id, p.id, (v.sku or "").strip(),
+                owned_fields(desired, p, v, previous)))
 
     # -- apply -----------------------------------------------------------------------------
 
@@ -711,7 +811,7 @@ class _RackbeatMaster(_Pass):
             node = answered.get(diff.variant_id)
             v1 = variant_state(node) if node else v0
             p1 = pstate or p0
-            self.record(key, rb, (p1, v1))
+            self.record(key, rb, (p1, v1), cands[key].item)
             if any(c.field == "sku" for c in diff.variant_changes) and v1.sku:
                 self.pstore.put_mapping(self.name, MappingRow.of(p1, v1))
             self.succeeded(key)
@@ -749,7 +849,8 @@ class _RackbeatMaster(_Pass):
             self._locations = out
         return self._locations
 
-    def apply_create(self, key: str, desired: DesiredShopify, rb: str) -> None:
+    def apply_create(self, key: str, desired: DesiredShopify, rb: str,
+                     item: RackbeatItem) -> None:
         try:
             locations = self.locations()
             payload = self.shopify.execute(
@@ -776,7 +877,7 @@ class _RackbeatMaster(_Pass):
         p = product_state(node, variants)
         v = p.variants[0]
         self.pstore.put_mapping(self.name, MappingRow.of(p, v))
-        self.record(key, rb, (p, v))
+        self.record(key, rb, (p, v), item)
         self.succeeded(key)
         self.result.bump("created")
         event(log, f"{self.name}: {desired.sku} created in Shopify ({p.id})", shop=self.name,
@@ -825,6 +926,15 @@ class _ShopifyMaster(_Pass):
                 out.append((s.name, self.pstore.index(s.name).all_keys()))
         return out
 
+    def link(self, item_id: str, number: str, p: ProductState, v: VariantState) -> None:
+        """Record that this variant is the Rackbeat item's (by ids: see products_store)."""
+        if item_id:
+            old = self.pstore.index(self.name).links.get(item_id)
+            if old is not None and sku_key(old.number) != sku_key(number):
+                self.pstore.drop_hash(self.name, sku_key(old.number))  # renamed away from it
+            self.pstore.put_link(self.name, Link(item_id, number.strip(), v.id, p.id,
+                                                 (v.sku or "").strip()))
+
     def src_hash(self, p: ProductState, v: VariantState) -> str:
         return "sf=" + shopify_source_hash(p, v, fields=self.fields,
                                            prices_include_tax=self.shop.prices_include_tax,
@@ -834,6 +944,8 @@ class _ShopifyMaster(_Pass):
         products, full = self.read_shopify()
         self.report_index_problems(products, no_sku=True)
         idx = self.pstore.index(self.name)
+        by_variant = idx.links_by_variant()
+        backfill = self.backfill
         cands: dict[str, tuple[ProductState, VariantState]] = {}
         for p in products:
             for v in p.variants:
@@ -841,7 +953,11 @@ class _ShopifyMaster(_Pass):
                 row = idx.unique.get(key)
                 if not key or row is None or row.variant_id != v.id:
                     continue
-                if idx.hashes.get(key) != self.src_hash(p, v):
+                link = by_variant.get(v.id)
+                if link is not None and sku_key(link.number) != key:
+                    cands[key] = (p, v)  # the SKU was edited in Shopify
+                elif idx.hashes.get(key) != self.src_hash(p, v) or \
+                        (backfill and link is None):
                     cands[key] = (p, v)
         retry = [idx.unique[k].variant_id for k in idx.failures
                  if k not in cands and k in idx.unique]
@@ -852,10 +968,39 @@ class _ShopifyMaster(_Pass):
         for k in list(idx.failures):
             if k not in idx.unique:
                 self.succeeded(k)  # the variant is gone or ambiguous now: nothing to retry
+        # SKUs edited in Shopify: the variant stays linked to its Rackbeat item (by id), which
+        # is renamed (products.rename_numbers) or the edit is reported; never a second item.
+        renamed: dict[str, Link] = {}
+        for key, (_, v) in list(cands.items()):
+            link = by_variant.get(v.id)
+            if link is None or sku_key(link.number) == key:
+                continue
+            if not self.shop.products.rename_numbers:
+                del cands[key]
+                self.fail((v.sku or "").strip(),
+                          f"the SKU was changed in Shopify from {link.number!r}; this variant is "
+                          f"linked to Rackbeat item {link.number!r}, so no item is created for "
+                          "the new SKU. Put the SKU back in Shopify, or set "
+                          f"shops.{self.name}.products.rename_numbers = true to rename the "
+                          "Rackbeat item")
+                continue
+            renamed[key] = link
 
         earlier = self.earlier_masters()
-        current = self.feed.lookup([v.sku or "" for _, v in cands.values()],
-                                   ("products", "lots"), many=full)
+        current = self.feed.lookup([v.sku or "" for k, (_, v) in cands.items()
+                                    if k not in renamed], ("products", "lots"), many=full)
+        if renamed:
+            found = self.feed.lookup([lk.number for lk in renamed.values()],
+                                     ("products", "lots"))
+            for key, lk in renamed.items():
+                item = found.get(sku_key(lk.number))
+                if item is not None and item.id == lk.item_id:
+                    current[key] = item
+                else:
+                    _, v = cands.pop(key)
+                    self.fail((v.sku or "").strip(), f"linked Rackbeat item {lk.number!r} was "
+                              "not found (renamed or deleted in Rackbeat); nothing is created "
+                              "for this SKU")
         plans: list[tuple[str, ProductState, VariantState, RackbeatItem | None, dict[str, Any],
                           tuple[RackbeatChange, ...]]] = []
         for key in sorted(cands):
@@ -874,12 +1019,20 @@ class _ShopifyMaster(_Pass):
                 default_group=self.default_group, weight_unit=self.weight_unit,
                 fields=self.fields, rackbeat_prices_include_vat=self.rb_incl)
             owner = next((name for name, keys in earlier if key in keys), None)
+            link = by_variant.get(v.id)
+            if item is None and link is not None:
+                self.fail(sku, f"linked Rackbeat item {link.number!r} was not found (renamed or "
+                          "deleted in Rackbeat); nothing is created for this SKU")
+                continue
             if item is None:
                 body = wanted.payload(include_group=True)
                 changes = tuple(RackbeatChange(k, "", _plain(v2)) for k, v2 in body.items()
                                 if k != "number")
             else:
                 body, changes = diff_for_rackbeat(wanted, item)
+                if key in renamed:
+                    body = {"number": sku, **body}
+                    changes = (RackbeatChange("number", item.number, sku), *changes)
             if owner is not None:
                 if changes:
                     self.result.bump("conflicts")
@@ -897,6 +1050,8 @@ class _ShopifyMaster(_Pass):
             if not body:
                 self.result.bump("unchanged")
                 self.pstore.set_hash(self.name, key, self.src_hash(p, v))
+                if item is not None:
+                    self.link(item.id, item.number, p, v)
                 self.succeeded(key)
                 continue
             for ch in changes:
@@ -915,6 +1070,7 @@ class _ShopifyMaster(_Pass):
             if self.progress and plans:
                 self.progress.finish()
             self.pstore.set_cursor(self.name, "shopify_updated_at", _iso(self.started))
+            self.links_done()
         self.finish()
 
     def apply(self, key: str, p: ProductState, v: VariantState, item: RackbeatItem | None,
@@ -923,16 +1079,21 @@ class _ShopifyMaster(_Pass):
         try:
             if item is None:
                 try:
-                    self.rackbeat.create("products", body)
+                    made: dict[str, Any] | None = self.rackbeat.create("products", body)
                 except OutcomeUnknownError:
                     # Settle by reading: the number is unique, so it exists iff it was created.
-                    if self.rackbeat.find_one("items", sku) is None:
+                    made = self.rackbeat.find_one("items", sku)
+                    if made is None:
                         raise
+                item_id = str((made or {}).get("id") or "")
                 self.result.bump("created")
             else:
                 self.rackbeat.request("PUT", f"products/{encode_number(item.number)}", body=body,
                                       idempotent=True)
+                item_id = item.id
                 self.result.bump("updated")
+                if "number" in body:
+                    self.result.bump("renamed")
             self.result.bump("writes")
         except ValidationError as exc:
             self.fail(sku, f"Rackbeat refused {'the new product' if item is None else 'the update'}"
@@ -943,6 +1104,7 @@ class _ShopifyMaster(_Pass):
             self.fail(sku, exc.message)
             return
         self.pstore.set_hash(self.name, key, self.src_hash(p, v))
+        self.link(item_id, sku, p, v)
         self.succeeded(key)
         event(log, f"{self.name}: {sku} {'created' if item is None else 'updated'} in Rackbeat",
               shop=self.name, sku=sku, fields=sorted(k for k in body if k != "number"))

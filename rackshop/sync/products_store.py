@@ -7,6 +7,11 @@
   an ambiguous SKU); they are kept under ``record_hashes`` job ``sync-products:duplicates``
   (key: the SKU key, hash: a JSON list of the holders), so the SKU becomes mappable again when
   all but one holder change. A table of their own would be cleaner: see the report.
+* ``record_hashes`` job ``sync-products:links`` (key: the Rackbeat item id): the **link** between
+  a Rackbeat item and one Shopify variant of the shop (:class:`Link`). The link, not the SKU, is
+  the identity: a SKU edited in Shopify or a number renamed in Rackbeat leaves it in place, so
+  the job repairs the other side instead of creating a second product. It also records which
+  Shopify fields hold a value that came from Rackbeat (``owned``; see docs/products.md).
 * ``record_hashes`` job ``sync-products`` (key: SKU key): what the job last wrote or verified,
   for echo-proofing. Rackbeat master: ``rb=<hash>;sh=<hash>`` (the Rackbeat values it pushed and
   the Shopify state it left); Shopify master: ``sf=<hash>`` (the Shopify values it pulled).
@@ -32,6 +37,40 @@ from rackshop.sync.product_map import ProductState, VariantState, sku_key
 
 JOB = "sync-products"
 DUPLICATES_JOB = "sync-products:duplicates"
+LINKS_JOB = "sync-products:links"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Rackbeat item linked to one Shopify variant of a shop.
+
+    Attributes:
+        item_id: Rackbeat's item id (stays when the number is renamed).
+        number: The item number when last synced.
+        variant_id: The Shopify variant (stays when the SKU is edited).
+        product_id: Its product.
+        sku: The variant's SKU when last synced.
+        owned: Shopify fields (``barcode``, ``product_type``...) that have held Rackbeat's value:
+            only these may be cleared or overwritten by a Rackbeat-master pass when Rackbeat's
+            value is empty (barcode) or differs (product type).
+    """
+
+    item_id: str
+    number: str
+    variant_id: str
+    product_id: str
+    sku: str
+    owned: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "number": self.number, "variant_id": self.variant_id,
+                "product_id": self.product_id, "sku": self.sku, "owned": list(self.owned)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Link:
+        return cls(str(data["item_id"]), str(data.get("number") or ""),
+                   str(data.get("variant_id") or ""), str(data.get("product_id") or ""),
+                   str(data.get("sku") or ""), tuple(sorted(data.get("owned") or ())))
 
 
 @dataclass(frozen=True)
@@ -67,6 +106,7 @@ class ShopIndex:
         duplicates: SKU key -> the variants sharing it.
         hashes: SKU key -> recorded hash value (see the module doc).
         failures: SKU key -> (record name, reason) of records that failed before.
+        links: Rackbeat item id -> its link to a Shopify variant of the shop.
     """
 
     shop: str
@@ -74,6 +114,14 @@ class ShopIndex:
     duplicates: dict[str, list[MappingRow]] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+
+    def link_of_variant(self, variant_id: str) -> Link | None:
+        """The link holding a Shopify variant, if any."""
+        return next((lk for lk in self.links.values() if lk.variant_id == variant_id), None)
+
+    def links_by_variant(self) -> dict[str, Link]:
+        return {lk.variant_id: lk for lk in self.links.values()}
 
     def holders(self) -> dict[str, dict[str, MappingRow]]:
         """SKU key -> variant id -> row, duplicates included."""
@@ -142,10 +190,12 @@ class ProductsStore:
                                  None if r["tracked"] is None else bool(r["tracked"]))
                 idx.unique[row.key] = row
             for r in db.conn.execute(
-                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN (?, ?)",
-                    (shop, JOB, DUPLICATES_JOB)):
+                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN (?, ?, ?)",
+                    (shop, JOB, DUPLICATES_JOB, LINKS_JOB)):
                 if r["job"] == JOB:
                     idx.hashes[str(r["key"])] = str(r["hash"])
+                elif r["job"] == LINKS_JOB:
+                    idx.links[str(r["key"])] = Link.from_json(json.loads(r["hash"]))
                 else:
                     idx.duplicates[str(r["key"])] = [
                         MappingRow(**d) for d in json.loads(r["hash"] or "[]")]
@@ -257,6 +307,42 @@ class ProductsStore:
         idx.unique = unique
         idx.duplicates = duplicates
 
+    # -- links -----------------------------------------------------------------------------------
+
+    def put_link(self, shop: str, link: Link) -> None:
+        """Record (or update) the link of a Rackbeat item; a variant holds one link at most."""
+        idx = self.index(shop)
+        stale = [i for i, lk in idx.links.items()
+                 if lk.variant_id == link.variant_id and i != link.item_id]
+        if idx.links.get(link.item_id) == link and not stale:
+            return
+        db = self._writable()
+        if db is not None:
+            with db.transaction() as c:
+                for item_id in stale:
+                    c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
+                              (LINKS_JOB, shop, item_id))
+                c.execute(
+                    "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
+                    "hash = excluded.hash, updated_at = excluded.updated_at",
+                    (LINKS_JOB, shop, link.item_id,
+                     json.dumps(link.as_json(), sort_keys=True), utcnow()))
+        for item_id in stale:
+            del idx.links[item_id]
+        idx.links[link.item_id] = link
+
+    def drop_link(self, shop: str, item_id: str) -> None:
+        """Forget a link (its variant is gone and the listing is being created again)."""
+        idx = self.index(shop)
+        if idx.links.pop(item_id, None) is None:
+            return
+        db = self._writable()
+        if db is not None:
+            with db.transaction() as c:
+                c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
+                          (LINKS_JOB, shop, item_id))
+
     # -- hashes, failures, cursors ---------------------------------------------------------------
 
     def set_hash(self, shop: str, key: str, value: str) -> None:
@@ -268,6 +354,17 @@ class ProductsStore:
         if db is not None:
             db.set_hash(JOB, shop, key, value)
         idx.hashes[key] = value
+
+    def drop_hash(self, shop: str, key: str) -> None:
+        """Forget what was recorded for a SKU key (a number renamed away from it)."""
+        idx = self.index(shop)
+        if idx.hashes.pop(key, None) is None:
+            return
+        db = self._writable()
+        if db is not None:
+            with db.transaction() as c:
+                c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
+                          (JOB, shop, key))
 
     def record_failure(self, shop: str, record: str, reason: str) -> None:
         db = self._writable()

@@ -314,22 +314,58 @@ def test_one_field_one_narrow_write_and_echoes_cost_nothing(rb_master: Env) -> N
     assert env.catalogue("dk")["MUG 350 ML"][1]["price"] == "99.95"
 
 
-def test_deleted_product_is_recreated(rb_master: Env) -> None:
+def _delete_product(env: Env, shop: str, product_id: str) -> None:
+    env.gql(shop, "mutation($i: ProductDeleteInput!) { productDelete(input: $i) "
+            "{ deletedProductId } }", {"i": {"id": product_id}})
+
+
+def test_deleted_listing_is_not_recreated_by_default(rb_master: Env) -> None:
     env = rb_master
     env.run()
     p, _ = env.catalogue("dk")["HONNING-1"]
-    env.gql("dk", "mutation($i: ProductDeleteInput!) { productDelete(input: $i) "
-            "{ deletedProductId } }", {"i": {"id": p["id"]}})
+    _delete_product(env, "dk", p["id"])
     env.rb_put("HONNING-1", {"sales_price": 53.57})
     mark = env.mark()
-    result = env.run()
-    # Reading the mapped variant finds it gone: the mapping is dropped and, with
-    # create_missing, the product is created again (never a duplicate of a live one).
+    report = ProductsReport()
+    result = env.run(report=report)
+    # The item is linked to a listing the merchant deleted: that is respected (create_missing
+    # is for items never linked), and the summary says so.
     assert result.exit_code == ExitCode.OK
-    assert counts(result, "dk")["created"] == 1
-    assert env.shopify_writes(mark) == {"mutation productSet": 1}
-    p2, v2 = env.catalogue("dk")["HONNING-1"]
-    assert p2["id"] != p["id"] and v2["price"] == "60.00"
+    c = counts(result, "dk")
+    assert c.get("created", 0) == 0 and c["deleted_in_shop"] == 1
+    assert env.shopify_writes(mark) == {}
+    assert "HONNING-1" not in env.catalogue("dk")
+    rows = [r for r in report.rows() if r[1] == "HONNING-1"]
+    assert rows and "recreate_deleted" in rows[0][4]
+    # Nor on a later pass.
+    mark = env.mark()
+    env.rb_put("HONNING-1", {"sales_price": 55.00})
+    env.run()
+    assert env.shopify_writes(mark) == {}
+
+
+def test_deleted_product_is_recreated_when_asked(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": {**RB_MASTER, "recreate_deleted": True}}})
+    try:
+        seed_rackbeat_master(env)
+        env.run()
+        p, _ = env.catalogue("dk")["HONNING-1"]
+        _delete_product(env, "dk", p["id"])
+        env.rb_put("HONNING-1", {"sales_price": 53.57})
+        mark = env.mark()
+        result = env.run()
+        # Reading the linked variant finds it gone: with recreate_deleted the product is
+        # created again (never a duplicate of a live one), and the summary says so.
+        assert result.exit_code == ExitCode.OK
+        assert counts(result, "dk")["created"] == 1 and counts(result, "dk")["recreated"] == 1
+        assert env.shopify_writes(mark) == {"mutation productSet": 1}
+        p2, v2 = env.catalogue("dk")["HONNING-1"]
+        assert p2["id"] != p["id"] and v2["price"] == "60.00"
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
 
 
 def test_dry_run_lists_fields_and_writes_nothing(rb_master: Env) -> None:
