@@ -9,6 +9,7 @@ Shopify, is not booked by the next pass: its draft is removed, the pass names it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -163,3 +164,39 @@ def test_case9_a_half_done_order_cancelled_in_shopify_is_not_booked(world: World
     later = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
     assert later.exit_code == ExitCode.OK
     assert world.writes_since(marks) == (0, 0)
+
+
+def test_case9_a_booked_order_cancelled_in_shopify_is_left_for_a_person(world: World) -> None:
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    created = place(twin, "dk", OrderSpec([Line(A, 1, "782.50")]))
+    name = created["name"]
+    cfg = world.config
+    shops = tuple(dataclasses.replace(s, orders=dataclasses.replace(s.orders, process_to="shipped"))
+                  if s.name == "dk" else s for s in cfg.shops)
+    world.runtime.close()
+    world.runtime = Runtime(dataclasses.replace(cfg, shops=shops, http=HttpConfig(
+        attempts=2, backoff_seconds=0.0, max_backoff_seconds=0.0)))
+    world.sandbox.rackbeat.faults.configure_json(
+        {"rules": [{"match": "POST /orders/*/create-shipment", "kinds": ["5xx"], "rate": 1.0}]})
+    with contextlib.suppress(ApiUnavailableError):  # or the run gave up on Rackbeat
+        assert sync_orders(world.runtime, world.runtime.config.select(["dk"])).exit_code == 1
+    world.sandbox.rackbeat.faults.configure_json({"rules": []})
+    twin_orders.cancel(twin.shop("dk"), created["id"], refund=True)
+
+    mark = world.sandbox.rackbeat.log.mark()
+    result = sync_orders(world.runtime, world.runtime.config.select(["dk"]))
+
+    assert result.exit_code == ExitCode.PARTIAL
+    [(record, reason)] = result.shops[0].failures
+    assert record == name and "did not ship it" in reason and "orders resolve dk" in reason
+    assert world.sandbox.rackbeat.log.counters(mark)["writes"] == 0  # left as it is
+    [rb] = [o for ref, o in rb_orders(world).items() if ref.endswith(f" {name}")]
+    assert rb["is_booked"] and not rb["is_shipped"]
+    [row] = listed(world)["orders"]
+    assert (row["kind"], row["attention"], row["rackbeat_order"]) == ("stopped", True,
+                                                                       rb["number"])
+    assert sync_orders(world.runtime, world.runtime.config.select(["dk"])).exit_code == 0
+    assert rackshop(world, "orders", "resolve", "dk", name)[0] == ExitCode.OK
+    assert listed(world) == {"attention": 0, "orders": []}
