@@ -360,6 +360,8 @@ def _print_order_plans(out: Any, shop: str, outcomes: Sequence[Any]) -> None:
                                f"{o.plan.total:.2f} {o.plan.currency}")
             console.print_table(out, None, ["item", "qty", "unit ex VAT", "discount", "VAT",
                                             "line incl VAT"], o.plan.describe())
+            for note in o.plan.notes:  # rounding lines and VAT cents moved, said once
+                console.print_line(out, f"  note: {note}")
 
 
 @app.command("sync-products")

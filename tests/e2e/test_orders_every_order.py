@@ -152,3 +152,25 @@ def test_a_refused_order_is_sent_again_when_it_changes_in_shopify(world: World) 
     result = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
     assert result.exit_code == ExitCode.OK, result.shops[0].failures
     assert len(_ours(world, "dk", created["name"])) == 1
+
+
+def test_dry_run_shows_the_rounding_line(world: World) -> None:
+    import tomllib
+
+    import tomli_w
+    from typer.testing import CliRunner
+
+    from rackshop import cli
+
+    data = tomllib.loads(world.config_path.read_text(encoding="utf-8"))
+    for shop in data["shops"]:
+        shop["orders"]["rounding_item"] = ROUNDING_ITEM
+    world.config_path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    world.sandbox.rackbeat_app.add_product(ROUNDING_ITEM, "Øreafrunding", 0.0, 9000)
+    place(world.sandbox.shopify_app, "dk", OrderSpec([Line(A, 1, "141.17")]))
+    marks = world.marks()
+    result = CliRunner().invoke(cli.app, ["sync-orders", "--shop", "dk", "--dry-run",
+                                          "--config", str(world.config_path)])
+    assert result.exit_code == ExitCode.OK, result.output
+    assert ROUNDING_ITEM in result.output and "note: rounding line" in result.output
+    assert world.writes_since(marks) == (0, 0)
