@@ -21,9 +21,11 @@ What a delivery goes through, in this order, before anything is written:
    token Rackbeat gave a webhook that ``rackshop webhooks register`` created (stored as a
    digest). An unknown or disabled shop, a shop without a secret, a bad signature or token: 401;
 3. what it is: the Shopify order topics (``orders/create``, ``orders/paid``,
-   ``orders/fulfilled``) and the Rackbeat events of :data:`RACKBEAT_EVENTS`; anything else is
-   refused with 400. An order topic that is not the shop's trigger (``orders.transfer_on``) is
-   acknowledged and ignored (refusing it would only make Shopify retry it for hours);
+   ``orders/fulfilled``) and the Rackbeat events of :data:`RACKBEAT_EVENTS`. Every other order
+   topic (``orders/updated``, ``orders/cancelled``, ``orders/edited``... see
+   :data:`ACKNOWLEDGED_PREFIXES`), and a trigger topic that is not the shop's own
+   (``orders.transfer_on``), is acknowledged and ignored (refusing it would only make Shopify
+   retry it for hours and then delete the subscription); anything else is refused with 400;
 4. the queue: one committed transaction (:mod:`.queue`), then 200. A redelivery (same
    ``X-Shopify-Webhook-Id``) is answered 200 and not queued again. A full queue answers 503 with
    ``Retry-After``: the sender keeps the delivery and tries later.
@@ -34,6 +36,7 @@ The work is done by :class:`~rackshop.listen.worker.Worker` on its own thread.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hmac
 import json
@@ -70,6 +73,10 @@ TRIGGER_TOPICS: dict[str, str] = {
     "paid": "orders/paid",
     "fulfilled": "orders/fulfilled",
 }
+#: Shopify topics acknowledged (200) and ignored when they are not the shop's trigger: every
+#: order topic a merchant may point at the listener.
+ACKNOWLEDGED_PREFIXES = ("orders/", "order_transactions/", "refunds/", "fulfillments/",
+                         "fulfillment_orders/", "draft_orders/")
 #: Rackbeat event -> what the worker does with it (see :mod:`.worker`).
 RACKBEAT_EVENTS: dict[str, Kind] = {
     "item.stock_updated": "stock",
@@ -87,6 +94,16 @@ RETRY_AFTER_FULL = 60
 RETRY_AFTER_BUSY = 5
 #: How old the oldest waiting delivery may be before /healthz says "degraded".
 STALE_QUEUE_SECONDS = 600.0
+#: Refusals that say a sender's credentials do not match the config (not a malformed body):
+#: every delivery of that sender is being refused, and Shopify deletes a subscription whose
+#: deliveries keep failing.
+AUTH_REFUSALS = frozenset({"unknown_shop", "shop_mismatch", "no_secret", "bad_signature",
+                           "bad_token"})
+#: /healthz says "degraded" after this many such refusals within the window.
+REFUSED_THRESHOLD = 3
+REFUSED_WINDOW_SECONDS = 900.0
+#: ... and when the deliveries waiting reach this share of ``listen.queue_limit``.
+BACKLOG_SHARE = 0.5
 
 
 # -- the WSGI application --------------------------------------------------------------------------
@@ -133,6 +150,7 @@ class ListenerApp:
         self.draining = False
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {}
+        self._refused: collections.deque[tuple[float, str]] = collections.deque(maxlen=10_000)
 
     # -- WSGI ----------------------------------------------------------------------------------
 
@@ -197,6 +215,11 @@ class ListenerApp:
             return self._refuse(401, "bad_signature",
                                 f"Shopify delivery for shop {shop.name}: bad signature")
         topic = str(environ.get("HTTP_X_SHOPIFY_TOPIC") or "").strip().lower()
+        if topic not in TRIGGER_TOPICS.values() and topic.startswith(ACKNOWLEDGED_PREFIXES):
+            # orders/updated, orders/cancelled, orders/edited...: a merchant may point any order
+            # topic here; refusing one makes Shopify retry it for hours and then delete the
+            # subscription. The polls carry what they would tell.
+            return self._count("ignored", _Answer(200, {"result": "ignored"}))
         if topic not in TRIGGER_TOPICS.values():
             return self._refuse(400, "unknown_topic", f"Shopify delivery for shop {shop.name}: "
                                 f"topic {topic or '(none)'!r} is not one rackshop handles")
@@ -282,7 +305,22 @@ class ListenerApp:
 
     def _refuse(self, status: int, code: str, message: str) -> _Answer:
         log.warning("listener: refused (%d): %s", status, message)
+        if code in AUTH_REFUSALS:
+            with self._lock:
+                self._refused.append((self.clock(), code))
         return self._count(f"refused_{code}", _Answer(status, {"error": code}))
+
+    def recent_refusals(self) -> dict[str, int]:
+        """Refusals for credentials (``AUTH_REFUSALS``) in the last ``REFUSED_WINDOW_SECONDS``,
+        by code."""
+        since = self.clock() - REFUSED_WINDOW_SECONDS
+        out: dict[str, int] = {}
+        with self._lock:
+            while self._refused and self._refused[0][0] < since:
+                self._refused.popleft()
+            for _, code in self._refused:
+                out[code] = out.get(code, 0) + 1
+        return out
 
     def _count(self, name: str, answer: _Answer) -> _Answer:
         with self._lock:
@@ -304,6 +342,7 @@ class ListenerApp:
                             f"{int(STALE_QUEUE_SECONDS)} s")
         if worker and not worker.get("alive"):
             problems.append("worker not running")
+        problems += self._health_problems(queue, extra)
         with self._lock:
             counters = dict(self.counters)
         body = {
@@ -312,9 +351,38 @@ class ListenerApp:
             "uptime_seconds": round(self.clock() - self.started, 1),
             "queue": queue,
             "deliveries": counters,
+            "refused_recently": self.recent_refusals(),
             **extra,
         }
         return _Answer(200 if not problems else 503, body)
+
+    def _health_problems(self, queue: Mapping[str, Any], extra: Mapping[str, Any]
+                         ) -> list[str]:
+        """Refused deliveries, a growing backlog, failing polls, missing subscriptions."""
+        problems = []
+        refused = self.recent_refusals()
+        if sum(refused.values()) >= REFUSED_THRESHOLD:
+            detail = ", ".join(f"{code} x{n}" for code, n in sorted(refused.items()))
+            problems.append(
+                f"{sum(refused.values())} deliveries refused in the last "
+                f"{int(REFUSED_WINDOW_SECONDS // 60)} min ({detail}): check each shop's "
+                "webhook_secret (the app's client secret), that the sending shop is in the "
+                "config, and rackbeat.webhook_token; Shopify deletes a subscription whose "
+                "deliveries keep failing")
+        limit = int(queue.get("limit") or 0)
+        pending = int(queue.get("pending") or 0)
+        if limit and not queue.get("full") and pending >= limit * BACKLOG_SHARE:
+            problems.append(f"backlog: {pending} deliveries waiting (listen.queue_limit = "
+                            f"{limit}); the worker is not keeping up or keeps failing")
+        worker = extra.get("worker") or {}
+        for name, poll in sorted((extra.get("polls") or {}).items()):
+            if poll.get("last_outcome") == "failed":
+                why = f": {worker['last_error']}" if worker.get("last_error") else ""
+                problems.append(f"polling pass {name} failed ({poll.get('failures', 1)} "
+                                f"failures so far){why}")
+        subscriptions = extra.get("subscriptions") or {}
+        problems += [str(p) for p in subscriptions.get("problems") or []]
+        return problems
 
 
 def _content_length(environ: Mapping[str, Any]) -> int | None:
