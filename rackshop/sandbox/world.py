@@ -158,6 +158,9 @@ class Sandbox:
             "transfer_on": ["paid", "fulfilled", "created"][index % 3],
             "process_to": ["booked", "shipped_invoiced", "draft"][index % 3],
             "shipping_item": SHIPPING_ITEM,
+            # rounding lines (øreafrunding) on the freight item, so every gross amount of the
+            # simulated trade reaches Rackbeat (README, "How amounts are rounded")
+            "rounding_item": SHIPPING_ITEM,
             "customer": {"group": 1, "payment_terms": 1, "vat_zone": "domestic"},
         }
         if guest:

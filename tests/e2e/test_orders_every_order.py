@@ -99,7 +99,7 @@ def test_every_cent_and_the_fifteen_percent_code_land_on_shopifys_total(world: W
 def test_without_a_rounding_item_the_reason_says_so_not_tips(world: World) -> None:
     twin = world.sandbox.shopify_app
     created = place(twin, "dk", OrderSpec([Line(A, 1, "141.12")]))
-    runtime = configure(world, "dk", transfer_on="paid")
+    runtime = configure(world, "dk", transfer_on="paid", rounding_item=None)
     result = sync_orders(runtime, runtime.config.select(["dk"]))
     assert result.exit_code == ExitCode.PARTIAL
     [(record, reason)] = result.shops[0].failures
