@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -706,6 +707,29 @@ def _format_execution_error(e: GraphQLError, request_id: str) -> dict[str, Any]:
 # -- the twin ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(query: str) -> DocumentNode:
+    """``parse`` memoised by query text: clients send the same few documents over and over,
+    and execution never changes a document (syntax errors are raised again each time)."""
+    return parse(query)
+
+
+_VALIDATED: weakref.WeakKeyDictionary[GraphQLSchema, dict[str, list[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _validated(schema: GraphQLSchema, query: str, doc: DocumentNode) -> list[dict[str, Any]]:
+    """``validation_errors`` memoised by (schema, query text): validation depends on nothing
+    else, and is most of the cost of a small request."""
+    known = _VALIDATED.setdefault(schema, {})
+    errors = known.get(query)
+    if errors is None:
+        errors = validation_errors(schema, doc)
+        if len(known) < 4096:
+            known[query] = errors
+    return [dict(e) for e in errors]
+
+
 class ShopifyTwin(TwinApp):
     """A local Shopify Admin GraphQL API for several shops.
 
@@ -1155,7 +1179,7 @@ class ShopifyTwin(TwinApp):
         if not isinstance(raw_vars, dict):
             return 200, {"errors": [{"message": "Variables must be a JSON object"}]}, None
         try:
-            doc = parse(str(body["query"]))
+            doc = _parsed(str(body["query"]))
         except GraphQLSyntaxError as exc:
             return (
                 200,
@@ -1173,7 +1197,7 @@ class ShopifyTwin(TwinApp):
                 },
                 None,
             )
-        errors = validation_errors(self.schema, doc)
+        errors = _validated(self.schema, str(body["query"]), doc)
         if errors:
             return 200, {"errors": errors}, None
         op_name = body.get("operationName")

@@ -206,7 +206,7 @@ class Simulation:
         code = proc.returncode if proc.returncode >= 0 else -int(proc.returncode)
         # A run that finished before the kill came is an ordinary run of the CLI: its exit code
         # counts, but its failures went to a log this process does not parse.
-        self._record(JobRun(job, 0 if not killed else code, killed=True))
+        self._record(JobRun(job, code, killed=True))
 
     # -- the run ---------------------------------------------------------------------------
 
