@@ -342,7 +342,7 @@ class _ShopOrders:
             return False
         if refused.get("settings") != self.settings_digest:
             return False
-        if any(self._item_exists(sku) for sku in refused.get("skus") or ()):
+        if any(self._item_usable(sku) for sku in refused.get("skus") or ()):
             return False
         name = str(order.get("name") or order["id"])
         reason = str(row.get("reason") or "refused")
@@ -351,10 +351,14 @@ class _ShopOrders:
         self._outcome(name, "failed", f"unchanged since refused: {reason}")
         return True
 
-    def _item_exists(self, number: str) -> bool:
-        """Whether Rackbeat has an item (product or BOM) with this number: one or two reads."""
-        return any(self.rackbeat.find_one(kind, number) is not None
-                   for kind in ("products", "lots"))
+    def _item_usable(self, number: str) -> bool:
+        """Whether Rackbeat has an item (product or BOM) with this number that is not barred:
+        one or two reads."""
+        for kind in ("products", "lots"):
+            item = self.rackbeat.find_one(kind, number)
+            if item is not None:
+                return not item.get("is_barred")
+        return False
 
     def _transfer(self, order: Mapping[str, Any], plan: OrderPlan) -> None:
         oid, name = plan.order_id, plan.order_name
@@ -782,12 +786,27 @@ def _rounding(plan: OrderPlan) -> str | None:
 
 
 def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
-    unknown = _unknown_items(exc, plan) or [
-        k for k in exc.fields if k.startswith("lines.") and k.endswith(".item_id")]
+    barred: list[str] = []
+    unknown: list[str] = []
+    for key, messages in exc.fields.items():
+        if not (key.startswith("lines.") and key.endswith(".item_id")):
+            continue
+        try:
+            item = plan.lines[int(key.split(".")[1])].item
+        except (ValueError, IndexError):
+            item = key
+        (barred if any("barred" in m for m in messages) else unknown).append(item)
+    parts = []
     if unknown:
-        return (f"Rackbeat does not know the item number(s) {', '.join(sorted(set(unknown)))}; "
-                "create them in Rackbeat (or fix the SKUs in Shopify): the order waits, and is "
-                "sent again on the first pass after either")
+        parts.append(f"Rackbeat does not know the item number(s) "
+                     f"{', '.join(sorted(set(unknown)))}; create them in Rackbeat (or fix the "
+                     "SKUs in Shopify)")
+    if barred:
+        parts.append(f"the item(s) {', '.join(sorted(set(barred)))} are barred in Rackbeat; "
+                     "lift the bar in Rackbeat")
+    if parts:
+        return "; ".join(parts) + (": the order waits, and is sent again on the first pass "
+                                   "after that")
     return f"Rackbeat refused the order: {exc.message}"
 
 

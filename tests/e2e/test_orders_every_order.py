@@ -174,3 +174,19 @@ def test_dry_run_shows_the_rounding_line(world: World) -> None:
     assert result.exit_code == ExitCode.OK, result.output
     assert ROUNDING_ITEM in result.output and "note: rounding line" in result.output
     assert world.writes_since(marks) == (0, 0)
+
+
+def test_a_barred_item_waits_until_the_bar_is_lifted(world: World) -> None:
+    world.sandbox.rackbeat_app.add_product("BARRED-1", "Barred", 80.0, 1000, is_barred=True)
+    created = place(world.sandbox.shopify_app, "dk", OrderSpec([Line("BARRED-1", 1, "100.00")]))
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    first = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert "BARRED-1" in first.shops[0].failures[0][1]
+    assert "barred" in first.shops[0].failures[0][1]
+    mark = world.sandbox.rackbeat.log.mark()
+    again = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+    assert again.exit_code == ExitCode.PARTIAL and _rackbeat_writes(world, mark) == 0
+    world.runtime.rackbeat().update("products", "BARRED-1", {"is_barred": False})
+    last = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
+    assert last.exit_code == ExitCode.OK, last.shops[0].failures
+    assert len(_ours(world, "dk", created["name"])) == 1
