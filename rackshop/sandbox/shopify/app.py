@@ -65,6 +65,8 @@ from . import bulk, catalog, cost, webhooks
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: Mutations that change no shop data (a bulk query reads): the request log counts them as reads.
+READ_ONLY_MUTATIONS = frozenset({"bulkOperationRunQuery"})
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED_DOC = "https://shopify.dev/api/usage/rate-limits"
 MAX_INPUT_ARRAY = 250
@@ -1031,7 +1033,8 @@ class ShopifyTwin(TwinApp):
                         if f not in names:
                             names.append(f)
                     label = f"{op.operation.value} {','.join(names)}"
-                    access = "write" if op.operation.value == "mutation" else "read"
+                    access = ("write" if op.operation.value == "mutation"
+                              and not set(names) <= READ_ONLY_MUTATIONS else "read")
             except (ValueError, GraphQLError, AttributeError):
                 pass
             return RequestInfo(label, access, shop)
