@@ -308,8 +308,6 @@ class ProductsConfig:
     """Rackbeat master: create a linked listing again when it was deleted in Shopify."""
     rename_numbers: bool = False
     """Shopify master: a SKU edited in Shopify renames the linked Rackbeat item's number."""
-    create_groups: bool = False
-    """Shopify master / init-sync: create a Rackbeat product group for an unmatched product type."""
     sales_channels: tuple[str, ...] = ("Online Store",)
     """Rackbeat master: the publications (sales channels) a created product is published to."""
     currency_rate: float | None = None
@@ -745,7 +743,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "shops.products": (
         "master", "fields", "shopify_fields", "include_boms", "create_missing",
         "new_product_status", "barred", "default_group", "vat_rate", "weight_unit",
-        "recreate_deleted", "rename_numbers", "create_groups", "sales_channels",
+        "recreate_deleted", "rename_numbers", "sales_channels",
         "currency_rate", "price_rounding",
     ),
     "shops.stock": (
@@ -2054,7 +2052,6 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
     )
     recreate_deleted = ctx.boolean(tbl, "recreate_deleted", p("recreate_deleted"), False)
     rename_numbers = ctx.boolean(tbl, "rename_numbers", p("rename_numbers"), False)
-    create_groups = ctx.boolean(tbl, "create_groups", p("create_groups"), False)
     channels: Any = d.sales_channels
     if "sales_channels" in tbl:
         raw = tbl["sales_channels"]
@@ -2126,7 +2123,6 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
         weight_unit=weight_unit,
         recreate_deleted=recreate_deleted,
         rename_numbers=rename_numbers,
-        create_groups=create_groups,
         sales_channels=channels,
         currency_rate=currency_rate,
         price_rounding=rounding,

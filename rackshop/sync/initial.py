@@ -94,7 +94,12 @@ from rackshop.sync.initial_store import (
     open_journal,
     product_key,
 )
-from rackshop.sync.product_map import json_number, rackbeat_product_from_variant, sku_key
+from rackshop.sync.product_map import (
+    group_for_type,
+    json_number,
+    rackbeat_fields_from_variant,
+    sku_key,
+)
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 from rackshop.sync.stock_plan import location_closure
 
@@ -585,6 +590,20 @@ class _Reader:
         return (cfg.default_group, Decimal(str(vat)) if vat is not None else fallback,
                 bool(found.get("has_inventory", True)))
 
+    def product_groups(self) -> tuple[dict[str, int], dict[int, Decimal]]:
+        """Rackbeat's product groups: number by case-folded name (a Shopify product type picks
+        the group of that name), and each group's domestic VAT rate."""
+        by_name: dict[str, int] = {}
+        vat: dict[int, Decimal] = {}
+        for g in self.runtime.rackbeat().list_all("product-groups"):
+            if g.get("number") is None:
+                continue
+            number = int(g["number"])
+            by_name.setdefault(str(g.get("name") or "").strip().casefold(), number)
+            if g.get("vat_domestic") is not None:
+                vat[number] = Decimal(str(g["vat_domestic"]))
+        return by_name, vat
+
     # -- reading -------------------------------------------------------------------------------
 
     def read_shopify(self) -> None:
@@ -725,6 +744,7 @@ class _Reader:
                               feeding=self.feeding(set(location_map.values())),
                               live_shop=live, stock_for=stock_for)
         planner = _Planner(self, options, group, vat)
+        planner.groups, planner.group_vat = self.product_groups()
         if not skip_inventory:
             planner.pushed_items, planner.pushed_keys = self.pushed()
         planner.run()
@@ -856,6 +876,8 @@ class _Planner:
         self.products: list[tuple[Any, ...]] = []
         self.stock: list[tuple[Any, ...]] = []
         self.notes: list[tuple[Any, ...]] = []
+        self.groups: dict[str, int] = {}  # Rackbeat group number by case-folded name
+        self.group_vat: dict[int, Decimal] = {}
         self.pushed_items: set[str] = set()  # what sync-stock pushed to this shop
         self.pushed_keys: set[str] = set()
 
@@ -942,8 +964,11 @@ class _Planner:
         action, reason = p.action, p.reason
         if p.action == "create" and p.variant is not None:
             try:
-                body = self._payload(row)
+                body, shortened = self._payload(row)
                 name, payload = str(body.get("name") or ""), json.dumps(body)
+                for note in shortened:
+                    self.notes.append((None, p.key, p.sku, note))
+                    self.bump("names_shortened")
             except (ValueError, InvalidOperation) as exc:
                 action, reason = "invalid", f"cannot be mapped to a Rackbeat product: {exc}"
         elif p.action == "link":
@@ -987,15 +1012,20 @@ class _Planner:
             self.unmapped[gid] = (units + qty, skus + 1)
             self.bump("unmapped_units", qty)
 
-    def _payload(self, row: Sequence[Any]) -> dict[str, Any]:
+    def _payload(self, row: Sequence[Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The new item's body (barcode, weight, the group its product type names: nothing the
+        shop has is left behind) and warnings (a name shortened to Rackbeat's limit)."""
         _, _, _, _, vdata, pdata, _, count = row
         product = json.loads(pdata) if pdata else {}
         cfg = self.shop.products
-        return rackbeat_product_from_variant(
+        group = group_for_type(product.get("productType"), self.groups, self.group)
+        fields = rackbeat_fields_from_variant(
             product, json.loads(vdata), prices_include_tax=self.shop.prices_include_tax,
-            vat_rate=self.vat, default_group=self.group, weight_unit=cfg.weight_unit,
+            vat_rate=self.group_vat.get(group, self.vat) if group is not None else self.vat,
+            default_group=self.group, weight_unit=cfg.weight_unit,
             fields=self.fields, rackbeat_prices_include_vat=self.rb_incl,
-            variant_count=int(count or 1))
+            variant_count=int(count or 1), barcode=True, groups=self.groups)
+        return fields.payload(), fields.notes
 
     def _flush(self) -> None:
         self.spool.insert("plan_products", self.products)
@@ -1007,6 +1037,9 @@ class _Planner:
 
     def warnings(self, names: Mapping[str, str], map_path: str) -> list[str]:
         out = []
+        if self.counts.get("names_shortened"):
+            out.append(f"{self.counts['names_shortened']} names are longer than Rackbeat allows "
+                       "and are shortened (listed as notes)")
         if self.counts.get("negative_quantities"):
             out.append(f"{self.counts['negative_quantities']} negative available quantities in "
                        "Shopify are counted as 0 (listed as notes)")

@@ -68,6 +68,8 @@ MAX_PRICE_DECIMALS = 6
 WEIGHT_PLACES = Decimal("0.001")
 NAME_SEPARATOR = " - "
 """Between product title and variant title in a Rackbeat name (``Tee - Red / M``)."""
+NAME_LIMIT = 255
+"""The longest name Rackbeat (and title Shopify) accepts."""
 
 #: Grams per unit, for Shopify's and Rackbeat's weight units.
 GRAMS_PER_UNIT: dict[str, Decimal] = {
@@ -628,8 +630,9 @@ def owned_fields(desired: DesiredShopify, product: ProductState, variant: Varian
         out.add("barcode")
     if desired.description and html_to_text(product.description_html) == desired.description:
         out.add("description")
-    if desired.product_type and product.product_type == desired.product_type:
-        out.add("product_type")
+    if desired.product_type and \
+            product.product_type.strip().casefold() == desired.product_type.strip().casefold():
+        out.add("product_type")  # the group of that name (init-sync matches types that way)
     return tuple(sorted(out))
 
 
@@ -820,12 +823,16 @@ class RackbeatFields:
     weight: Decimal | None
     weight_unit: str | None
     group: int | None = None
+    barcode: str | None = None
+    notes: tuple[str, ...] = ()
 
     def payload(self, *, include_group: bool = True) -> dict[str, Any]:
         """The JSON body for ``POST /products`` (or, without the group, a full ``PUT``)."""
         body: dict[str, Any] = {"number": self.number}
         if self.name is not None:
             body["name"] = self.name
+        if self.barcode:
+            body["barcode"] = self.barcode
         if self.description is not None:
             body["description"] = self.description
         if self.sales_price is not None:
@@ -848,6 +855,25 @@ def variant_name(product_title: str, variant_title: str | None, variant_count: i
     return title
 
 
+def shorten(text: str, limit: int = NAME_LIMIT) -> tuple[str, str | None]:
+    """``text`` cut to ``limit`` characters (ending in an ellipsis), and a warning when cut."""
+    if len(text) <= limit:
+        return text, None
+    out = text[:limit - 1].rstrip() + "\u2026"
+    return out, (f"name of {len(text)} characters shortened to {len(out)} (the limit is "
+                 f"{limit}): {out[:40]!r}...")
+
+
+def group_for_type(product_type: str | None, groups: Mapping[str, int] | None,
+                   default: int | None) -> int | None:
+    """The Rackbeat group for a Shopify product type: the group whose name matches it (trimmed,
+    ignoring case), else ``default``."""
+    key = (product_type or "").strip().casefold()
+    if key and groups and key in groups:
+        return groups[key]
+    return default
+
+
 def _variant_count(product: Mapping[str, Any]) -> int:
     count = (product.get("variantsCount") or {}).get("count")
     if count is not None:
@@ -867,8 +893,18 @@ def rackbeat_fields_from_variant(
     fields: Iterable[str],
     rackbeat_prices_include_vat: bool = False,
     variant_count: int | None = None,
+    barcode: bool = False,
+    groups: Mapping[str, int] | None = None,
+    currency_rate: Decimal = Decimal(1),
 ) -> RackbeatFields:
-    """Like :func:`rackbeat_product_from_variant`, returning Decimals (for diffing)."""
+    """Like :func:`rackbeat_product_from_variant`, returning Decimals (for diffing).
+
+    Args:
+        barcode: Carry the variant's barcode (init-sync).
+        groups: Rackbeat group numbers by case-folded name: the product type picks the group
+            (init-sync); ``None`` puts every item in ``default_group``.
+        currency_rate: Units of Rackbeat's base currency per unit of the shop's currency.
+    """
     p = product if isinstance(product, ProductState) else product_state(
         product, [], variant_count=variant_count if variant_count is not None
         else _variant_count(product))
@@ -879,7 +915,15 @@ def rackbeat_fields_from_variant(
     if not sku:
         raise ValueError(f"variant {v.id} has no SKU; it cannot become a Rackbeat product")
     price = None
-    if "sales_price" in f:
+    if "sales_price" in f and currency_rate != 1:
+        # Another currency: converted exactly, VAT removed, kept to the cent (half up) in
+        # Rackbeat's base currency (a round trip through two currencies cannot be exact).
+        base = v.price * currency_rate
+        rate = Decimal(str(vat_rate)) if v.taxable else ZERO
+        if rackbeat_prices_include_vat != prices_include_tax:
+            base = base / vat_factor(rate) if prices_include_tax else base * vat_factor(rate)
+        price = cents(base)
+    elif "sales_price" in f:
         price = rackbeat_price(v.price, vat_rate=Decimal(str(vat_rate)),
                                shop_includes_tax=prices_include_tax,
                                rackbeat_includes_vat=rackbeat_prices_include_vat,
@@ -887,14 +931,17 @@ def rackbeat_fields_from_variant(
     weight = None
     if "weight" in f and v.weight is not None and v.weight_unit:
         weight = convert_weight(v.weight, v.weight_unit, weight_unit)
+    name, cut = shorten(variant_name(p.title, v.title, count)) if "name" in f else (None, None)
     return RackbeatFields(
         number=sku,
-        name=variant_name(p.title, v.title, count) if "name" in f else None,
+        name=name,
         description=html_to_text(p.description_html) if "description" in f else None,
         sales_price=price,
         weight=weight,
         weight_unit=weight_unit if weight is not None else None,
-        group=default_group,
+        group=group_for_type(p.product_type, groups, default_group),
+        barcode=(v.barcode or None) if barcode else None,
+        notes=(cut,) if cut else (),
     )
 
 
@@ -909,8 +956,13 @@ def rackbeat_product_from_variant(
     fields: Iterable[str] = ("name", "description", "sales_price", "weight"),
     rackbeat_prices_include_vat: bool = False,
     variant_count: int | None = None,
+    barcode: bool = False,
+    groups: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The Rackbeat product payload for one Shopify variant (``POST /products`` body).
+
+    (``barcode`` and ``groups``: see :func:`rackbeat_fields_from_variant`; a name longer than
+    Rackbeat allows is shortened, see :func:`shorten`.)
 
     This is the one Shopify -> Rackbeat product mapping, shared by ``sync-products`` (Shopify
     master) and ``init-sync``.
@@ -953,6 +1005,7 @@ def rackbeat_product_from_variant(
         product, variant, prices_include_tax=prices_include_tax, vat_rate=vat_rate,
         default_group=default_group, weight_unit=weight_unit, fields=fields,
         rackbeat_prices_include_vat=rackbeat_prices_include_vat, variant_count=variant_count,
+        barcode=barcode, groups=groups,
     ).payload()
 
 
