@@ -105,3 +105,46 @@ def test_faults_of_every_kind(tmp_path: Path) -> None:
         assert injected.get("lost", 0) >= 1, injected
         replays = _assert_levels_and_batches(sandbox)
         assert replays >= 1  # lost answers were retried with the same key, applied once
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after_writes", [1, 2])
+def test_killed_at_the_first_stock_write_then_rerun_sends_the_journalled_key(
+        tmp_path: Path, after_writes: int) -> None:
+    """SIGKILL as the first (then the second) stock write reaches Shopify: the rerun sends the
+    journalled write again with its own key (Shopify applies it once), then converges."""
+    import sqlite3
+
+    with Sandbox(shops=3, flat=600, time_scale=100.0) as sandbox:
+        cfg = _config(sandbox, tmp_path)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "rackshop", "sync-stock", "--config", str(cfg)]
+        start = sandbox.shopify.log.mark()
+
+        def writes() -> int:
+            return sandbox.shopify.log.counters(start)["by_label"].get(
+                "mutation inventorySetQuantities", 0)
+
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        while proc.poll() is None and writes() < after_writes:
+            time.sleep(0.0005)
+        assert proc.poll() is None, "the pass ended before it was killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        state = load_config(cfg).state.path
+        with sqlite3.connect(state) as db:
+            sent = [r[0] for r in db.execute(
+                "SELECT idempotency_key FROM stock_batches WHERE state = 'sent'")]
+        assert sent, "the write was journalled before it left"
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+        _assert_levels_and_batches(sandbox)
+        with sqlite3.connect(state) as db:
+            states = dict(db.execute("SELECT idempotency_key, state FROM stock_batches"))
+        assert all(states[k] in ("done", "refused") for k in sent), states
+        twin_keys = {e["key"]: e for shop in ("dk", "se", "no")
+                     for e in sandbox.shopify_app.snapshot()["shops"][shop]["idempotency"]}
+        for key in sent:
+            assert key in twin_keys  # sent again with the journalled key ...
+            assert twin_keys[key]["replays"] <= 1  # ... and applied once
