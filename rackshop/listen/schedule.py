@@ -19,6 +19,9 @@ from rackshop.config import ListenConfig
 
 ORDERS = "sync-orders"
 STOCK = "sync-stock"
+#: The subscriptions check (:func:`rackshop.listen.webhooks_admin.check_subscriptions`).
+WEBHOOKS = "webhooks"
+WEBHOOKS_SECONDS = 3600.0
 
 
 @dataclass
@@ -55,10 +58,13 @@ class Schedule:
     @classmethod
     def from_config(cls, listen: ListenConfig, *, clock: Callable[[], float] = time.time,
                     run_at_start: bool = True) -> Schedule:
-        """Orders every ``listen.orders_poll_minutes``; stock every ``stock_poll_minutes``."""
-        return cls({ORDERS: listen.orders_poll_minutes * 60.0,
-                    STOCK: listen.stock_poll_minutes * 60.0},
-                   clock=clock, run_at_start=run_at_start)
+        """Orders every ``listen.orders_poll_minutes``; stock every ``stock_poll_minutes``; the
+        webhook subscriptions checked hourly (when ``listen.public_url`` is set)."""
+        intervals = {ORDERS: listen.orders_poll_minutes * 60.0,
+                     STOCK: listen.stock_poll_minutes * 60.0}
+        if listen.public_url:
+            intervals[WEBHOOKS] = WEBHOOKS_SECONDS
+        return cls(intervals, clock=clock, run_at_start=run_at_start)
 
     def due(self) -> list[str]:
         """Passes due now, the longest overdue first."""

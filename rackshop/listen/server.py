@@ -532,6 +532,8 @@ def _serve(runtime: Runtime, host: str, port: int, *,
                                {"alive": None, "note": "processing switched off"}}
         if schedule is not None:
             out["polls"] = schedule.status()
+        if worker.subscriptions is not None:
+            out["subscriptions"] = worker.subscriptions
         return out
 
     app = ListenerApp(runtime.config, queue, wake=worker.wake, health=health)

@@ -20,7 +20,19 @@ in Rackbeat whose token is unknown (created by hand, or its answer was lost) is 
 again to learn a fresh one, unless ``rackbeat.webhook_token`` is configured (then that token is
 trusted for it). ``register`` is idempotent: what exists is kept, what is missing is made, and
 rackshop's own subscriptions that the config no longer needs are removed. Subscriptions that
-point anywhere else are never touched.
+are not rackshop's are never touched.
+
+**Which subscriptions are rackshop's** does not depend on ``listen.public_url`` (it changes):
+
+* Shopify: those named :data:`MARKER` (the subscription's ``name``, set by ``register``), and
+  those whose address ends in ``/webhooks/shopify/<shop name>`` (made before the marker);
+* Rackbeat: those whose token rackshop recorded (their ids), and those whose address ends in
+  ``/webhooks/rackbeat``.
+
+So after ``public_url`` changes, ``register`` moves rackshop's subscriptions to the new address
+(Shopify ``webhookSubscriptionUpdate``, Rackbeat ``PUT /webhooks/{id}``: the token stays), sets
+an inactive Rackbeat webhook active again, drops duplicates, and ``remove`` deletes every one of
+them. :func:`check_subscriptions` is what the listener runs at start and hourly.
 """
 
 from __future__ import annotations
@@ -47,6 +59,11 @@ from rackshop.log import event
 from rackshop.runtime import Runtime
 
 log = logging.getLogger("rackshop.listen")
+
+#: The ``name`` rackshop gives its Shopify subscriptions: how it recognises them.
+MARKER = "rackshop"
+#: Statuses of :func:`register` rows that mean "a write repaired something".
+REPAIRED = ("created", "moved", "reactivated", "recreated", "removed")
 
 COLUMNS = ("api", "shop", "topic", "address", "id", "status")
 """Column names of the rows every function here returns (for the CLI's table)."""
@@ -151,8 +168,9 @@ def register(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = 
             ``--shop``, since Rackbeat's are shared by every shop).
 
     Returns:
-        One row per subscription with its status: ``created``, ``exists``, ``recreated (token
-        was unknown)``, ``removed (not needed)``, ``skipped: ...`` or ``failed: ...``.
+        One row per subscription with its status: ``created``, ``exists``, ``exists
+        (marked)``, ``moved (from ...)``, ``reactivated``, ``recreated (token was unknown)``,
+        ``removed (not needed)``, ``removed (duplicate)``, ``skipped: ...`` or ``failed: ...``.
 
     Raises:
         ConfigError: ``listen.public_url`` is not set.
@@ -164,8 +182,7 @@ def register(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = 
     if rackbeat:
         rows += _guard("rackbeat", "", lambda: _register_rackbeat(runtime, base))
     for row in rows:
-        if row.status in ("created", "removed (not needed)") or row.status.startswith(
-                "recreated"):
+        if row.status.startswith(REPAIRED) or row.status == "exists (marked)":
             event(log, f"webhook {row.api} {row.shop} {row.topic}: {row.status}",
                   api=row.api, shop=row.shop, topic=row.topic, status=row.status)
     return rows
@@ -191,17 +208,15 @@ def list_webhooks(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bo
 
 def remove(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = True
            ) -> list[WebhookRow]:
-    """Delete rackshop's subscriptions (those pointing at ``listen.public_url``) and nothing else.
+    """Delete every one of rackshop's subscriptions (see the module doc: whatever address they
+    point at, an old ``public_url`` included) and nothing else.
 
     Args:
         runtime: Clients, store and config.
         shops: Shops whose Shopify subscriptions to remove.
         rackbeat: Also remove the account's Rackbeat webhooks (and their token digests).
-
-    Raises:
-        ConfigError: ``listen.public_url`` is not set.
     """
-    base = base_url(runtime.config)
+    base = runtime.config.listen.public_url
     rows: list[WebhookRow] = []
     for shop in shops:
         rows += _per_shop(runtime, shop, base, _remove_shop)
@@ -235,10 +250,19 @@ def _subscriptions(runtime: Runtime, shop: ShopConfig) -> Iterator[dict[str, Any
                                               ("webhookSubscriptions",), page_size=100)
 
 
-def _ours(address: str, base: str | None, suffix: str) -> bool:
-    if base is not None:
-        return address == base + suffix
-    return address.endswith(suffix)
+def _path_ends(address: str, suffix: str) -> bool:
+    """Whether ``address``'s path (query left out) ends with ``suffix``, whatever the host."""
+    return address.split("?", 1)[0].rstrip("/").endswith(suffix)
+
+
+def _is_our_subscription(sub: dict[str, Any], shop: ShopConfig) -> bool:
+    return sub.get("name") == MARKER or _path_ends(str(sub.get("uri") or ""),
+                                                   f"{SHOPIFY_PATH}/{shop.name}")
+
+
+def _is_our_hook(hook: dict[str, Any], known: Iterable[str]) -> bool:
+    return str(hook.get("id")) in set(known) or _path_ends(str(hook.get("url") or ""),
+                                                           RACKBEAT_PATH)
 
 
 def _register_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[WebhookRow]:
@@ -251,16 +275,34 @@ def _register_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[We
                          "secret) first, or the listener refuses every delivery")
         return
     client = runtime.shopify(shop)
-    existing = [s for s in _subscriptions(runtime, shop) if s.get("uri") == address]
-    have = {_topic(str(s["topic"])): s for s in existing}
+    ours: dict[str, list[dict[str, Any]]] = {}
+    for sub in _subscriptions(runtime, shop):
+        if _is_our_subscription(sub, shop):
+            ours.setdefault(_topic(str(sub["topic"])), []).append(sub)
+    for topic, subs in ours.items():
+        # one per topic: the one at the right address first; the rest are duplicates
+        subs.sort(key=lambda x: (x.get("uri") != address, x.get("name") != MARKER))
+        for extra in subs[1:] if topic in wanted else subs:
+            _delete_subscription(runtime, shop, str(extra["id"]))
+            yield WebhookRow("shopify", shop.name, topic, str(extra.get("uri") or ""),
+                             str(extra["id"]), "removed (not needed)" if topic not in wanted
+                             else "removed (duplicate)")
     for topic in wanted:
-        if topic in have:
-            yield WebhookRow("shopify", shop.name, topic, address, str(have[topic]["id"]),
-                             "exists")
+        found: dict[str, Any] | None = next(iter(ours.get(topic) or []), None)
+        if found is not None and found.get("uri") == address and found.get("name") == MARKER:
+            yield WebhookRow("shopify", shop.name, topic, address, str(found["id"]), "exists")
+            continue
+        if found is not None:
+            client.mutate("WebhookSubscriptionUpdate",
+                          {"id": found["id"], "uri": address, "name": MARKER},
+                          root="webhookSubscriptionUpdate")
+            old = str(found.get("uri") or "")
+            yield WebhookRow("shopify", shop.name, topic, address, str(found["id"]),
+                             "exists (marked)" if old == address else f"moved (from {old})")
             continue
         try:
             payload = client.mutate("WebhookSubscriptionCreate",
-                                    {"topic": _enum(topic), "uri": address},
+                                    {"topic": _enum(topic), "uri": address, "name": MARKER},
                                     root="webhookSubscriptionCreate")
         except ShopifyUserErrors as exc:
             if any("already been taken" in e.message for e in exc.errors):
@@ -272,11 +314,6 @@ def _register_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[We
         sub = payload.get("webhookSubscription") or {}
         yield WebhookRow("shopify", shop.name, topic, address, str(sub.get("id") or ""),
                          "created")
-    for topic, sub in have.items():
-        if topic not in wanted:
-            _delete_subscription(runtime, shop, str(sub["id"]))
-            yield WebhookRow("shopify", shop.name, topic, address, str(sub["id"]),
-                             "removed (not needed)")
 
 
 def _delete_subscription(runtime: Runtime, shop: ShopConfig, sub_id: str) -> None:
@@ -289,22 +326,25 @@ def _delete_subscription(runtime: Runtime, shop: ShopConfig, sub_id: str) -> Non
 
 
 def _list_shop(runtime: Runtime, shop: ShopConfig, base: str | None) -> Iterator[WebhookRow]:
-    suffix = f"{SHOPIFY_PATH}/{shop.name}"
+    want = shopify_address(base, shop) if base is not None else None
     for sub in _subscriptions(runtime, shop):
         address = str(sub.get("uri") or "")
+        status = "other"
+        if _is_our_subscription(sub, shop):
+            status = "rackshop"
+            if want is not None and address != want:
+                status += ", old address (run `rackshop webhooks register`)"
         yield WebhookRow("shopify", shop.name, _topic(str(sub.get("topic") or "")), address,
-                         str(sub.get("id") or ""),
-                         "rackshop" if _ours(address, base, suffix) else "other")
+                         str(sub.get("id") or ""), status)
 
 
-def _remove_shop(runtime: Runtime, shop: ShopConfig, base: str) -> Iterator[WebhookRow]:
-    address = shopify_address(base, shop)
+def _remove_shop(runtime: Runtime, shop: ShopConfig, base: str | None) -> Iterator[WebhookRow]:
     for sub in list(_subscriptions(runtime, shop)):
-        if sub.get("uri") != address:
+        if not _is_our_subscription(sub, shop):
             continue
         _delete_subscription(runtime, shop, str(sub["id"]))
-        yield WebhookRow("shopify", shop.name, _topic(str(sub.get("topic") or "")), address,
-                         str(sub["id"]), "removed")
+        yield WebhookRow("shopify", shop.name, _topic(str(sub.get("topic") or "")),
+                         str(sub.get("uri") or ""), str(sub["id"]), "removed")
 
 
 # -- Rackbeat ------------------------------------------------------------------------------------
@@ -320,11 +360,36 @@ def _register_rackbeat(runtime: Runtime, base: str) -> Iterator[WebhookRow]:
     store = runtime.store()
     known = known_webhook_ids(store)
     configured = runtime.config.rackbeat.webhook_token is not None
-    existing = {str(h.get("event")): h for h in _hooks(runtime) if h.get("url") == address}
+    ours: dict[str, list[dict[str, Any]]] = {}
+    for each in _hooks(runtime):
+        if _is_our_hook(each, known):
+            ours.setdefault(str(each.get("event")), []).append(each)
+    for name, hooks in ours.items():
+        # one per event: a known token first, then the right address, then active
+        hooks.sort(key=lambda h: (str(h.get("id")) not in known, h.get("url") != address,
+                                  h.get("is_active") is False))
+        for extra in hooks[1:] if name in wanted else hooks:
+            _delete_hook(runtime, str(extra.get("id")))
+            yield WebhookRow("rackbeat", "", name, str(extra.get("url") or ""),
+                             str(extra.get("id")), "removed (not needed)"
+                             if name not in wanted else "removed (duplicate)")
+    client = runtime.rackbeat()
     for name in wanted:
-        hook = existing.get(name)
+        hook: dict[str, Any] | None = next(iter(ours.get(name) or []), None)
         if hook is not None and (str(hook.get("id")) in known or configured):
-            yield WebhookRow("rackbeat", "", name, address, str(hook.get("id")), "exists")
+            changes: dict[str, Any] = {}
+            notes = []
+            if hook.get("url") != address:
+                changes["url"] = address
+                notes.append(f"moved (from {hook.get('url')})")
+            if hook.get("is_active") is False:
+                changes["is_active"] = True
+                notes.append("reactivated")
+            if changes:  # the token stays the same, so the listener still knows it
+                client.request("PUT", f"webhooks/{hook.get('id')}", body=changes,
+                               idempotent=True)
+            yield WebhookRow("rackbeat", "", name, address, str(hook.get("id")),
+                             ", ".join(notes) or "exists")
             continue
         status = "created"
         if hook is not None:
@@ -333,11 +398,6 @@ def _register_rackbeat(runtime: Runtime, base: str) -> Iterator[WebhookRow]:
             status = "recreated (its token was unknown)"
         created = _create_hook(runtime, name, address)
         yield WebhookRow("rackbeat", "", name, address, str(created.get("id") or ""), status)
-    for name, hook in existing.items():
-        if name not in wanted:
-            _delete_hook(runtime, str(hook.get("id")))
-            yield WebhookRow("rackbeat", "", name, address, str(hook.get("id")),
-                             "removed (not needed)")
 
 
 def _create_hook(runtime: Runtime, name: str, address: str) -> dict[str, Any]:
@@ -381,20 +441,52 @@ def _list_rackbeat(runtime: Runtime, base: str | None) -> Iterator[WebhookRow]:
     for hook in _hooks(runtime):
         address = str(hook.get("url") or "")
         status = "other"
-        if _ours(address, base, RACKBEAT_PATH):
+        if _is_our_hook(hook, known):
             status = "rackshop" if str(hook.get("id")) in known or configured else \
                 "rackshop, token unknown (run `rackshop webhooks register`)"
+            if base is not None and address != rackbeat_address(base):
+                status += ", old address (run `rackshop webhooks register`)"
         if hook.get("is_active") is False:
             status += ", inactive"
         yield WebhookRow("rackbeat", "", str(hook.get("event") or ""), address,
                          str(hook.get("id") or ""), status)
 
 
-def _remove_rackbeat(runtime: Runtime, base: str) -> Iterator[WebhookRow]:
-    address = rackbeat_address(base)
+def _remove_rackbeat(runtime: Runtime, base: str | None) -> Iterator[WebhookRow]:
+    known = known_webhook_ids(runtime.store())
     for hook in _hooks(runtime):
-        if hook.get("url") != address:
+        if not _is_our_hook(hook, known):
             continue
         _delete_hook(runtime, str(hook.get("id")))
-        yield WebhookRow("rackbeat", "", str(hook.get("event") or ""), address,
-                         str(hook.get("id")), "removed")
+        yield WebhookRow("rackbeat", "", str(hook.get("event") or ""),
+                         str(hook.get("url") or ""), str(hook.get("id")), "removed")
+
+
+# -- the listener's hourly check -------------------------------------------------------------
+
+
+def check_subscriptions(runtime: Runtime) -> dict[str, Any]:
+    """Every subscription the config needs exists, is active and points at ``public_url``.
+
+    What ``rackshop listen`` runs at start and every hour: :func:`register` for every enabled
+    shop and the Rackbeat account (reads only, when all is well), so a subscription Shopify
+    deleted after a long outage, a Rackbeat webhook switched off, or one left at an old address
+    is re-registered; what cannot be is reported (``/healthz`` shows it).
+
+    Returns:
+        ``checked`` (False when ``listen.public_url`` is not set), ``rows`` (api, shop, topic,
+        status), ``repaired`` (rows a write fixed) and ``problems`` (for ``/healthz``).
+    """
+    if not runtime.config.listen.public_url:
+        return {"checked": False, "rows": [], "repaired": [], "problems": [],
+                "note": "listen.public_url is not set: subscriptions are not checked"}
+    rows = register(runtime, [s for s in runtime.config.shops if s.enabled])
+    out = [{"api": r.api, "shop": r.shop, "topic": r.topic, "status": r.status} for r in rows]
+    repaired = [r for r in out if r["status"].startswith(REPAIRED)]
+    for r in repaired:
+        log.warning("listener: webhook subscription %s %s %s: %s (re-registered)",
+                    r["api"], r["shop"] or "account", r["topic"], r["status"])
+    problems = [f"webhook subscription {r['api']} {r['shop'] or 'account'} {r['topic']}: "
+                f"{r['status']} (run `rackshop webhooks register`)".replace("  ", " ")
+                for r in out if r["status"].startswith("failed")]
+    return {"checked": True, "rows": out, "repaired": repaired, "problems": problems}

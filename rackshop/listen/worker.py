@@ -43,7 +43,7 @@ from rackshop.errors import (
     describe,
 )
 from rackshop.listen.queue import DurableQueue, QueuedRow
-from rackshop.listen.schedule import ORDERS, STOCK, Schedule
+from rackshop.listen.schedule import ORDERS, STOCK, WEBHOOKS, Schedule
 from rackshop.log import event
 from rackshop.runtime import Runtime
 from rackshop.sync.orders import NOT_FOUND_REASON, sync_orders
@@ -92,6 +92,8 @@ class Worker:
         self.runtime = runtime
         self.queue = queue
         self.schedule = schedule
+        #: The last subscriptions check (see ``webhooks_admin.check_subscriptions``), if any.
+        self.subscriptions: dict[str, Any] | None = None
         self.clock = clock
         self.debounce = debounce
         self.order_batch = order_batch
@@ -205,6 +207,10 @@ class Worker:
                 shops = [s for s in self._shops() if s.orders.enabled]
                 if shops:
                     result = sync_orders(self.runtime, shops, now=self.now)
+            elif name == WEBHOOKS:
+                from rackshop.listen.webhooks_admin import check_subscriptions
+
+                self.subscriptions = check_subscriptions(self.runtime)
             elif name == STOCK:
                 self.locations.clear()  # re-read each shop's Shopify locations from now on
                 shops = [s for s in self._shops() if s.stock.enabled]
