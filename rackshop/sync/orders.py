@@ -401,7 +401,8 @@ class _ShopOrders:
         self._process(oid, name, number, created, steps)
         self._write_back(order, number)
         self._record(oid, name, state="done", reason=None, detail={
-            "refused": None, "rounding": _rounding(plan)})
+            "refused": None, "rounding": _rounding(plan),
+            "order_fp": order_fingerprint(order, lines=LINES_PER_PAGE)})
         self._clear_failure(name)
         self.result.bump("transferred")
         if _rounding(plan):
@@ -726,7 +727,13 @@ class _ShopOrders:
                 and Decimal(str(total)) != Decimal(str(detail["total"]))):
             changed.append(f"total now {total} (was {detail['total']})")
         lines_then = detail.get("lines")
-        if lines_then:
+        # A long order's further pages are read again only when what came with it (first page,
+        # totals, status) differs from the transfer: every pass that meets it would otherwise
+        # page through it.
+        long_unchanged = (((order.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
+                          and detail.get("order_fp") == order_fingerprint(
+                              order, lines=LINES_PER_PAGE))
+        if lines_then and not long_unchanged:
             lines_now = line_quantities(self._complete(order))
             if lines_now != lines_then:
                 diff = sorted(f"{sku} {lines_then.get(sku, 0)}->{lines_now.get(sku, 0)}"

@@ -190,3 +190,32 @@ def test_a_barred_item_waits_until_the_bar_is_lifted(world: World) -> None:
     last = sync_orders(world.fresh_runtime(), world.runtime.config.select(["dk"]))
     assert last.exit_code == ExitCode.OK, last.shops[0].failures
     assert len(_ours(world, "dk", created["name"])) == 1
+
+
+def test_a_change_past_the_first_page_is_reported_and_an_unchanged_long_order_is_not_paged(
+        world: World) -> None:
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    ids = variant_ids(twin, "dk")
+    late = sorted(sku for sku in ids if sku not in (A, B, F, Z))[0]
+    lines = [Line((A, B)[i % 2], 1, "100.00") for i in range(59)]
+    lines.insert(55, Line(late, 2, "100.00"))
+    created = place(twin, "dk", OrderSpec(lines), ids=ids)
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+
+    def pages_read(mark: int) -> int:  # OrderLines reads `order(id:) { lineItems }`
+        return sum(1 for e in world.sandbox.shopify.log.entries(mark) if e.label == "query order")
+
+    mark = world.sandbox.shopify.log.mark()
+    assert sync_orders(runtime, runtime.config.select(["dk"])).exit_code == ExitCode.OK
+    assert pages_read(mark) == 1  # lines 51-60
+    mark = world.sandbox.shopify.log.mark()
+    quiet = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert quiet.shops[0].counts.get("already_done") == 1
+    assert pages_read(mark) == 0  # unchanged: the further pages are not read again
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={late: 1})
+    changed = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert changed.shops[0].counts.get("changed_after_transfer") == 1
+    failures = runtime.store().failures("sync-orders")
+    assert any(f"{late} 2->1" in f["reason"] for f in failures), failures
