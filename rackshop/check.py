@@ -1,9 +1,21 @@
 """``rackshop check``: prove the config against both APIs with as few calls as possible.
 
 Offline it only validates the configuration (already done by loading it). Online it makes one
-call to Rackbeat for the account, one for the locations, one per distinct item the config names
-(shipping items), and one query per shop for the shop and its locations; then it checks that every
-location and item the config refers to exists. It never writes.
+call to Rackbeat for the account, one for the locations, one per distinct item and customer the
+config names (shipping and rounding items, guest customers), one per kind of record referenced
+(product groups, customer groups, payment terms, layouts), and one query per shop for the shop
+and its locations. Then it proves what would otherwise write wrong data:
+
+* every location, item, group, payment terms, layout and guest customer the config refers to
+  exists in Rackbeat or Shopify;
+* each shop's ``prices_include_tax`` agrees with Shopify's own ``taxesIncluded`` (otherwise a
+  Rackbeat-master pass moves every price by the VAT), and ``orders.customer.currency`` with the
+  shop's currency;
+* no Rackbeat location is counted for two Shopify locations of a shop, directly or through a
+  parent (``stock.location_map``): its units would be offered twice.
+
+Each problem names the key path, what Rackbeat or Shopify has, and how to fix it, and makes the
+exit code 3 (CONFIG). It never writes.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from rackshop.errors import (
     RackshopError,
 )
 from rackshop.runtime import Runtime
+from rackshop.sync.stock_plan import location_closure
 
 
 @dataclass(frozen=True)
@@ -79,9 +92,151 @@ def run_check(runtime: Runtime, shops: Sequence[ShopConfig], *, offline: bool) -
         return report
 
     rb_locations = _check_rackbeat(runtime, config, shops, report)
+    if rb_locations is not None:
+        _check_references(runtime, shops, report)
     for shop in shops:
         _check_shop(runtime, shop, rb_locations, report)
+    if config.listen.public_url:
+        _check_subscriptions(runtime, shops, report)
     return report
+
+
+def _check_subscriptions(runtime: Runtime, shops: Sequence[ShopConfig],
+                         report: CheckReport) -> None:
+    """With ``listen.public_url`` set: every subscription the config needs exists, is active
+    and points at it (reads only; ``rackshop webhooks register`` repairs)."""
+    from rackshop.listen import webhooks_admin as wa
+
+    base = wa.base_url(runtime.config)
+    rows = wa.list_webhooks(runtime, shops)
+    fix = "run `rackshop webhooks register`"
+    needed = [("shopify", s.name, t, wa.shopify_address(base, s))
+              for s in shops if s.webhook_secret is not None for t in wa.shopify_topics(s)]
+    needed += [("rackbeat", "", e, wa.rackbeat_address(base)) for e in wa.rackbeat_events(
+        runtime.config)]
+    for api, shop, topic, address in needed:
+        mine = [r for r in rows if r.api == api and r.shop == shop and r.topic == topic
+                and r.status.startswith("rackshop")]
+        good = [r for r in mine if r.address == address and r.status == "rackshop"]
+        target = f"webhooks {api} {shop or 'account'}"
+        if good:
+            report.add(target, topic, "ok", address)
+        elif mine:
+            report.add(target, topic, "fail", f"listen.public_url: the {topic} subscription is "
+                       f"{mine[0].status.removeprefix('rackshop, ')} at {mine[0].address}, not "
+                       f"{address}; {fix}", ExitCode.CONFIG)
+        else:
+            report.add(target, topic, "fail", f"listen.public_url: no {topic} subscription "
+                       f"points at {address}: its events never reach the listener; {fix}",
+                       ExitCode.CONFIG)
+    for r in rows:
+        if r.status.startswith("failed"):
+            report.add(f"webhooks {r.api} {r.shop or 'account'}", "list", "fail", r.status,
+                       ExitCode.API_UNAVAILABLE)
+
+
+#: Rackbeat record kinds the config refers to: endpoint -> what to call it.
+_KINDS = {"product-groups": "product group", "customer-groups": "customer group",
+          "payment-terms": "payment terms", "layouts": "layout"}
+
+
+def references(shops: Sequence[ShopConfig]) -> dict[tuple[str, str], list[str]]:
+    """(Rackbeat endpoint, number) -> the config keys that name it (pure)."""
+    refs: dict[tuple[str, str], list[str]] = {}
+
+    def add(endpoint: str, number: Any, key: str) -> None:
+        if number is not None and str(number).strip():
+            refs.setdefault((endpoint, str(number)), []).append(key)
+
+    for shop in shops:
+        base = f"shops.{shop.name}"
+        if shop.products.master != "off" or shop.initial.location_map:
+            add("product-groups", shop.products.default_group, f"{base}.products.default_group")
+        orders = shop.orders
+        if orders.enabled:
+            add("customer-groups", orders.customer.group, f"{base}.orders.customer.group")
+            add("payment-terms", orders.customer.payment_terms,
+                f"{base}.orders.customer.payment_terms")
+            add("layouts", orders.customer.layout, f"{base}.orders.customer.layout")
+            add("layouts", orders.layout, f"{base}.orders.layout")
+            add("customers", orders.guest_customer, f"{base}.orders.guest_customer")
+            add("items", orders.rounding_item, f"{base}.orders.rounding_item")
+    return refs
+
+
+def _check_references(runtime: Runtime, shops: Sequence[ShopConfig],
+                      report: CheckReport) -> None:
+    """Every group, payment terms, layout, guest customer and item the config names exists."""
+    client = runtime.rackbeat()
+    refs = references(shops)
+    lists: dict[str, dict[str, dict[str, Any]]] = {}
+    for (endpoint, number), keys in sorted(refs.items()):
+        where = ", ".join(keys)
+        try:
+            if endpoint in _KINDS:
+                if endpoint not in lists:
+                    lists[endpoint] = {str(r.get("number", r.get("id"))): r
+                                       for r in client.list_all(endpoint)}
+                record = lists[endpoint].get(number)
+            else:
+                record = client.find_one(endpoint, number)
+        except RackshopError as exc:
+            report.add("rackbeat", f"{endpoint} {number}", "fail", f"{where}: {exc.message}",
+                       ExitCode.API_UNAVAILABLE)
+            continue
+        kind = _KINDS.get(endpoint, "customer" if endpoint == "customers" else "item")
+        if record is None:
+            known = ""
+            if endpoint in lists:
+                known = "; Rackbeat has: " + (", ".join(
+                    f"{n} {r.get('name', '')}".strip() for n, r in sorted(
+                        lists[endpoint].items(), key=lambda kv: _num(kv[0]))) or "none")
+            report.add("rackbeat", f"{kind} {number}", "fail",
+                       f"{where}: Rackbeat has no {kind} {number}{known}; set the key to an "
+                       f"existing {kind} number (or create it in Rackbeat)", ExitCode.CONFIG)
+            continue
+        status, detail = "ok", f"{record.get('name', '')} ({where})"
+        if endpoint == "product-groups" and record.get("has_inventory") is False:
+            status = "warn"
+            detail += ": the group keeps no inventory, so no stock is registered or pushed " \
+                "for products created in it"
+        if endpoint == "customers" and record.get("is_barred"):
+            status, detail = "fail", f"{where}: guest customer {number} is barred in Rackbeat; " \
+                "orders for it would be refused: unbar it or name another customer"
+            report.add("rackbeat", f"{kind} {number}", status, detail, ExitCode.CONFIG)
+            continue
+        report.add("rackbeat", f"{kind} {number}", status, detail)
+
+
+def _num(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (1 << 62, text)
+
+
+def location_overlaps(shop: ShopConfig, locations: Sequence[dict[str, Any]]) -> list[str]:
+    """Problems where one Rackbeat location is counted for two Shopify locations of ``shop``
+    (directly or through a parent): its units would be offered twice (pure)."""
+    if not shop.stock.enabled:
+        return []
+    names = {int(loc["number"]): str(loc.get("name") or "") for loc in locations}
+    counted: dict[int, list[tuple[str, tuple[int, ...] | None]]] = {}
+    for target in shop.stock.targets:
+        for number in location_closure(locations, target.rackbeat_locations):
+            counted.setdefault(number, []).append((target.shopify_location,
+                                                   target.rackbeat_locations))
+    problems = []
+    key = f"shops.{shop.name}.stock.location_map"
+    for number, users in sorted(counted.items()):
+        if len(users) < 2:
+            continue
+        how = "; ".join(
+            f'"{where}" = {list(chosen) if chosen is not None else "all"}'
+            + ("" if chosen is None or number in chosen else " (through its parent)")
+            for where, chosen in users)
+        problems.append(
+            f"{key}: Rackbeat location {number} {names.get(number, '')} is counted for "
+            f"{len(users)} Shopify locations ({how}): its units would be offered twice; map "
+            "each Rackbeat location (with its child locations) to one Shopify location only")
+    return problems
 
 
 def _check_rackbeat(runtime: Runtime, config: Config, shops: Sequence[ShopConfig],
@@ -137,6 +292,8 @@ def _check_shop(runtime: Runtime, shop: ShopConfig,
     report.add(target, "credentials", "ok",
                f"{info.get('name')} ({info.get('myshopifyDomain')}), currency "
                f"{info.get('currencyCode')}, API {shop.api_version}")
+    for problem in shop_setting_problems(shop, info):
+        report.add(target, "settings", "fail", problem, ExitCode.CONFIG)
     locations = (data.get("locations") or {}).get("nodes") or []
     by_key: dict[str, dict[str, Any]] = {}
     for loc in locations:
@@ -158,6 +315,11 @@ def _check_shop(runtime: Runtime, shop: ShopConfig,
                        ExitCode.CONFIG)
 
     if rb_locations is not None:
+        overlaps = location_overlaps(shop, list(rb_locations.values()))
+        for problem in overlaps:
+            report.add(target, "location tree", "fail", problem, ExitCode.CONFIG)
+        if shop.stock.enabled and not overlaps:
+            report.add(target, "location tree", "ok", "every Rackbeat location counted once")
         for number, where in _rackbeat_location_refs(shop):
             if number in rb_locations:
                 report.add(target, f"rackbeat location {number}", "ok",
@@ -167,6 +329,29 @@ def _check_shop(runtime: Runtime, shop: ShopConfig,
                            f"{where}: Rackbeat has no location {number}; known: "
                            f"{', '.join(str(n) for n in sorted(rb_locations)) or 'none'}",
                            ExitCode.CONFIG)
+
+
+def shop_setting_problems(shop: ShopConfig, info: dict[str, Any]) -> list[str]:
+    """The shop's settings against Shopify's own (``shop { taxesIncluded currencyCode }``)
+    (pure)."""
+    problems = []
+    included = info.get("taxesIncluded")
+    if isinstance(included, bool) and included != shop.prices_include_tax:
+        problems.append(
+            f"shops.{shop.name}.prices_include_tax = {str(shop.prices_include_tax).lower()}, "
+            f"but Shopify says the shop's prices {'include' if included else 'exclude'} tax "
+            f"(taxesIncluded = {str(included).lower()}): every price would be moved by the VAT; "
+            f"set prices_include_tax = {str(included).lower()}")
+    currency = info.get("currencyCode")
+    wanted = shop.orders.customer.currency
+    if shop.orders.enabled and wanted and currency and shop.orders.currency == "shop" \
+            and str(wanted).upper() != str(currency).upper():
+        problems.append(
+            f"shops.{shop.name}.orders.customer.currency = \"{wanted}\", but the shop sells in "
+            f"{currency} and orders.currency = \"shop\" transfers orders in {currency}: new "
+            f"customers would get orders in another currency than their own; set "
+            f"customer.currency = \"{currency}\" or leave it out")
+    return problems
 
 
 def _shopify_location_refs(shop: ShopConfig) -> list[tuple[str, str]]:
