@@ -8,11 +8,13 @@ real time. The job runs as a separate process, so its CPU time is the client's a
 
     python bench/stock.py                  # 2,000 SKUs × 3 shops, quick
     python bench/stock.py --skus 10000     # the figure quoted in the README
+    python bench/stock.py --json           # one JSON object for scripts
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -53,6 +55,7 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=2000)
     parser.add_argument("--shops", type=int, default=3)
     parser.add_argument("--scale", type=float, default=10.0, help="time scale (default 10)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     t0 = time.monotonic()
@@ -64,6 +67,12 @@ def main() -> None:
         quiet = run_pass(sandbox, cfg, args.scale)
 
     items = args.skus * args.shops
+    if args.json:
+        print(json.dumps({"skus": args.skus, "shops": args.shops, "scale": args.scale,
+                          "passes": {name: _figures(r, args.shops, items)
+                                     for name, r in (("first", first), ("quiet", quiet))}},
+                         indent=2))
+        return
     print(f"sync-stock: {args.skus} SKUs × {args.shops} shops, time scale {args.scale:g} "
           f"(twins seeded in {seeded:.1f} s)")
     header = f"  {'':<34}{'first push':>14}{'no change':>14}"
@@ -83,6 +92,17 @@ def main() -> None:
     ]
     for name, cell in rows:
         print(f"  {name:<34}{cell(first):>14}{cell(quiet):>14}")
+
+
+def _figures(r: dict[str, Any], shops: int, items: int) -> dict[str, Any]:
+    return {"exit": r["exit"], "shopify_calls": r["sh"]["requests"],
+            "shopify_writes": r["sh"]["writes"],
+            "shopify_calls_per_shop": r["sh"]["requests"] / shops,
+            "shopify_cost": r["sh"]["cost"], "rackbeat_calls": r["rb"]["requests"],
+            "rackbeat_writes": r["rb"]["writes"],
+            "throttled": r["rb"]["throttled"] + r["sh"]["throttled"],
+            "wall_seconds": round(r["wall"], 2), "bound_seconds": round(_bound(r, shops), 2),
+            "cpu_seconds": round(r["cpu"], 3), "cpu_us_per_item": round(r["cpu"] / items * 1e6)}
 
 
 def _bound(r: dict[str, Any], shops: int) -> float:

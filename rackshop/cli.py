@@ -398,8 +398,9 @@ def sync_products_cmd(
 def sync_stock_cmd(
     config: ConfigOpt = None,
     shop: ShopOpt = None,
-    full: Annotated[bool, typer.Option("--full", help="Compare with Shopify's current levels too "
-                                       "(repairs drift made by hand in Shopify).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Kept for old scripts: every pass now "
+                                       "compares with Shopify's current levels and repairs "
+                                       "hand edits.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Push even if the circuit breaker "
                                         "(stock.zero_guard) trips.")] = False,
     dry_run: DryRunOpt = False,

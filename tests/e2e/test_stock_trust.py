@@ -242,3 +242,29 @@ def test_a_quiet_pass_after_all_this_writes_nothing(three: Any) -> None:
     assert sandbox.shopify.log.counters(mark)["writes"] == 0
     assert _stock_writes(sandbox, mark) == 0
     runtime.close()
+
+
+def test_the_real_time_path_converges_too_bom_included(three: Any) -> None:
+    """push_stock (what a Rackbeat webhook triggers) reads Shopify's levels of the items it is
+    about, the BOMs built from them included, and repairs a hand edit like a whole pass."""
+    from rackshop.sync.stock import push_stock
+
+    sandbox, runtime = three
+    runtime = with_stock(runtime, "se", buffer=0)
+    _only_at_1(sandbox, SKU, 10)
+    group = sandbox.rackbeat_app.snapshot()["products"][0]["group_id"]
+    sandbox.rackbeat_app.add_lot("GIFT-2", "Gaveæske", 500.0, group, {SKU: 2})
+    sandbox.shopify_app.create_product("se", title="Gaveæske", variants=[
+        {"sku": "GIFT-2", "price": "500.00"}])
+    sync_stock(runtime, runtime.config.select(()))
+    sandbox.shopify_app.set_available("se", _item_id(sandbox, "se", SKU),
+                                      _location(sandbox, "se"), 107)  # a hand edit
+    sandbox.rackbeat_app.set_stock(SKU, 1, 8)
+    mark = sandbox.rackbeat.log.mark()
+    result = push_stock(runtime, runtime.config.select(["se"]), [SKU])
+    assert result.exit_code == ExitCode.OK, [s.failures for s in result.shops]
+    se = shopify_levels(sandbox, "se")
+    assert se[(SKU, "Lager")] == 8
+    assert se[("GIFT-2", "Lager")] == 4
+    assert sandbox.rackbeat.log.counters(mark)["requests"] <= 6  # narrowed reads
+    runtime.close()
