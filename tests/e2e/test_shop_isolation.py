@@ -73,9 +73,6 @@ def test_revoked_shop_fails_alone_in_sync_products(world: World) -> None:
     assert shops["se"].outcome != "failed"  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(strict=True, reason="sync-stock reads every shop's orders on their way "
-                   "(stock.py _count_in_flight) inside each shop's pass: dk's refusal fails se "
-                   "too. Reported to the lead; stock.py is not this change's file.")
 def test_revoked_shop_fails_alone_in_sync_stock(world: World) -> None:
     revoke(world, "dk")
     result = sync_stock(world.runtime, world.config.shops)
@@ -111,3 +108,25 @@ def test_cli_exit_code_and_summary(world: World) -> None:
     assert out.exit_code == ExitCode.SHOP_FAILED, out.output
     assert "refused the credentials" in out.output
     assert "Traceback" not in out.output
+
+
+def test_listener_polling_runs_the_other_shops(world: World, tmp_path: Path) -> None:
+    from rackshop.listen.queue import DurableQueue
+    from rackshop.listen.schedule import ORDERS, Schedule
+    from rackshop.listen.worker import Worker
+    from rackshop.store import Store
+
+    revoke(world, "dk")
+    queue = DurableQueue(Store(world.config.state.path), limit=10)
+    schedule = Schedule({ORDERS: 300.0})
+    worker = Worker(world.runtime, queue, schedule=schedule)
+    try:
+        worker._poll(ORDERS)
+    finally:
+        queue.close()
+    assert schedule.status()[ORDERS]["last_outcome"] == "failed"  # retried soon
+    error = worker.status()["last_error"]
+    assert "shop dk" in error and "refused the credentials" in error
+    se_orders = [o for o in world.sandbox.rackbeat_app.snapshot()["orders"]
+                 if "se" in str(o.get("other_reference", ""))]
+    assert se_orders  # se's orders reached Rackbeat all the same
