@@ -520,6 +520,7 @@ class _RackbeatMaster(_Pass):
         )
         self.kinds = ("products", "lots") if cfg.include_boms else ("products",)
         self._locations: list[str] | None = None
+        self._publications: list[str] | None = None
 
     def run(self) -> None:
         products, _ = self.read_shopify()
@@ -693,6 +694,8 @@ class _RackbeatMaster(_Pass):
                 creates.append((key, desired, rb, item))
                 continue
             p, v = c.target
+            if key in idx.to_publish and not self.dry_run:
+                self.publish(key, item.number, p.id)  # created by a pass whose answer was lost
             desired = desired_from_rackbeat(item, self.settings, taxable=v.taxable)
             diff = diff_for_shopify(desired, p, v, owned=c.link.owned if c.link else ())
             for note in diff.notes:
@@ -849,10 +852,59 @@ class _RackbeatMaster(_Pass):
             self._locations = out
         return self._locations
 
+    def publications(self) -> list[str]:
+        """The publication ids of ``products.sales_channels`` (read once per pass)."""
+        if self._publications is None:
+            wanted = list(self.shop.products.sales_channels)
+            if not wanted:
+                self._publications = []
+                return self._publications
+            known = {str(p["name"]).casefold(): str(p["id"])
+                     for p in self.shopify.paginate("Publications", {}, ("publications",))}
+            missing = [n for n in wanted if n.casefold() not in known]
+            if missing:
+                raise RecordError(
+                    f"the shop has no sales channel {', '.join(map(repr, missing))} "
+                    f"(shops.{self.name}.products.sales_channels; it has: "
+                    f"{', '.join(sorted(known)) or 'none'}); fix the names so new products can "
+                    "be published")
+            self._publications = [known[n.casefold()] for n in wanted]
+        return self._publications
+
+    def publish(self, key: str, sku: str, product_id: str) -> None:
+        """Put a created product on the configured sales channels (until that succeeds, it
+        stays marked in the store and is tried again when next seen)."""
+        try:
+            pubs = self.publications()
+        except RecordError as exc:
+            self.fail(sku, f"created but not published: {exc.message}")
+            return
+        if not pubs:
+            self.pstore.set_to_publish(self.name, key, False)
+            return
+        try:
+            payload = self.shopify.execute(
+                load_document("PublishablePublish"),
+                {"id": product_id, "input": [{"publicationId": p} for p in pubs]},
+                name="PublishablePublish", idempotent=True,
+            ).data.get("publishablePublish") or {}
+            self._raise_user_errors("publishablePublish", payload)
+        except (ShopifyUserErrors, RecordError, OutcomeUnknownError) as exc:
+            self.result.bump("not_published")
+            self.fail(sku, f"created but not yet published to "
+                      f"{', '.join(self.shop.products.sales_channels)}: {exc.message}; tried "
+                      "again on the next pass")
+            return
+        self.pstore.set_to_publish(self.name, key, False)
+        self.result.bump("writes")
+        self.result.bump("published")
+
     def apply_create(self, key: str, desired: DesiredShopify, rb: str,
                      item: RackbeatItem) -> None:
         try:
             locations = self.locations()
+            self.publications()  # unknown channel names stop the create, before it is made
+            self.pstore.set_to_publish(self.name, key, True)
             payload = self.shopify.execute(
                 load_document("ProductSetCreate"),
                 {"input": product_create_input(desired, locations)},
@@ -880,6 +932,7 @@ class _RackbeatMaster(_Pass):
         self.record(key, rb, (p, v), item)
         self.succeeded(key)
         self.result.bump("created")
+        self.publish(key, desired.sku, p.id)
         event(log, f"{self.name}: {desired.sku} created in Shopify ({p.id})", shop=self.name,
               sku=desired.sku, product=p.id)
 

@@ -15,6 +15,9 @@
 * ``record_hashes`` job ``sync-products`` (key: SKU key): what the job last wrote or verified,
   for echo-proofing. Rackbeat master: ``rb=<hash>;sh=<hash>`` (the Rackbeat values it pushed and
   the Shopify state it left); Shopify master: ``sf=<hash>`` (the Shopify values it pulled).
+* ``record_hashes`` job ``sync-products:publish`` (key: SKU key): products rackshop created (or
+  whose create's answer was lost) that are not yet on their sales channels; published when next
+  seen.
 * ``cursors`` (shop, ``sync-products``, ``shopify_updated_at`` / ``rackbeat_updated_at``).
 * ``failures`` (``sync-products``, shop, SKU): records that failed; retried on the next pass.
 
@@ -38,6 +41,7 @@ from rackshop.sync.product_map import ProductState, VariantState, sku_key
 JOB = "sync-products"
 DUPLICATES_JOB = "sync-products:duplicates"
 LINKS_JOB = "sync-products:links"
+PUBLISH_JOB = "sync-products:publish"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class ShopIndex:
     hashes: dict[str, str] = field(default_factory=dict)
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
+    to_publish: set[str] = field(default_factory=set)
 
     def link_of_variant(self, variant_id: str) -> Link | None:
         """The link holding a Shopify variant, if any."""
@@ -190,10 +195,12 @@ class ProductsStore:
                                  None if r["tracked"] is None else bool(r["tracked"]))
                 idx.unique[row.key] = row
             for r in db.conn.execute(
-                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN (?, ?, ?)",
-                    (shop, JOB, DUPLICATES_JOB, LINKS_JOB)):
+                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN "
+                    "(?, ?, ?, ?)", (shop, JOB, DUPLICATES_JOB, LINKS_JOB, PUBLISH_JOB)):
                 if r["job"] == JOB:
                     idx.hashes[str(r["key"])] = str(r["hash"])
+                elif r["job"] == PUBLISH_JOB:
+                    idx.to_publish.add(str(r["key"]))
                 elif r["job"] == LINKS_JOB:
                     idx.links[str(r["key"])] = Link.from_json(json.loads(r["hash"]))
                 else:
@@ -354,6 +361,26 @@ class ProductsStore:
         if db is not None:
             db.set_hash(JOB, shop, key, value)
         idx.hashes[key] = value
+
+    def set_to_publish(self, shop: str, key: str, pending: bool) -> None:
+        """Mark (or clear) a created product as still to be published to its channels."""
+        idx = self.index(shop)
+        if (key in idx.to_publish) == pending:
+            return
+        db = self._writable()
+        if db is not None:
+            with db.transaction() as c:
+                if pending:
+                    c.execute("INSERT OR REPLACE INTO record_hashes (job, shop, key, hash, "
+                              "updated_at) VALUES (?, ?, ?, '', ?)",
+                              (PUBLISH_JOB, shop, key, utcnow()))
+                else:
+                    c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND "
+                              "key = ?", (PUBLISH_JOB, shop, key))
+        if pending:
+            idx.to_publish.add(key)
+        else:
+            idx.to_publish.discard(key)
 
     def drop_hash(self, shop: str, key: str) -> None:
         """Forget what was recorded for a SKU key (a number renamed away from it)."""

@@ -213,7 +213,8 @@ def test_rackbeat_to_shopify_every_field(rb_master: Env) -> None:
     assert any(e.label == "mutation bulkOperationRunQuery"
                for e in env.sandbox.shopify.log.entries(mark[0]))
     assert writes == {"mutation productUpdate": 3,
-                      "mutation productVariantsBulkUpdate": 4, "mutation productSet": 2}
+                      "mutation productVariantsBulkUpdate": 4, "mutation productSet": 2,
+                      "mutation publishablePublish": 2}
     assert env.rackbeat_writes(mark) == {}
 
     cat = env.catalogue("dk")
@@ -361,7 +362,8 @@ def test_deleted_product_is_recreated_when_asked(tmp_path: Path) -> None:
         # created again (never a duplicate of a live one), and the summary says so.
         assert result.exit_code == ExitCode.OK
         assert counts(result, "dk")["created"] == 1 and counts(result, "dk")["recreated"] == 1
-        assert env.shopify_writes(mark) == {"mutation productSet": 1}
+        assert env.shopify_writes(mark) == {"mutation productSet": 1,
+                                            "mutation publishablePublish": 1}
         p2, v2 = env.catalogue("dk")["HONNING-1"]
         assert p2["id"] != p["id"] and v2["price"] == "60.00"
         mark = env.mark()

@@ -472,8 +472,13 @@ def new_product(
     tags: Iterable[str] = (),
     template_suffix: str | None = None,
     seo: dict[str, Any] | None = None,
+    published: bool = True,
 ) -> dict[str, Any]:
-    """A product record without variants (add them with :func:`new_variant`)."""
+    """A product record without variants (add them with :func:`new_variant`).
+
+    ``published``: an active product made in the admin is on the online store; one made through
+    the API (``productCreate``, ``productSet``) is on no sales channel until published.
+    """
     gid = shop.new_gid("Product")
     ts = shop.now_iso()
     product: dict[str, Any] = {
@@ -487,7 +492,8 @@ def new_product(
         "tags": sorted_tags(tags),
         "createdAt": ts,
         "updatedAt": ts,
-        "publishedAt": ts if status == "ACTIVE" else None,
+        "publishedAt": None,
+        "publications": {},
         "templateSuffix": template_suffix,
         "seo": {"title": (seo or {}).get("title"), "description": (seo or {}).get("description")},
         "isGiftCard": False,
@@ -496,11 +502,78 @@ def new_product(
         "variantIds": [],
         "metafields": [],
     }
+    if published and status == "ACTIVE":
+        publish(shop, product, online_store(shop)["id"], ts)
     idx = _handle_index(shop)
     shop.products[gid] = product
     idx[product["handle"]] = gid
     shop.handle_index_size = len(shop.products)
     return product
+
+
+# -- publications (sales channels) -------------------------------------------------------------
+
+DEFAULT_PUBLICATIONS = ("Online Store", "Point of Sale")
+
+
+def publications(shop: ShopState) -> dict[str, dict[str, Any]]:
+    """The shop's publications (made on first use: the online store and point of sale)."""
+    if not shop.publications:
+        for name in DEFAULT_PUBLICATIONS:
+            gid = shop.new_gid("Publication")
+            shop.publications[gid] = {"id": gid, "name": name, "autoPublish": False,
+                                      "supportsFuturePublishing": name == "Online Store"}
+    return shop.publications
+
+
+def online_store(shop: ShopState) -> dict[str, Any]:
+    return next(p for p in publications(shop).values() if p["name"] == "Online Store")
+
+
+def publish(shop: ShopState, product: dict[str, Any], publication_id: str, when: str) -> None:
+    """Put a product on a publication; ``publishedAt`` is when it went on the online store."""
+    product.setdefault("publications", {}).setdefault(publication_id, when)
+    if publication_id == online_store(shop)["id"] and not product.get("publishedAt"):
+        product["publishedAt"] = when
+
+
+def _r_publications(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    shop = ctx_of(info).shop
+    return paged(info, list(publications(shop).values()), args, lambda r: gid_number(r["id"]))
+
+
+def _p_published_on(p: dict[str, Any], info: GraphQLResolveInfo, publicationId: str) -> bool:
+    when = (p.get("publications") or {}).get(publicationId)
+    return when is not None and when <= ctx_of(info).shop.now_iso()
+
+
+def _m_publishable_publish(
+    _: Any, info: GraphQLResolveInfo, id: str, input: list[dict[str, Any]]
+) -> Any:
+    shop = ctx_of(info).shop
+    p = shop.products.get(id)
+    if p is None:
+        return {"publishable": None, "shop": shop_record(shop),
+                "userErrors": [user_error(["id"], "Resource does not exist")]}
+    pubs = publications(shop)
+    errors = []
+    for i, entry in enumerate(input):
+        entry = _d(entry)
+        pid = entry.get("publicationId")
+        if not pid or pid not in pubs:
+            errors.append(user_error(["input", str(i), "publicationId"],
+                                     "Publication does not exist"))
+        elif entry.get("publishDate") and not pubs[pid]["supportsFuturePublishing"]:
+            errors.append(user_error(["input", str(i), "publishDate"],
+                                     "Can't schedule publishing for this channel"))
+    if errors:
+        return {"publishable": None, "shop": shop_record(shop), "userErrors": errors}
+    now = shop.now_iso()
+    for entry in input:
+        entry = _d(entry)
+        publish(shop, p, entry["publicationId"], entry.get("publishDate") or now)
+    product_changed(shop, p)
+    return {"publishable": p, "shop": shop_record(shop), "userErrors": []}
 
 
 def new_variant(
@@ -1289,9 +1362,8 @@ def _apply_product_scalars(shop: ShopState, p: dict[str, Any], data: dict[str, A
         if src in data and data[src] is not None:
             p[dst] = data[src]
     if data.get("status"):
+        # The status never publishes: a product is on a channel only once published there.
         p["status"] = data["status"]
-        if p["status"] == "ACTIVE" and not p.get("publishedAt"):
-            p["publishedAt"] = shop.now_iso()
     if data.get("tags") is not None:
         p["tags"] = sorted_tags(data["tags"])
     if data.get("seo") is not None:
@@ -1335,6 +1407,7 @@ def _m_product_create(
         title=title,
         handle=explicit or unique_handle(shop, normalize_handle(title) or "product"),
         status=data.get("status") or "ACTIVE",
+        published=False,  # the API publishes nothing: publishablePublish does
     )
     p["vendor"] = shop.name
     _apply_product_scalars(shop, p, data)
@@ -1594,6 +1667,7 @@ def _m_product_set(
             title=title or "",
             handle=handle or unique_handle(shop, normalize_handle(title or "") or "product"),
             status=data.get("status") or "ACTIVE",
+            published=False,  # the API publishes nothing: publishablePublish does
         )
         if ident.get("customId"):
             cid = _d(ident["customId"])
@@ -2430,6 +2504,7 @@ def register(schema: GraphQLSchema) -> None:
         "inventoryLevel": _r_level,
         "node": _r_node,
         "nodes": _r_nodes,
+        "publications": _r_publications,
     }
     for name, fn in q.items():
         _set(schema, "Query", name, fn)
@@ -2447,6 +2522,7 @@ def register(schema: GraphQLSchema) -> None:
         "tagsAdd": _m_tags_add,
         "tagsRemove": _m_tags_remove,
         "metafieldsSet": _m_metafields_set,
+        "publishablePublish": _m_publishable_publish,
     }
     for name, fn in m.items():
         _set(schema, "Mutation", name, fn)
@@ -2464,6 +2540,7 @@ def register(schema: GraphQLSchema) -> None:
             "variantsCount": _p_variants_count,
             "metafield": resolve_metafield,
             "metafields": resolve_metafields,
+            "publishedOnPublication": _p_published_on,
         },
         "ProductVariant": {
             "displayName": _v_display_name,
@@ -2501,3 +2578,7 @@ def register(schema: GraphQLSchema) -> None:
     node = schema.get_type("Node")
     if node is not None:
         node.resolve_type = _resolve_node_type  # type: ignore[attr-defined]
+    publishable = schema.get_type("Publishable")
+    if publishable is not None:
+        publishable.resolve_type = (  # type: ignore[attr-defined]
+            lambda value, info, _type: "Product")

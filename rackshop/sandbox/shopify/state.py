@@ -152,6 +152,7 @@ class ShopState:
         variants: Variant gid -> variant record (``productId``, ``inventoryItemId``, ``sku``...).
         inventory_items: Item gid -> item record (``levels``: location gid -> level record).
         orders: Order gid -> order record (owned by the order part of the twin).
+        publications: Publication gid -> record (sales channels; see catalog.publications()).
     """
 
     twin: ShopifyTwin
@@ -177,6 +178,7 @@ class ShopState:
     idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhook_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    publications: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     issued_tokens: dict[str, float] = field(default_factory=dict)
     api_versions: set[str] = field(default_factory=set)

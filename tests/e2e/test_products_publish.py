@@ -1,0 +1,101 @@
+"""Products rackshop creates are published to the sales channels the shop's config names
+(issue 19, case 6): an active product is on no channel until published, in Shopify and in the
+twin alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rackshop.errors import ExitCode
+from rackshop.sandbox.base import FaultRule
+from tests.e2e.test_sync_products import RB_MASTER, Env, counts
+
+PUBS = "{ publications(first: 10) { nodes { id name } } }"
+ON = """query($id: ID!, $p: ID!) { product(id: $id) { status publishedAt
+  publishedOnPublication(publicationId: $p) } }"""
+
+
+def channels(env: Env, shop: str, product_id: str) -> set[str]:
+    out = set()
+    for pub in env.gql(shop, PUBS)["publications"]["nodes"]:
+        if env.gql(shop, ON, {"id": product_id, "p": pub["id"]})["product"][
+                "publishedOnPublication"]:
+            out.add(pub["name"])
+    return out
+
+
+def seed(env: Env) -> None:
+    env.rackbeat.add_product("NEW-1", "Ny vare", 100.00, 1000)
+    env.rackbeat.add_product("NEW-2", "Anden vare", 50.00, 1000)
+
+
+def test_created_products_are_published_to_the_online_store(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}})
+    try:
+        seed(env)
+        mark = env.mark()
+        result = env.run()
+        assert result.exit_code == ExitCode.OK
+        assert counts(result, "dk")["published"] == 2
+        assert env.shopify_writes(mark) == {"mutation productSet": 2,
+                                            "mutation publishablePublish": 2}
+        for sku in ("NEW-1", "NEW-2"):
+            p, _ = env.catalogue("dk")[sku]
+            assert p["status"] == "ACTIVE"
+            assert channels(env, "dk", p["id"]) == {"Online Store"}
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
+
+
+def test_channels_come_from_the_config(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": {
+        **RB_MASTER, "sales_channels": ["Online Store", "Point of Sale"]}},
+        "se": {"products": {**RB_MASTER, "sales_channels": []}}})
+    try:
+        seed(env)
+        env.run()
+        p, _ = env.catalogue("dk")["NEW-1"]
+        assert channels(env, "dk", p["id"]) == {"Online Store", "Point of Sale"}
+        p, _ = env.catalogue("se")["NEW-1"]
+        assert channels(env, "se", p["id"]) == set()  # [] publishes nowhere
+    finally:
+        env.close()
+
+
+def test_an_unknown_channel_creates_nothing(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": {**RB_MASTER, "sales_channels": ["Facebook"]}}})
+    try:
+        seed(env)
+        mark = env.mark()
+        result = env.run()
+        assert result.exit_code != ExitCode.OK
+        assert counts(result, "dk")["failed"] == 2
+        reasons = [why for _, why in result.shops[0].failures]
+        assert all("'Facebook'" in why and "sales_channels" in why for why in reasons)
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
+
+
+def test_a_create_whose_answer_was_lost_is_published_by_the_next_pass(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}})
+    try:
+        env.rackbeat.add_product("NEW-1", "Ny vare", 100.00, 1000)
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("lost",), times=1, match="mutation productSet")])
+        first = env.run()
+        assert first.exit_code == ExitCode.PARTIAL
+        p, _ = env.catalogue("dk")["NEW-1"]  # made, but its answer was lost
+        assert channels(env, "dk", p["id"]) == set()
+        second = env.run()
+        assert second.exit_code == ExitCode.OK
+        assert counts(second, "dk").get("created", 0) == 0
+        assert channels(env, "dk", p["id"]) == {"Online Store"}
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
