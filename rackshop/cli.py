@@ -346,8 +346,10 @@ def _print_job_summary(out: Any, result: Any) -> None:
     console.print_table(out, title, columns, rows)
     failures = [(s.shop, rec, why) for s in result.shops for rec, why in s.failures]
     if failures:
-        console.print_table(out, "failed (retried on the next pass; see `rackshop status`)",
-                            ["shop", "record", "reason"], failures)
+        title = ("failed (refused orders wait for a change; see `rackshop orders list`)"
+                 if result.job == "sync-orders" else
+                 "failed (retried on the next pass; see `rackshop status`)")
+        console.print_table(out, title, ["shop", "record", "reason"], failures)
 
 
 def _print_order_plans(out: Any, shop: str, outcomes: Sequence[Any]) -> None:
