@@ -1054,7 +1054,8 @@ def diff_for_rackbeat(wanted: RackbeatFields, current: RackbeatItem) -> tuple[
 
 
 def shopify_source_hash(product: ProductState, variant: VariantState, *, fields: Iterable[str],
-                        prices_include_tax: bool, weight_unit: str) -> str:
+                        prices_include_tax: bool, weight_unit: str,
+                        currency_rate: Decimal = Decimal(1)) -> str:
     """Hash of the Shopify values that feed a Rackbeat product (Shopify master).
 
     Covers what :func:`rackbeat_fields_from_variant` reads for the synced fields, so a product
@@ -1071,6 +1072,8 @@ def shopify_source_hash(product: ProductState, variant: VariantState, *, fields:
     if "sales_price" in f:
         state["price"] = str(cents(variant.price))
         state["taxable"] = variant.taxable
+        if currency_rate != 1:
+            state["rate"] = str(currency_rate)
     if "weight" in f:
         state["weight"] = None if variant.weight is None else str(variant.weight)
         state["weight_unit"] = variant.weight_unit

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -380,6 +380,24 @@ class _RackbeatFeed:
                 out[key] = found
         return out
 
+    def base_currency(self) -> str | None:
+        """Rackbeat's base currency (``GET /self``), read once."""
+        if not hasattr(self, "_base"):
+            account = self.client.self_info().get("user_account") or {}
+            code = account.get("base_currency")
+            self._base: str | None = str(code).upper() if code else None
+        return self._base
+
+    def currency_rate(self, code: str) -> Decimal | None:
+        """Units of the base currency per unit of ``code`` from Rackbeat's currency table
+        (``GET /currencies``: ``rate`` is base units per 100 units), or ``None``."""
+        if not hasattr(self, "_rates"):
+            self._rates: dict[str, Decimal] = {}
+            for c in self.client.list_all("currencies"):
+                if c.get("code") and c.get("rate"):
+                    self._rates[str(c["code"]).upper()] = Decimal(str(c["rate"])) / 100
+        return self._rates.get(code.upper())
+
     def group_vat(self, number: int) -> Decimal | None:
         """The domestic VAT rate of a product group (``None`` if it has none or is unknown)."""
         if number not in self._groups:
@@ -387,6 +405,55 @@ class _RackbeatFeed:
             vat = (found or {}).get("vat_domestic")
             self._groups[number] = Decimal(str(vat)) if vat is not None else None
         return self._groups[number]
+
+
+# -- currencies --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceConversion:
+    """How a shop's prices relate to Rackbeat's.
+
+    Attributes:
+        shop_currency: The shop's currency (Shopify's ``shop.currencyCode``).
+        base_currency: Rackbeat's base currency.
+        rate: Units of the base currency per unit of the shop's currency (1 when they are the
+            same); ``None`` when no rate is known: prices are not written for the shop.
+        source: ``same``, ``config`` (``products.currency_rate``) or ``rackbeat``
+            (``GET /currencies``).
+        reason: Why prices are not written (``rate is None``).
+    """
+
+    shop_currency: str
+    base_currency: str
+    rate: Decimal | None
+    source: str
+    reason: str = ""
+
+
+def price_conversion(shop: ShopConfig, shop_currency: str,
+                     feed: _RackbeatFeed) -> PriceConversion:
+    """The conversion between a shop's prices and Rackbeat's (see docs/products.md)."""
+    base = feed.base_currency() or shop_currency
+    cur = shop_currency.upper()
+    if cur == base:
+        return PriceConversion(cur, base, Decimal(1), "same")
+    if shop.products.currency_rate is not None:
+        return PriceConversion(cur, base, Decimal(str(shop.products.currency_rate)), "config")
+    rate = feed.currency_rate(cur)
+    if rate is not None:
+        return PriceConversion(cur, base, rate, "rackbeat")
+    return PriceConversion(cur, base, None, "none", (
+        f"prices are not written for this shop: its currency {cur} differs from Rackbeat's "
+        f"base currency {base}, and neither Rackbeat's currency table (GET /currencies) nor "
+        f"shops.{shop.name}.products.currency_rate gives a rate; add {cur} to Rackbeat's "
+        "currencies or set currency_rate"))
+
+
+def shop_currency(client: ShopifyClient) -> str:
+    """The shop's currency code (one small read)."""
+    data = client.query("ShopInfo", {"first": 1})
+    return str((data.get("shop") or {}).get("currencyCode") or "")
 
 
 # -- shared pass machinery ---------------------------------------------------------------------
@@ -436,6 +503,21 @@ class _Pass:
 
     def row(self, sku: str, fld: str, old: str, new: str, action: str) -> None:
         self.args.report.add(ProductRow(self.name, sku, fld, old, new, action))
+
+    def conversion(self) -> PriceConversion:
+        """The shop's price conversion, said in the summary when prices are converted or
+        not written."""
+        conv = price_conversion(self.shop, shop_currency(self.shopify) or "", self.feed)
+        if conv.rate is None:
+            self.result.details["prices"] = conv.reason
+            self.result.bump("prices_not_written")
+            self.row("", "", "", conv.reason, "note")
+            event(log, f"{self.name}: {conv.reason}", logging.WARNING, shop=self.name)
+        elif conv.source != "same":
+            self.result.details["prices"] = (
+                f"converted {conv.base_currency} <-> {conv.shop_currency} at {conv.rate:f} "
+                f"{conv.base_currency} per {conv.shop_currency} ({conv.source})")
+        return conv
 
     def skip(self, sku: str, reason: str, counter: str) -> None:
         self.result.bump("skipped")
@@ -523,6 +605,9 @@ class _RackbeatMaster(_Pass):
         self._publications: list[str] | None = None
 
     def run(self) -> None:
+        conv = self.conversion()
+        self.settings = replace(self.settings, currency_rate=conv.rate,
+                                price_rounding=self.shop.products.price_rounding)
         products, _ = self.read_shopify()
         self.report_index_problems(products, no_sku=False)
         idx = self.pstore.index(self.name)
@@ -680,6 +765,10 @@ class _RackbeatMaster(_Pass):
                     self.record(key, rb, None)
                     continue
                 why = self.not_for_shopify(item)
+                if why is None and "sales_price" in self.settings.fields and \
+                        self.settings.currency_rate is None:
+                    why = "not created without a price: " + str(
+                        self.result.details.get("prices", ""))
                 if why is not None:
                     self.skip(item.number, why, "skipped_non_stock")
                     self.record(key, rb, None)
@@ -968,6 +1057,7 @@ class _ShopifyMaster(_Pass):
         self.default_vat = Decimal(str(cfg.vat_rate))
         assert cfg.default_group is not None  # the config requires it for master = "shopify"
         self.default_group = cfg.default_group
+        self.rate = Decimal(1)  # set by run() (the shop's currency against Rackbeat's)
 
     def earlier_masters(self) -> list[tuple[str, set[str]]]:
         """Shopify-master shops before this one in the config, with their SKU keys."""
@@ -991,9 +1081,14 @@ class _ShopifyMaster(_Pass):
     def src_hash(self, p: ProductState, v: VariantState) -> str:
         return "sf=" + shopify_source_hash(p, v, fields=self.fields,
                                            prices_include_tax=self.shop.prices_include_tax,
-                                           weight_unit=self.weight_unit)
+                                           weight_unit=self.weight_unit,
+                                           currency_rate=self.rate)
 
     def run(self) -> None:
+        conv = self.conversion()
+        if conv.rate is None:
+            self.fields = tuple(f for f in self.fields if f != "sales_price")
+        self.rate = conv.rate or Decimal(1)
         products, full = self.read_shopify()
         self.report_index_problems(products, no_sku=True)
         idx = self.pstore.index(self.name)
@@ -1070,7 +1165,8 @@ class _ShopifyMaster(_Pass):
                 p, v, prices_include_tax=self.shop.prices_include_tax,
                 vat_rate=vat if vat is not None else self.default_vat,
                 default_group=self.default_group, weight_unit=self.weight_unit,
-                fields=self.fields, rackbeat_prices_include_vat=self.rb_incl)
+                fields=self.fields, rackbeat_prices_include_vat=self.rb_incl,
+                currency_rate=self.rate)
             owner = next((name for name, keys in earlier if key in keys), None)
             link = by_variant.get(v.id)
             if item is None and link is not None:
