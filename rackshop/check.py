@@ -294,6 +294,14 @@ def _check_shop(runtime: Runtime, shop: ShopConfig,
                f"{info.get('currencyCode')}, API {shop.api_version}")
     for problem in shop_setting_problems(shop, info):
         report.add(target, "settings", "fail", problem, ExitCode.CONFIG)
+    if shop.enabled and shop.products.master != "off" and info.get("currencyCode"):
+        from rackshop.sync.products import currency_check  # issue 19: currencies
+        try:
+            status, text = currency_check(runtime, shop, str(info["currencyCode"]))
+            report.add(target, "prices", status, text)
+        except RackshopError as exc:
+            report.add(target, "prices", "warn", f"could not read Rackbeat's currencies: "
+                       f"{exc.message}")
     locations = (data.get("locations") or {}).get("nodes") or []
     by_key: dict[str, dict[str, Any]] = {}
     for loc in locations:

@@ -450,6 +450,21 @@ def price_conversion(shop: ShopConfig, shop_currency: str,
         "currencies or set currency_rate"))
 
 
+def currency_check(runtime: Runtime, shop: ShopConfig, currency: str) -> tuple[str, str]:
+    """For ``rackshop check``: ``("ok" | "warn", text)`` on how the shop's product prices are
+    converted, or why none are written."""
+    conv = price_conversion(shop, currency, _RackbeatFeed(runtime.rackbeat(), Tuning()))
+    if conv.rate is None:
+        return "warn", conv.reason
+    if conv.source == "same":
+        return "ok", f"prices in {conv.base_currency}, Rackbeat's base currency"
+    origin = {"config": f"shops.{shop.name}.products.currency_rate",
+              "rackbeat": "Rackbeat's currency table"}[conv.source]
+    return "ok", (f"prices converted {conv.base_currency} <-> {conv.shop_currency} at "
+                  f"{conv.rate:f} {conv.base_currency} per {conv.shop_currency} ({origin}; "
+                  f"rounding: {shop.products.price_rounding})")
+
+
 def shop_currency(client: ShopifyClient) -> str:
     """The shop's currency code (one small read)."""
     data = client.query("ShopInfo", {"first": 1})

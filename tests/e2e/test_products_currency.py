@@ -118,3 +118,28 @@ def test_the_demo_two_currency_configuration_converts(world: World) -> None:
     marks = world.marks()
     _run(world)
     assert world.writes_since(marks) == (0, 0)
+
+
+def test_check_says_how_prices_are_converted_or_why_not(tmp_path: Path) -> None:
+    from rackshop.check import run_check
+    from rackshop.config import load_config
+    from rackshop.runtime import Runtime
+
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}, "se": {"products": SF_MASTER},
+                         "no": {"products": RB_MASTER}})
+    try:
+        currency(env, "se", "SEK")
+        currency(env, "no", "BRL")
+        config = load_config(env.config_path)
+        runtime = Runtime(config)
+        try:
+            report = run_check(runtime, config.shops, offline=False)
+        finally:
+            runtime.close()
+        rows = {r.target: r for r in report.rows if r.what == "prices"}
+        assert rows["shop dk"].status == "ok" and "DKK" in rows["shop dk"].detail
+        assert rows["shop se"].status == "ok" and "0.65 DKK per SEK" in rows["shop se"].detail
+        assert rows["shop no"].status == "warn"
+        assert "BRL" in rows["shop no"].detail and "not written" in rows["shop no"].detail
+    finally:
+        env.close()
