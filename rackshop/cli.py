@@ -436,6 +436,36 @@ def sync_stock_cmd(
     _run(common, _job_body(job))
 
 
+@app.command("sync-fulfillments")
+def sync_fulfillments_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    dry_run: DryRunOpt = False,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Make each shipment marked shipped in Rackbeat a fulfilment in Shopify, with tracking.
+
+    Only orders rackshop transferred; exactly once per shipment, however often it runs; partial
+    shipments fulfil exactly their lines; an order fulfilled by hand in Shopify is recognised.
+    """
+    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
+
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
+        from rackshop.sync.fulfillments import FulfillmentsReport, sync_fulfillments
+
+        report = FulfillmentsReport()
+        result = sync_fulfillments(runtime, shops, dry_run=dry_run, report=report,
+                                   progress=bars)
+        if dry_run and report.rows():
+            console.print_table(out, "fulfilments (dry run)",
+                                ["shop", "shipment", "order", "what", "units"], report.rows())
+        return result
+
+    _run(common, _job_body(job))
+
+
 InitShopOpt = Annotated[
     list[str] | None,
     typer.Option("--shop", "-s", metavar="NAME",

@@ -360,6 +360,25 @@ class InitialConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FulfillmentsConfig:
+    """``[shops.fulfillments]``: Rackbeat shipments become Shopify fulfilments
+    (``rackshop sync-fulfillments``)."""
+
+    enabled: bool = False
+    notify_customer: bool = False
+    location_map: FrozenMap[int, str] = field(default_factory=FrozenMap)
+    """Rackbeat location number -> the Shopify location (name or gid) that fulfils what leaves
+    it; empty: each fulfilment order's own assigned location."""
+    tracking_number_field: str = "tracking_number"
+    tracking_url_field: str = "tracking_url"
+    tracking_company_field: str = "carrier"
+    tracking_company: str | None = None
+    """The carrier named when the shipment names none."""
+    tracking_url_template: str | None = None
+    """A tracking URL per number, e.g. ``https://tracking.example/?id={number}``."""
+
+
+@dataclass(frozen=True, slots=True)
 class ShopConfig:
     """One ``[[shops]]`` entry."""
 
@@ -379,6 +398,7 @@ class ShopConfig:
     products: ProductsConfig = field(default_factory=ProductsConfig)
     stock: StockConfig = field(default_factory=StockConfig)
     initial: InitialConfig = field(default_factory=InitialConfig)
+    fulfillments: FulfillmentsConfig = field(default_factory=FulfillmentsConfig)
 
     @property
     def graphql_url(self) -> str:
@@ -729,7 +749,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "shops": (
         "name", "domain", "api_version", "base_url", "token", "client_id", "client_secret",
         "webhook_secret", "plan", "enabled", "prices_include_tax", "orders", "products",
-        "stock", "initial",
+        "stock", "initial", "fulfillments",
     ),
     "shops.orders": (
         "enabled", "since", "transfer_on", "process_to", "overlap_minutes",
@@ -751,6 +771,11 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "zero_guard", "track_untracked",
     ),
     "shops.initial": ("location_map",),
+    "shops.fulfillments": (
+        "enabled", "notify_customer", "location_map", "tracking_number_field",
+        "tracking_url_field", "tracking_company_field", "tracking_company",
+        "tracking_url_template",
+    ),
 }
 # fmt: on
 _SECRET_KEYS = ("env", "file")
@@ -1631,12 +1656,24 @@ def _parse_shop(ctx: _Ctx, tbl: Mapping[str, Any], path: str, index: int) -> Sho
     products = _parse_products(ctx, tbl, path)
     stock = _parse_stock(ctx, tbl, path)
     initial = _parse_initial(ctx, tbl, path)
+    fulfillments = _parse_fulfillments(ctx, tbl, path)
+    if (fulfillments is not None and fulfillments.enabled and orders is not None
+            and orders.enabled and orders.transfer_on == "fulfilled"):
+        ctx.problem(
+            _join(_join(path, "fulfillments"), "enabled"),
+            'cannot be true while orders.transfer_on = "fulfilled": that shop fulfils in '
+            "Shopify first and Rackbeat follows, so Rackbeat's shipments must not fulfil the "
+            'order again; set transfer_on = "paid" (or "created"), or fulfillments.enabled = '
+            "false",
+        )
+        fulfillments = None
 
     if not _ok(
         name, domain, api_version, base_url, token, client_id, client_secret, webhook_secret, plan
-    ) or None in (orders, products, stock, initial):
+    ) or None in (orders, products, stock, initial, fulfillments):
         return None
     assert orders is not None and products is not None and stock is not None and initial is not None
+    assert fulfillments is not None
     return ShopConfig(
         name=name,
         domain=domain,
@@ -1653,6 +1690,7 @@ def _parse_shop(ctx: _Ctx, tbl: Mapping[str, Any], path: str, index: int) -> Sho
         products=products,
         stock=stock,
         initial=initial,
+        fulfillments=fulfillments,
     )
 
 
@@ -2334,6 +2372,64 @@ def _parse_initial(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Initia
         seen.setdefault(value, key)
         out[key] = value
     return InitialConfig(location_map=FrozenMap(out)) if ok else None
+
+
+def _parse_fulfillments(ctx: _Ctx, shop: Mapping[str, Any],
+                        shop_path: str) -> FulfillmentsConfig | None:
+    path = _join(shop_path, "fulfillments")
+    tbl = ctx.table(shop, "fulfillments", path, "shops.fulfillments")
+    if tbl is None:
+        return None if "fulfillments" in shop else FulfillmentsConfig()
+
+    def p(key: str) -> str:
+        return _join(path, key)
+
+    default = FulfillmentsConfig()
+    enabled = ctx.boolean(tbl, "enabled", p("enabled"), False)
+    notify = ctx.boolean(tbl, "notify_customer", p("notify_customer"), False)
+    texts = {key: ctx.string(tbl, key, p(key), getattr(default, key))
+             for key in ("tracking_number_field", "tracking_url_field",
+                         "tracking_company_field", "tracking_company",
+                         "tracking_url_template")}
+    for key in ("tracking_number_field", "tracking_url_field", "tracking_company_field"):
+        value = texts[key]
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*"
+                                                       r"(\.[A-Za-z_][A-Za-z0-9_]*)*", value):
+            ctx.problem(p(key), f"{_short(value)} is not a field of a Rackbeat shipment: give "
+                        'its name, or a dotted path such as "delivery.tracking_number"')
+            texts[key] = _INVALID
+    template = texts["tracking_url_template"]
+    if isinstance(template, str) and "{number}" not in template:
+        ctx.problem(p("tracking_url_template"), "must contain {number}, where each tracking "
+                    'number goes, e.g. "https://tracking.example/?id={number}"')
+        texts["tracking_url_template"] = _INVALID
+    location_map: dict[int, str] = {}
+    ok = True
+    if "location_map" in tbl:
+        mpath = p("location_map")
+        raw = tbl["location_map"]
+        if not isinstance(raw, dict):
+            ctx.problem(mpath, "expected a table of Rackbeat location number -> Shopify "
+                        f'location, like location_map = {{ "1" = "Main warehouse" }}; got '
+                        f"{_describe(raw)}")
+            ok = False
+        else:
+            for key, value in raw.items():
+                kpath = _join_map(mpath, key)
+                if not str(key).isdigit() or int(key) < 1:
+                    ctx.problem(kpath, f"{_short(key)} is not a Rackbeat location number: "
+                                'write the number in quotes, e.g. "1" = "Main warehouse"')
+                    ok = False
+                elif not isinstance(value, str) or not value.strip():
+                    ctx.problem(kpath, "expected the Shopify location's name or gid as "
+                                f"`rackshop check` lists them, got {_describe(value)}")
+                    ok = False
+                else:
+                    location_map[int(key)] = value.strip()
+    if not ok or not _ok(enabled, notify, *texts.values()):
+        return None
+    return FulfillmentsConfig(enabled=enabled, notify_customer=notify,
+                              location_map=FrozenMap(location_map), **texts)
 
 
 def _check_across_shops(

@@ -16,6 +16,8 @@ table               what it holds
 ``record_hashes``   per (job, shop, key): hash of what rackshop last wrote (echo-proofing)
 ``failures``        per (job, shop, key): records that failed, with reason and count
 ``init_journal``    per (shop, kind, key): the go-live import's products and adjustments
+``fulfillment_journal``  per (shop, Rackbeat shipment): its Shopify order, state (creating /
+                    done / already / failed) and the fulfilments made for it
 ==================  ==========================================================================
 
 Design rules: WAL mode, file mode 0600, schema versioned with ``PRAGMA user_version`` and applied
@@ -191,6 +193,22 @@ CREATE TABLE webhook_tokens (
     digest TEXT NOT NULL,
     created_at TEXT NOT NULL
 )
+    """,
+    # sync-fulfillments: one row per Rackbeat shipment, its Shopify order and its fulfilments.
+    """
+CREATE TABLE fulfillment_journal (
+    shop TEXT NOT NULL,
+    shipment_id INTEGER NOT NULL,
+    rackbeat_order INTEGER NOT NULL,
+    shopify_order_id TEXT NOT NULL,
+    order_name TEXT,
+    state TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (shop, shipment_id)
+);
+CREATE INDEX fulfillment_journal_by_state ON fulfillment_journal (state, shop)
     """,
 ]
 
@@ -512,7 +530,7 @@ class Store:
 _TABLES = (
     "runs", "cursors", "mappings", "order_journal", "customers", "stock_pushed",
     "stock_batches", "record_hashes", "failures", "init_journal", "webhook_queue",
-    "webhook_seen", "webhook_tokens",
+    "webhook_seen", "webhook_tokens", "fulfillment_journal",
 )
 
 

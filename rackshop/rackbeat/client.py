@@ -71,6 +71,7 @@ SINGLE_KEYS: dict[str, str] = {
     "customer-invoices": "customer_invoice",
     "webhooks": "webhook",
     "shipments": "order_shipment",
+    "order-shipments": "order_shipment",
 }
 
 

@@ -1174,7 +1174,7 @@ class RackbeatTwin(TwinApp):
         return self._one(req, "order", self.account.order_json(order))
 
     def _h_create_shipment(self, req: Request, p: list[str], body: JSON) -> Response:
-        shipment = self.account.create_shipment(self.account.order(p[0]))
+        shipment = self.account.create_shipment(self.account.order(p[0]), body or {})
         return self._one(req, "order_shipment", self.account.shipment_json(shipment), 201)
 
     def _shipment_spec(self) -> ListSpec[Shipment]:

@@ -317,6 +317,10 @@ class Shipment(Stamped):
     lines: list[ShipmentLine] = field(default_factory=list)
     is_shipped: bool = False
     shipped_at: datetime | None = None
+    # Tracking: not in Rackbeat's public record (docs/sandbox-rackbeat.md, "Shipment tracking").
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    carrier: str | None = None
 
     @property
     def is_picked(self) -> bool:
@@ -1563,16 +1567,34 @@ class Account:
             if item is not None and line.stock_location is not None and left:
                 self._move(item, line.stock_location, reserved=-left)
 
-    def create_shipment(self, order: Order) -> Shipment:
-        """``POST /orders/{number}/create-shipment``: everything not yet in a shipment."""
+    def create_shipment(self, order: Order, payload: Mapping[str, Any] | None = None) -> Shipment:
+        """``POST /orders/{number}/create-shipment``: everything not yet in a shipment, or the
+        ``lines`` named (``[{"line_id": id, "quantity": q}]``: a partial shipment), with the
+        tracking fields of :meth:`set_tracking`."""
         if not order.is_booked:
             raise refused("The order is not booked.")
         if order.is_shipped:
             raise refused("The order is already shipped.")
+        payload = payload or {}
+        wanted: dict[int, float] | None = None
+        if payload.get("lines") is not None:
+            wanted = {}
+            for i, row in enumerate(payload.get("lines") or []):
+                line_id = to_int((row or {}).get("line_id"))
+                qty = float((row or {}).get("quantity") or 0)
+                if line_id is None or not any(ln.id == line_id for ln in order.lines) or qty <= 0:
+                    raise invalid({f"lines.{i}": ["Choose an order line and a quantity above 0."]})
+                wanted[line_id] = wanted.get(line_id, 0.0) + qty
         now = self.now()
         shipment = Shipment(now, now, self.next_id("shipment"), order.number)
         for line in order.lines:
             left = line.quantity - line.shipped - line.in_shipment
+            if wanted is not None:
+                if line.id not in wanted:
+                    continue
+                if wanted[line.id] > left:
+                    raise refused(f"Line {line.id} has only {left:g} left to ship.")
+                left = wanted[line.id]
             if left <= 0:
                 continue
             item = self.items[line.item]
@@ -1587,10 +1609,19 @@ class Account:
             line.in_shipment += left
         if not shipment.lines:
             raise refused("The order has nothing left to ship.")
+        self.set_tracking(shipment, payload)
         self.shipments[shipment.id] = shipment
         self._touch(order)
         self._emit_key("order.updated", order.number)
         return shipment
+
+    @staticmethod
+    def set_tracking(shipment: Shipment, payload: Mapping[str, Any]) -> None:
+        """Take ``tracking_number`` (several: comma-separated), ``tracking_url`` and ``carrier``
+        from a request body, where given (the twin's choice: docs/sandbox-rackbeat.md)."""
+        for key in ("tracking_number", "tracking_url", "carrier"):
+            if payload.get(key) is not None:
+                setattr(shipment, key, str(payload[key]))
 
     def shipment(self, ident: Any) -> Shipment:
         """The shipment with this id; 404 otherwise."""
@@ -1608,6 +1639,7 @@ class Account:
                 sl.is_picked = True
         if not shipment.is_picked:
             raise refused('The shipment is not picked. Pick it first, or send {"pick": true}.')
+        self.set_tracking(shipment, payload)
         order = self.orders[shipment.order]
         for sl in shipment.lines:
             line = next(ln for ln in order.lines if ln.id == sl.line)
@@ -1828,6 +1860,9 @@ class Account:
             and any(sl.is_picked for sl in shipment.lines),
             "is_shipped": shipment.is_shipped,
             "shipped_at": iso(shipment.shipped_at) if shipment.shipped_at else None,
+            "tracking_number": shipment.tracking_number,
+            "tracking_url": shipment.tracking_url,
+            "carrier": shipment.carrier,
             "lines": lines,
             "created_at": iso(shipment.created_at),
             "updated_at": iso(shipment.updated_at),

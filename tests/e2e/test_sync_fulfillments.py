@@ -1,0 +1,243 @@
+"""sync-fulfillments end to end: Rackbeat shipments become Shopify fulfilments, exactly once."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from rackshop.config import load_config
+from rackshop.errors import ConfigError, ExitCode
+from rackshop.runtime import Runtime
+from rackshop.sandbox.world import Sandbox
+from rackshop.sync.fulfillments import sync_fulfillments
+from rackshop.sync.orders import sync_orders
+from tests.e2e.conftest import World
+from tests.helpers.shopify_orders import Line, OrderSpec, place
+
+STATE = """
+query($id: ID!) { order(id: $id) { displayFulfillmentStatus
+  fulfillments(first: 50) { id trackingInfo(first: 10) { number company url }
+    fulfillmentLineItems(first: 50) { nodes { quantity lineItem { sku } } } }
+  fulfillmentOrders(first: 10) { nodes { id lineItems(first: 50) { nodes {
+    id sku remainingQuantity } } } } } }
+"""
+A, B = "RS-1010", "RS-1011"
+
+
+def _configure(path: Path, **fulfillments: Any) -> None:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    for shop in data["shops"]:
+        shop["orders"].update({"transfer_on": "paid", "process_to": "booked"})
+        shop["fulfillments"] = {"enabled": True, **fulfillments}
+    data["http"] = {"attempts": 6, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05}
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=50.0) as sandbox:
+        path = sandbox.write_config(tmp_path / "rackshop.toml")
+        _configure(path)
+        w = World(sandbox, path)
+        try:
+            yield w
+        finally:
+            w.runtime.close()
+
+
+def _transfer(world: World, *specs: OrderSpec) -> list[tuple[str, int]]:
+    """Place and transfer orders; (Shopify gid, Rackbeat number) of each."""
+    placed = [place(world.sandbox.shopify_app, "dk", spec) for spec in specs]
+    result = sync_orders(world.runtime, world.config.shops)
+    assert result.shops[0].counts.get("transferred") == len(specs), result.shops[0].failures
+    store = world.runtime.store()
+    out = []
+    for order in placed:
+        row = store.conn.execute("SELECT rackbeat_number FROM order_journal WHERE "
+                                 "shopify_order_id = ?", (order["id"],)).fetchone()
+        out.append((order["id"], int(row[0])))
+    return out
+
+
+def _ship(world: World, number: int, lines: dict[str, int] | None = None,
+          **tracking: str) -> int:
+    """Create and mark shipped a shipment in Rackbeat (all that is left, or ``lines``)."""
+    rb = world.runtime.rackbeat()
+    body: dict[str, Any] = {}
+    if lines is not None:
+        order = rb.get_one("orders", number)
+        by_sku = {str(ln["item"]["number"] if isinstance(ln.get("item"), dict)
+                      else ln.get("item_id")): ln["id"] for ln in order["lines"]}
+        body["lines"] = [{"line_id": by_sku[sku], "quantity": q} for sku, q in lines.items()]
+    created = rb.request("POST", f"orders/{number}/create-shipment", body=body)
+    sid = int(created["order_shipment"]["id"])
+    rb.request("POST", f"orders/shipments/{sid}/mark-shipped", body={"pick": True, **tracking})
+    return sid
+
+
+def _state(world: World, gid: str) -> dict[str, Any]:
+    return world.sandbox.shopify_app.execute("dk", STATE, {"id": gid})["data"]["order"]
+
+
+def _creates(world: World, mark: int) -> int:
+    return world.sandbox.shopify.log.counters(mark)["by_label"].get("mutation fulfillmentCreate",
+                                                                      0)
+
+
+def test_a_full_shipment_with_tracking_is_one_fulfilment_and_a_second_pass_writes_nothing(
+        world: World) -> None:
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00"), Line(B, 1, "300.00")],
+                                                 shipping="49.00"))
+    _ship(world, number, tracking_number="00370712345", carrier="PostNord",
+          tracking_url="https://tracking.example/00370712345")
+    result = sync_fulfillments(world.runtime, world.config.shops)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert result.shops[0].counts["fulfilled"] == 1
+    state = _state(world, gid)
+    assert state["displayFulfillmentStatus"] == "FULFILLED"
+    [fulfilment] = state["fulfillments"]
+    assert fulfilment["trackingInfo"] == [{"number": "00370712345", "company": "PostNord",
+                                           "url": "https://tracking.example/00370712345"}]
+    marks = world.marks()
+    again = sync_fulfillments(world.runtime, world.config.shops)
+    assert again.exit_code == ExitCode.OK
+    assert world.writes_since(marks) == (0, 0)
+
+
+def test_partial_shipments_fulfil_exactly_their_lines_until_the_order_is_fulfilled(
+        world: World) -> None:
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00"), Line(B, 1, "300.00")]))
+    _ship(world, number, {A: 1}, tracking_number="P1")
+    sync_fulfillments(world.runtime, world.config.shops)
+    state = _state(world, gid)
+    assert state["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
+    left = {n["sku"]: n["remainingQuantity"]
+            for fo in state["fulfillmentOrders"]["nodes"] for n in fo["lineItems"]["nodes"]}
+    assert left == {A: 1, B: 1}
+    _ship(world, number, tracking_number="P2, P3")  # the rest, two parcels
+    result = sync_fulfillments(world.runtime, world.config.shops)
+    assert result.shops[0].counts["fulfilled"] == 1
+    state = _state(world, gid)
+    assert state["displayFulfillmentStatus"] == "FULFILLED"
+    assert len(state["fulfillments"]) == 2
+    assert sorted(t["number"] for f in state["fulfillments"] for t in f["trackingInfo"]) == [
+        "P1", "P2", "P3"]
+
+
+def test_no_tracking_is_a_fulfilment_without_tracking(world: World) -> None:
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 1, "550.00")]))
+    _ship(world, number)
+    sync_fulfillments(world.runtime, world.config.shops)
+    [fulfilment] = _state(world, gid)["fulfillments"]
+    assert fulfilment["trackingInfo"] == []
+
+
+def test_an_order_fulfilled_by_hand_is_recognised_and_not_fulfilled_again(
+        world: World) -> None:
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 1, "550.00")]))
+    fo = _state(world, gid)["fulfillmentOrders"]["nodes"][0]["id"]
+    made = world.sandbox.shopify_app.execute(
+        "dk", 'mutation($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) '
+        '{ userErrors { message } } }', {"f": {"lineItemsByFulfillmentOrder": [
+            {"fulfillmentOrderId": fo}]}})
+    assert not made["data"]["fulfillmentCreate"]["userErrors"]
+    _ship(world, number, tracking_number="X1")
+    mark = world.sandbox.shopify.log.mark()
+    result = sync_fulfillments(world.runtime, world.config.shops)
+    assert result.exit_code == ExitCode.OK
+    assert result.shops[0].counts["already_fulfilled"] == 1
+    assert _creates(world, mark) == 0
+    assert len(_state(world, gid)["fulfillments"]) == 1
+
+
+def test_a_shipment_holding_more_than_shopify_has_left_fails_with_its_reason(
+        world: World) -> None:
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00")]))
+    fo = _state(world, gid)["fulfillmentOrders"]["nodes"][0]
+    line = fo["lineItems"]["nodes"][0]["id"]
+    world.sandbox.shopify_app.execute(  # one of the two fulfilled by hand
+        "dk", 'mutation($f: FulfillmentInput!) { fulfillmentCreate(fulfillment: $f) '
+        '{ userErrors { message } } }', {"f": {"lineItemsByFulfillmentOrder": [
+            {"fulfillmentOrderId": fo["id"],
+             "fulfillmentOrderLineItems": [{"id": line, "quantity": 1}]}]}})
+    _ship(world, number)  # Rackbeat ships both
+    result = sync_fulfillments(world.runtime, world.config.shops)
+    assert result.exit_code == ExitCode.PARTIAL
+    [(record, reason)] = result.shops[0].failures
+    assert "fewer units left to fulfil" in reason and f"{A.casefold()}: 1 of 2" in reason
+    assert len(_state(world, gid)["fulfillments"]) == 1
+
+
+def test_killed_between_the_fulfilment_and_the_journal_then_rerun(world: World) -> None:
+    """The fulfilment is made, the process dies before it records it: the rerun finds it by
+    reading the order's fulfilments and makes no second one."""
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 1, "550.00")]))
+    _ship(world, number, tracking_number="K1")
+    client = world.runtime.shopify(world.config.shops[0])
+    send = client.mutate
+
+    def mutate_then_die(name: str, *args: Any, **kwargs: Any) -> Any:
+        send(name, *args, **kwargs)
+        raise KeyboardInterrupt  # as SIGKILL would, right after Shopify applied it
+
+    client.mutate = mutate_then_die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        sync_fulfillments(world.runtime, world.config.shops)
+    runtime = world.fresh_runtime()
+    mark = world.sandbox.shopify.log.mark()
+    result = sync_fulfillments(runtime, runtime.config.shops)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert result.shops[0].counts["settled"] == 1
+    assert _creates(world, mark) == 0
+    assert len(_state(world, gid)["fulfillments"]) == 1
+
+
+def test_ten_percent_faults_with_lost_answers_no_duplicate_none_missing(world: World) -> None:
+    orders = _transfer(world, *[OrderSpec([Line(A, 1, "550.00"), Line(B, 2, "300.00")])
+                                for _ in range(12)])
+    for i, (_, number) in enumerate(orders):
+        if i % 3 == 0:
+            _ship(world, number, {A: 1}, tracking_number=f"T{i}a")
+        _ship(world, number, tracking_number=f"T{i}")
+    world.sandbox.shopify.faults.configure_json({"seed": 11, "rules": [
+        {"match": "mutation fulfillmentCreate", "kinds": ["lost"], "rate": 0.3},
+        {"rate": 0.1}]})
+    world.sandbox.rackbeat.faults.configure_json({"seed": 12, "rules": [{"rate": 0.1}]})
+    outcome = None
+    for _ in range(12):
+        runtime = Runtime(load_config(world.config_path))
+        try:
+            outcome = sync_fulfillments(runtime, runtime.config.shops)
+        except Exception:  # noqa: BLE001 - an API down for a whole pass: the next one goes on
+            outcome = None
+        finally:
+            runtime.close()
+        if outcome is not None and outcome.exit_code == ExitCode.OK and \
+                not outcome.shops[0].counts.get("unsettled"):
+            break
+    injected = world.sandbox.shopify.faults.as_json()["injected"]
+    world.sandbox.set_faults(0)
+    final = sync_fulfillments(world.runtime, world.config.shops)
+    assert final.exit_code == ExitCode.OK, final.shops[0].failures
+    assert injected.get("lost", 0) >= 1, injected
+    for i, (gid, _) in enumerate(orders):
+        state = _state(world, gid)
+        assert state["displayFulfillmentStatus"] == "FULFILLED", i
+        assert len(state["fulfillments"]) == (2 if i % 3 == 0 else 1), i
+
+
+def test_fulfilments_refused_with_transfer_on_fulfilled(tmp_path: Path) -> None:
+    with Sandbox(seed=3, shops=1, products=4, orders=0) as sandbox:
+        path = sandbox.write_config(tmp_path / "rackshop.toml")
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data["shops"][0]["orders"]["transfer_on"] = "fulfilled"
+        data["shops"][0]["fulfillments"] = {"enabled": True}
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        with pytest.raises(ConfigError, match="transfer_on") as info:
+            load_config(path)
+        assert info.value.problems[0].path == "shops[0].fulfillments.enabled"
