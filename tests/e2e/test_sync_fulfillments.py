@@ -168,7 +168,7 @@ def test_a_shipment_holding_more_than_shopify_has_left_fails_with_its_reason(
     _ship(world, number)  # Rackbeat ships both
     result = sync_fulfillments(world.runtime, world.config.shops)
     assert result.exit_code == ExitCode.PARTIAL
-    [(record, reason)] = result.shops[0].failures
+    [(_record, reason)] = result.shops[0].failures
     assert "fewer units left to fulfil" in reason and f"{A.casefold()}: 1 of 2" in reason
     assert len(_state(world, gid)["fulfillments"]) == 1
 
@@ -213,7 +213,7 @@ def test_ten_percent_faults_with_lost_answers_no_duplicate_none_missing(world: W
         runtime = Runtime(load_config(world.config_path))
         try:
             outcome = sync_fulfillments(runtime, runtime.config.shops)
-        except Exception:  # noqa: BLE001 - an API down for a whole pass: the next one goes on
+        except Exception:  # an API down for a whole pass: the next one goes on
             outcome = None
         finally:
             runtime.close()
