@@ -1182,6 +1182,11 @@ class _ShopifyMaster(_Pass):
                 default_group=self.default_group, weight_unit=self.weight_unit,
                 fields=self.fields, rackbeat_prices_include_vat=self.rb_incl,
                 currency_rate=self.rate)
+            for note in wanted.notes:
+                self.result.bump("names_shortened")
+                self.row(sku, "name", "", note, "note")
+                event(log, f"{self.name}: {sku}: {note}", logging.WARNING, shop=self.name,
+                      sku=sku)
             owner = next((name for name, keys in earlier if key in keys), None)
             link = by_variant.get(v.id)
             if item is None and link is not None:
