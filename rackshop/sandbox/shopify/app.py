@@ -1296,6 +1296,7 @@ class ShopifyTwin(TwinApp):
 
         * ``GET/POST time`` — ``{"advance": seconds}`` moves the timestamps' clock forward.
         * ``GET/POST shops`` — list shops / add one (``add_shop``'s keyword arguments as JSON).
+        * ``POST locations`` — ``{"shop": "dk", "name": "Backroom"}`` adds a location.
         * ``POST bulk`` — ``{"polls": 2, "delay": null}`` sets how bulk operations complete.
         * ``POST webhooks/flush`` — send every due webhook delivery now.
         * ``POST token`` — ``{"shop": "dk", "token": "shpat_..."}`` replaces the shop's static
@@ -1336,6 +1337,13 @@ class ShopifyTwin(TwinApp):
                     ]
                 },
             )
+        if action == "locations" and req.method == "POST":
+            data = req.json() or {}
+            shop = self.shops.get(str(data.get("shop")))
+            if shop is None:
+                return json_response(404, {"errors": f"no shop {data.get('shop')!r}"})
+            loc = self._add_location(shop, str(data.get("name") or "Location"))
+            return json_response(200, {"shop": shop.name, "location": loc["id"]})
         if action == "bulk" and req.method == "POST":
             data = req.json() or {}
             self.bulk_polls_to_complete = int(data.get("polls", self.bulk_polls_to_complete))
