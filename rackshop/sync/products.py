@@ -23,6 +23,15 @@ Per shop (``products.master``), read -> plan -> apply -> report:
 Shopify-master shops run before Rackbeat-master shops, so what the former bring into Rackbeat
 reaches the latter in the same pass; among Shopify masters the first in the config wins a SKU.
 
+Identity is the **link** (Rackbeat item id <-> Shopify variant id, kept per shop by
+:mod:`~rackshop.sync.products_store`); the SKU only pairs an item with a variant the first
+time. A SKU edited in Shopify is put back (Rackbeat master) or renames the item
+(``rename_numbers``); a number renamed in Rackbeat renames the SKU; a linked item never gets a
+second product (a deleted listing comes back only with ``recreate_deleted``). Fields the shop
+holds on its own are never cleared by an empty Rackbeat value (:func:`~rackshop.sync.product_map.
+owned_fields`). Prices are converted between the shop's currency and Rackbeat's base currency
+(:func:`price_conversion`). Created products are published to ``sales_channels``.
+
 Never deleted, never touched: products, variants (none is ever created on an existing product),
 tags, taxonomy categories, options, media. Cursors are saved after the writes they cover; a
 failed record is retried on the next pass (``failures`` table).
