@@ -156,9 +156,10 @@ class _ShopFulfillments:
         seen: set[int] = set()
         cursor = self.store.get_cursor(self.shop.name, JOB, "rackbeat_updated_at")
         params: dict[str, str] = {}
-        if cursor:
-            since = _parse(cursor) - OVERLAP
-            params["updated_at_from"] = since.strftime("%Y-%m-%d %H:%M:%S")
+        # the first pass starts at the go-live date: older shipments are of older orders
+        since = _parse(cursor) - OVERLAP if cursor else self.shop.orders.since
+        if since is not None:
+            params["updated_at_from"] = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         found = list(rb.iter_list("order-shipments", params, page_size=SHIPMENTS_PAGE))
         # the journal's unsettled and failed shipments, whatever their time
         again = [r["shipment_id"] for r in self.store.conn.execute(
