@@ -346,7 +346,11 @@ class Applier:
         self.touch(ev, f"shop {shop}")
 
     def _base_rules(self) -> list[FaultRule]:
-        return [FaultRule(rate=self.base_fault_rate)] if self.base_fault_rate > 0 else []
+        """The background faults: every kind but ``slow`` (a slow answer costs real seconds;
+        the fault windows bring it)."""
+        if self.base_fault_rate <= 0:
+            return []
+        return [FaultRule(rate=self.base_fault_rate, kinds=("5xx", "429", "drop", "lost"))]
 
     def _set_faults(self, twin: str, rules: list[FaultRule]) -> None:
         server = self.sandbox.shopify if twin == "shopify" else self.sandbox.rackbeat

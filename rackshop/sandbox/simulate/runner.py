@@ -43,7 +43,7 @@ log = logging.getLogger("rackshop.simulate")
 #: Seconds the client waits for an answer in the simulation, and how long a ``slow`` fault
 #: holds its answer (longer: a slow answer is a timeout, as the issue's fault list means).
 CLIENT_TIMEOUT = 1.0
-SLOW_SECONDS = 1.3
+SLOW_SECONDS = 1.1
 
 
 @dataclass
@@ -298,9 +298,14 @@ class Simulation:
             self._record(self.run_job(runtime, job, full=job == "sync-stock"))
         self.clock.advance_to(at + 60)
         marks = (sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark())
+        before = {o["number"] for o in sandbox.rackbeat_app.snapshot()["orders"]}
         for job in jobs:
             self._record(self.run_job(runtime, job))
         writes: dict[str, int] = {}
+        for order in sandbox.rackbeat_app.snapshot()["orders"]:
+            if order["number"] not in before:  # name what the second round created
+                key = f"rackbeat order {order['number']} for {order.get('other_reference')}"
+                writes[key] = 1
         for label, server, mark in (("shopify", sandbox.shopify, marks[0]),
                                     ("rackbeat", sandbox.rackbeat, marks[1])):
             for entry in server.log.entries(mark):
