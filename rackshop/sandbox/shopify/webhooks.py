@@ -1,10 +1,10 @@
 """Webhook subscriptions and signed deliveries.
 
 Subscriptions are made with ``webhookSubscriptionCreate`` (``uri``; the deprecated
-``callbackUrl`` is read too). The sandbox must never send traffic off the machine, so an address
-is accepted only if it is ``http://`` to ``127.0.0.1``, ``localhost`` or ``[::1]``; anything
-else is refused with a ``userError`` (for ``http://`` to another host with Shopify's own
-message).
+``callbackUrl`` is read too). Addresses are checked as Shopify checks them (``https://`` to any
+host; ``http://`` refused with Shopify's own message), and ``http://`` to ``127.0.0.1``,
+``localhost`` or ``[::1]`` is accepted too. The sandbox never sends traffic off the machine: a
+delivery to an address elsewhere is recorded with status ``withheld`` and never sent.
 
 Events come from :meth:`ShopState.emit` (``products/create``, ``products/update``,
 ``inventory_levels/update``, ``bulk_operations/finish`` from this twin; order topics from the
@@ -93,13 +93,7 @@ def address_errors(uri: str | None) -> list[dict[str, Any]]:
     if host not in LOCAL_HOSTS:
         if scheme == "http":
             return [user_error(field, "Address protocol http:// is not supported")]
-        return [
-            user_error(
-                field,
-                "Address must be http://127.0.0.1 or http://localhost in the sandbox: "
-                "the Shopify twin never sends webhooks off this machine",
-            )
-        ]
+        return []  # accepted as Shopify accepts it; deliveries there are withheld (never sent)
     if scheme != "http":
         return [
             user_error(
@@ -109,6 +103,10 @@ def address_errors(uri: str | None) -> list[dict[str, Any]]:
             )
         ]
     return []
+
+
+def _is_local(uri: str) -> bool:
+    return (urlsplit(uri).hostname or "").lower() in LOCAL_HOSTS
 
 
 def _subscription_fields() -> dict[str, search.Field]:
@@ -377,7 +375,8 @@ class WebhookDispatcher:
                 "topic": headers["X-Shopify-Topic"],
                 "subscriptionId": sub["id"],
                 "uri": sub["uri"],
-                "status": "pending",
+                # the twin never sends traffic off this machine
+                "status": "pending" if _is_local(sub["uri"]) else "withheld",
                 "attempts": 0,
                 "responses": [],
                 "nextAttemptAt": self.twin.clock.now(),
@@ -436,7 +435,7 @@ class WebhookDispatcher:
                 1
                 for shop in self.twin.shops.values()
                 for d in shop.deliveries
-                if d["status"] not in ("delivered", "failed")
+                if d["status"] not in ("delivered", "failed", "withheld")
             )
 
     def _post(self, d: dict[str, Any]) -> tuple[int | None, str | None]:
