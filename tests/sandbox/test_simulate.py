@@ -206,3 +206,47 @@ def test_a_short_simulation_completes_reports_and_repeats_its_events(tmp_path: P
     # the stream is drawn for whole days; a shorter day only runs its first hours
     assert (tmp_path / "b" / "events.jsonl").read_bytes() == log_a
     assert again.event_digest == report.event_digest
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def _canned(violations: int) -> Any:
+    from rackshop.sandbox.simulate.report import FirstViolation, SimReport
+
+    def run(opts: Any, workdir: Path, progress: Any = None) -> SimReport:
+        report = SimReport(opts.seed, opts.days, ["dk"], opts.faults, events=3, passes=9,
+                           completed_days=opts.days)
+        for name, _ in inv.INVARIANTS:
+            report.violations[name] = [0] * opts.days
+        if violations:
+            report.violations["stock levels"][0] = violations
+            report.first.append(FirstViolation("stock levels", opts.seed, 1, "sku a-1",
+                                               "dk/Lager shows 3, want 2",
+                                               ["#4 d1 08:00 rackbeat.stock sku=A-1"]))
+        return report
+
+    return run
+
+
+@pytest.mark.parametrize(("violations", "code"), [(0, 0), (2, 1)])
+def test_simulate_command_renders_and_exits_1_on_a_violation(
+        monkeypatch: pytest.MonkeyPatch, violations: int, code: int) -> None:
+    from typer.testing import CliRunner
+
+    from rackshop import cli
+    from rackshop.sandbox import simulate
+
+    monkeypatch.setattr(simulate, "run_simulation", _canned(violations))
+    table = CliRunner().invoke(cli.app, ["sandbox", "simulate", "--days", "2", "--seed", "4"])
+    assert table.exit_code == code, table.output
+    assert "stock levels" in table.output
+    if violations:
+        assert "rerun with --seed 4 --days 2" in table.output
+        assert "rackbeat.stock sku=A-1" in table.output
+    js = CliRunner().invoke(cli.app, ["sandbox", "simulate", "--days", "2", "--seed", "4",
+                                      "--format", "json"])
+    assert js.exit_code == code
+    doc = json.loads(js.stdout)
+    assert doc["violations"]["stock levels"] == [violations, 0]
+    assert doc["ok"] is (violations == 0)
