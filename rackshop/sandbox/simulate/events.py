@@ -263,7 +263,7 @@ def _operations(plan: _Plan, shops: Sequence[str], faults: float, day: int) -> N
                  jobs=[rng.choice(JOBS), rng.choice(JOBS)])
     for _ in range(plan.count(RATES["ops.kill"])):
         plan.add(plan.moment(day, busy=False), "ops.kill", job=rng.choice(JOBS),
-                 after_ms=rng.randint(150, 2500))
+                 after_ms=rng.randint(0, 1500))
 
 
 def event_log(events: Iterable[Event]) -> str:

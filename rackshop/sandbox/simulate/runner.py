@@ -188,12 +188,23 @@ class Simulation:
             run.expected = (int(ExitCode.LOCKED),)
             self._record(run)
 
-    def _kill(self, config_path: Path, job: str, after_ms: int) -> None:
-        """A real ``rackshop <job>`` process, killed with SIGKILL after ``after_ms``."""
+    def _kill(self, config: Config, config_path: Path, job: str, after_ms: int) -> None:
+        """A real ``rackshop <job>`` process, killed with SIGKILL ``after_ms`` into its pass.
+
+        The pass has begun when the process holds a job lock (its PID is written in the lock
+        file, ``<state>.locks/``); the delay counts from then, so the kill lands in the work and
+        not in Python's start-up.
+        """
         proc = subprocess.Popen(
             [sys.executable, "-m", "rackshop", job, "--config", str(config_path),
              "--log-format", "json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        locks = Path(f"{config.state.path}.locks")
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(str(proc.pid) in _read(p) for p in locks.glob("*.lock")):
+                break
+            time.sleep(0.01)
         try:
             proc.wait(timeout=after_ms / 1000)
             killed = False
@@ -281,7 +292,7 @@ class Simulation:
             elif what.kind == "ops.overlap":
                 self._overlap(config, runtime, list(what.args["jobs"]))
             elif what.kind == "ops.kill":
-                self._kill(config_path, what.args["job"], int(what.args["after_ms"]))
+                self._kill(config, config_path, what.args["job"], int(what.args["after_ms"]))
             else:
                 applier.apply(what, at)
         while hour < (start + span) // 3600:
@@ -325,6 +336,13 @@ class Simulation:
                     [by_seq[s].describe() for s in touched[:20] if s in by_seq]))
         self.report.completed_days = day + 1
         self.clock.advance_to(at + 120)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def world_of(sandbox: Any, config: Config, runtime: Runtime, runs: list[JobRun],
