@@ -1451,7 +1451,10 @@ def create_refund(
                 "restockType": rtype,
                 "restocked": rtype in _RESTOCKING,
                 "priceSet": cur.bag(rl.unit_price),
-                "subtotalSet": cur.bag(rl.subtotal),
+                # Recorded (refund-create-full-parity): a NO_RESTOCK line of a 10.00 item
+                # answers subtotalSet 0.0 though its money is refunded. Other restock types
+                # answer the line's subtotal (docs/sandbox-shopify.md, choices).
+                "subtotalSet": cur.bag(om.Bag() if rtype == "NO_RESTOCK" else rl.subtotal),
                 "totalTaxSet": cur.bag(rl.total_tax),
             }
         )
