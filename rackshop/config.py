@@ -308,6 +308,8 @@ class ProductsConfig:
     """Rackbeat master: create a linked listing again when it was deleted in Shopify."""
     rename_numbers: bool = False
     """Shopify master: a SKU edited in Shopify renames the linked Rackbeat item's number."""
+    create_groups: bool = False
+    """init-sync: create a Rackbeat product group for a product type no group is named after."""
     sales_channels: tuple[str, ...] = ("Online Store",)
     """Rackbeat master: the publications (sales channels) a created product is published to."""
     currency_rate: float | None = None
@@ -763,7 +765,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "shops.products": (
         "master", "fields", "shopify_fields", "include_boms", "create_missing",
         "new_product_status", "barred", "default_group", "vat_rate", "weight_unit",
-        "recreate_deleted", "rename_numbers", "sales_channels",
+        "recreate_deleted", "rename_numbers", "create_groups", "sales_channels",
         "currency_rate", "price_rounding",
     ),
     "shops.stock": (
@@ -2090,6 +2092,7 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
     )
     recreate_deleted = ctx.boolean(tbl, "recreate_deleted", p("recreate_deleted"), False)
     rename_numbers = ctx.boolean(tbl, "rename_numbers", p("rename_numbers"), False)
+    create_groups = ctx.boolean(tbl, "create_groups", p("create_groups"), False)
     channels: Any = d.sales_channels
     if "sales_channels" in tbl:
         raw = tbl["sales_channels"]
@@ -2161,6 +2164,7 @@ def _parse_products(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> Produ
         weight_unit=weight_unit,
         recreate_deleted=recreate_deleted,
         rename_numbers=rename_numbers,
+        create_groups=create_groups,
         sales_channels=channels,
         currency_rate=currency_rate,
         price_rounding=rounding,

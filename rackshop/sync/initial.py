@@ -307,6 +307,9 @@ class InitPreview:
     sources: dict[int, tuple[str, ...]]
     created_at: str
     _spool: _Spool = field(repr=False)
+    new_groups: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Rackbeat product groups to create (``products.create_groups``): number -> ``name``,
+    ``vat_domestic``, ``has_inventory``."""
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -335,7 +338,8 @@ class InitPreview:
     def writes_anything(self) -> bool:
         """Whether applying would write to Rackbeat at all."""
         c = self.counts
-        return bool(c.get("to_create") or c.get("stock_register") or c.get("stock_resume"))
+        return bool(c.get("to_create") or c.get("stock_register") or c.get("stock_resume")
+                    or self.new_groups)
 
     def summary(self) -> list[tuple[str, str]]:
         """The preview as ``(what, how many)`` rows for a two-column table."""
@@ -351,6 +355,9 @@ class InitPreview:
                 ("variants without SKU (left out)", str(c.get("without_sku", 0))),
                 ("duplicate SKUs (left out)", f"{c.get('duplicate_skus', 0)} SKUs on "
                  f"{c.get('duplicate_variants', 0)} variants")]
+        if self.new_groups:
+            rows.append(("product groups to create in Rackbeat", ", ".join(
+                f"{n} {g['name']}" for n, g in sorted(self.new_groups.items()))))
         if c.get("invalid"):
             rows.append(("variants that cannot be mapped (left out)", str(c["invalid"])))
         if self.skip_inventory:
@@ -745,6 +752,9 @@ class _Reader:
                               live_shop=live, stock_for=stock_for)
         planner = _Planner(self, options, group, vat)
         planner.groups, planner.group_vat = self.product_groups()
+        if self.shop.products.create_groups:
+            planner.next_group = max([*planner.groups.values(), 0]) + 1
+            planner.new_group_inventory = group_keeps_stock
         if not skip_inventory:
             planner.pushed_items, planner.pushed_keys = self.pushed()
         planner.run()
@@ -794,7 +804,8 @@ class _Reader:
             skip_inventory=skip_inventory, overwrite_stock=overwrite_stock, again=again,
             counts=planner.counts, locations=totals, warnings=warnings,
             marker=marker_for(self.shop.name, self.generation),
-            location_names=rb_names, sources=sources, created_at=utcnow(), _spool=self.spool)
+            location_names=rb_names, sources=sources, created_at=utcnow(), _spool=self.spool,
+            new_groups=planner.new_groups)
 
     # -- progress ------------------------------------------------------------------------------
 
@@ -878,6 +889,9 @@ class _Planner:
         self.notes: list[tuple[Any, ...]] = []
         self.groups: dict[str, int] = {}  # Rackbeat group number by case-folded name
         self.group_vat: dict[int, Decimal] = {}
+        self.next_group: int | None = None  # set when products.create_groups allows new ones
+        self.new_group_inventory = True
+        self.new_groups: dict[int, dict[str, Any]] = {}
         self.pushed_items: set[str] = set()  # what sync-stock pushed to this shop
         self.pushed_keys: set[str] = set()
 
@@ -1018,6 +1032,16 @@ class _Planner:
         _, _, _, _, vdata, pdata, _, count = row
         product = json.loads(pdata) if pdata else {}
         cfg = self.shop.products
+        kind = str(product.get("productType") or "").strip()
+        if kind and kind.casefold() not in self.groups and self.next_group is not None:
+            # products.create_groups: a group named after the type, planned here, made at apply
+            self.groups[kind.casefold()] = self.next_group
+            self.group_vat[self.next_group] = self.vat
+            self.new_groups[self.next_group] = {
+                "name": kind, "vat_domestic": json_number(self.vat),
+                "has_inventory": self.new_group_inventory}
+            self.counts["groups_to_create"] = len(self.new_groups)
+            self.next_group += 1
         group = group_for_type(product.get("productType"), self.groups, self.group)
         fields = rackbeat_fields_from_variant(
             product, json.loads(vdata), prices_include_tax=self.shop.prices_include_tax,
@@ -1037,6 +1061,10 @@ class _Planner:
 
     def warnings(self, names: Mapping[str, str], map_path: str) -> list[str]:
         out = []
+        if self.new_groups:
+            out.append(f"{len(self.new_groups)} product groups are created in Rackbeat for "
+                       "product types no group has (products.create_groups): " + ", ".join(
+                           f"{n} {g['name']!r}" for n, g in sorted(self.new_groups.items())))
         if self.counts.get("names_shortened"):
             out.append(f"{self.counts['names_shortened']} names are longer than Rackbeat allows "
                        "and are shortened (listed as notes)")
@@ -1233,6 +1261,12 @@ class _Apply:
             if Decimal(before) != Decimal(now):
                 problems.append(f"{sku} at Rackbeat location {location}: stock is now "
                                 f"{_fmt(Decimal(now))}, was {_fmt(Decimal(before))}")
+        for number, g in sorted(self.preview.new_groups.items()):
+            found = self.rb.find_one("product-groups", number)
+            if found is not None and str(found.get("name") or "").strip().casefold() != \
+                    str(g["name"]).casefold():
+                problems.append(f"product group {number} (to be created as {g['name']!r}) now "
+                                f"exists as {found.get('name')!r}")
         if problems:
             shown = "; ".join(problems[:EXAMPLES]) + (
                 f"; and {len(problems) - EXAMPLES} more" if len(problems) > EXAMPLES else "")
@@ -1256,6 +1290,7 @@ class _Apply:
         self.result.details["generation"] = self.gen
         self.result.counts.update({"products_created": 0, "products_linked":
                                    self.preview.counts.get("linked", 0)})
+        self.create_groups()
         self.create_products()
         if not self.preview.skip_inventory:
             self.register_stock()
@@ -1278,6 +1313,22 @@ class _Apply:
                 "done is kept and nothing is counted twice")
 
     # -- products ----------------------------------------------------------------------------
+
+    def create_groups(self) -> None:
+        """The product groups the preview announced (``products.create_groups``), each once: a
+        group with that number and name already there (an earlier attempt) is used as it is."""
+        for number, g in sorted(self.preview.new_groups.items()):
+            if self.rb.find_one("product-groups", number) is not None:
+                continue  # made by an interrupted run (recheck proved it has the planned name)
+            body = {"number": number, **g}
+            try:
+                self.rb.request("POST", "product-groups", body=body, idempotent=False)
+            except OutcomeUnknownError:
+                if self.rb.find_one("product-groups", number) is None:
+                    raise
+            self.result.bump("groups_created")
+            log.debug("%s: product group %s %s created in Rackbeat", self.shop.name, number,
+                      g["name"])
 
     def create_products(self) -> None:
         todo = int(self.spool.one("SELECT COUNT(*) FROM plan_products WHERE action = 'create' "

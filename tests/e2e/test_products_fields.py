@@ -131,3 +131,42 @@ def test_untaxed_variant_carries_no_vat_both_ways(tmp_path: Path) -> None:
         assert env.catalogue("dk")["GAVE-1"][1]["price"] == "375.00"
     finally:
         env.close()
+
+
+def test_go_live_creates_groups_for_product_types_when_allowed(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": {"master": "shopify", "default_group": 1000,
+                                             "create_groups": True}}})
+    try:
+        env.shopify.bulk_polls_to_complete = 1
+        env.product("dk", "Kabel", [{"sku": "KABEL-1", "price": "125.00"}],
+                    product_type="Tilbehør")
+        env.product("dk", "Stik", [{"sku": "STIK-1", "price": "25.00"}],
+                    product_type="tilbehør")
+        env.product("dk", "Honning", [{"sku": "HON-1", "price": "112.00"}],
+                    product_type="Fødevarer")
+        runtime = Runtime(load_config(env.config_path))
+        try:
+            shop = runtime.config.shops[0]
+            with preview_init_sync(runtime, shop, skip_inventory=True) as preview:
+                # One new group for the type no group has (whatever its spelling), after 1200.
+                assert preview.new_groups == {1201: {"name": "Tilbehør", "vat_domestic": 25,
+                                                     "has_inventory": True}}
+                assert ("product groups to create in Rackbeat", "1201 Tilbehør") in \
+                    preview.summary()
+                result = apply_init_sync(runtime, shop, preview, report_path=tmp_path / "r.csv")
+        finally:
+            runtime.close()
+        assert result.exit_code == ExitCode.OK
+        assert result.shops[0].counts["groups_created"] == 1
+        kabel, stik, hon = env.item("KABEL-1"), env.item("STIK-1"), env.item("HON-1")
+        assert kabel is not None and stik is not None and hon is not None
+        assert (kabel["group_id"], stik["group_id"], hon["group_id"]) == (1201, 1201, 1100)
+        # Rackbeat as master afterwards: the types are the groups' names, nothing to write
+        # but the one spelling ("tilbehør" -> "Tilbehør").
+        set_products(env, "dk", {k: v for k, v in RB_MASTER.items() if k != "create_missing"})
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {"mutation productUpdate": 1}
+        assert env.catalogue("dk")["STIK-1"][0]["productType"] == "Tilbehør"
+    finally:
+        env.close()
