@@ -168,3 +168,43 @@ def test_sku_edited_in_shopify_master_renames_the_item_when_allowed(tmp_path: Pa
         assert env.rackbeat_writes(mark) == {}
     finally:
         env.close()
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+def test_a_change_and_its_reverse_in_each_direction_leave_nothing_behind(tmp_path: Path) -> None:
+    env = Env(tmp_path, {"dk": {"products": {**RB_MASTER, "include_boms": False}},
+                         "se": {"products": {**SF_MASTER, "rename_numbers": True}}})
+    try:
+        env.shopify.shop("se").currency = "SEK"
+        env.product("se", "Krus", [{"sku": "MUG-1", "price": "100.00",
+                                    "barcode": "5700000000350"}])
+        env.run()
+        item0, cat0 = env.item("MUG-1"), env.catalogue("dk")
+        assert item0 is not None and cat0["MUG-1"][1]["price"] == "65.00"
+        p, v = env.catalogue("se")["MUG-1"]
+        # Shopify (se, master) changes price and SKU, then puts both back.
+        env.set_variant("se", p["id"], v["id"], price="130.00", inventoryItem={"sku": "MUG-2"})
+        env.run()
+        moved = env.item("MUG-2")
+        assert moved is not None and moved["id"] == item0["id"] and moved["sales_price"] == 67.6
+        assert env.catalogue("dk")["MUG-2"][1]["id"] == cat0["MUG-1"][1]["id"]
+        env.set_variant("se", p["id"], v["id"], price="100.00", inventoryItem={"sku": "MUG-1"})
+        env.run()
+        back = env.item("MUG-1")
+        assert back is not None and back["id"] == item0["id"]
+        assert back["sales_price"] == item0["sales_price"] and env.item("MUG-2") is None
+        assert env.catalogue("dk") == cat0
+        # Rackbeat (master of dk) changes the name, then puts it back.
+        env.rb_put("MUG-1", {"name": "Stort krus"})
+        env.run()
+        assert env.catalogue("dk")["MUG-1"][0]["title"] == "Stort krus"
+        env.rb_put("MUG-1", {"name": "Krus"})
+        env.run()
+        assert env.catalogue("dk") == cat0
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {} and env.rackbeat_writes(mark) == {}
+    finally:
+        env.close()
