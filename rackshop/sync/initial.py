@@ -1132,7 +1132,7 @@ def _unwritable(path: Path) -> str | None:
     if path.exists() and not os.access(path, os.W_OK):
         return "the file is read-only"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store makes it
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
         os.close(fd)
         os.unlink(probe)
