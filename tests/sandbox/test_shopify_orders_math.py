@@ -426,9 +426,9 @@ def test_validation_matrix_codes() -> None:
     assert [(e["field"], e["code"]) for e in errors] == [
         (["order", "processedAt"], "PROCESSED_AT_INVALID"),
         (["order"], "REDUNDANT_CUSTOMER_FIELDS"),
-        (["order", "lineItems", "0", "taxLines", "0", "rate"], "TAX_LINE_RATE_MISSING"),
-        (["order", "lineItems", "1", "quantity"], "INVALID"),
-        (["order", "shippingLines", "0", "taxLines", "0", "rate"], "TAX_LINE_RATE_MISSING"),
+        (["order", "lineItems", 0, "taxLines", 0, "rate"], "TAX_LINE_RATE_MISSING"),
+        (["order", "lineItems", 1, "quantity"], "INVALID"),
+        (["order", "shippingLines", 0, "taxLines", 0, "rate"], "TAX_LINE_RATE_MISSING"),
     ]
     assert om.validate_order_input({"lineItems": []}, now=NOW) == [
         {

@@ -123,11 +123,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "the recording's product lookup finds a product made before the recording (not replayable)",
     ),
     (
-        "2025-01--order-create-validation-matrix-extended.json",
-        "mutation",
-        'userErrors.field list indexes: the twin answers "0", Shopify 0',
-    ),
-    (
         "2025-01--product-set-parity.json",
         "upstreamCalls",
         "taxonomy categories, Location.addressVerified, Product.onlineStorePreviewUrl not modelled",

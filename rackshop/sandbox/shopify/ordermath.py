@@ -525,7 +525,8 @@ def all_tax_lines(calc: OrderCalc) -> list[TaxLineCalc]:
 
 
 def _error(field_path: list[str | int], message: str, code: str) -> dict[str, Any]:
-    return {"field": [str(p) for p in field_path], "message": message, "code": code}
+    # indexes stay numbers: orderCreate answers them so (app.INTEGER_INDEX_FIELDS)
+    return {"field": list(field_path), "message": message, "code": code}
 
 
 def _rate_missing(t: Mapping[str, Any]) -> bool:

@@ -118,7 +118,9 @@ def _error(
     field: Sequence[str | int] | None, message: str, code: str | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "field": None if field is None else [str(f) for f in field],
+        # Indexes stay integers: OrderCreateUserError.field answers them as JSON numbers (see
+        # app.IndexKeepingExecutor); every other user error type serialises them as strings.
+        "field": None if field is None else [f if isinstance(f, int) else str(f) for f in field],
         "message": message,
     }
     if code is not None:
