@@ -120,10 +120,13 @@ class ShopIndex:
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
     to_publish: set[str] = field(default_factory=set)
+    link_items: dict[str, str] = field(default_factory=dict)
+    """Shopify variant id -> the Rackbeat item id linked to it (kept with ``links``)."""
 
     def link_of_variant(self, variant_id: str) -> Link | None:
         """The link holding a Shopify variant, if any."""
-        return next((lk for lk in self.links.values() if lk.variant_id == variant_id), None)
+        item_id = self.link_items.get(variant_id)
+        return None if item_id is None else self.links.get(item_id)
 
     def links_by_variant(self) -> dict[str, Link]:
         return {lk.variant_id: lk for lk in self.links.values()}
@@ -202,7 +205,9 @@ class ProductsStore:
                 elif r["job"] == PUBLISH_JOB:
                     idx.to_publish.add(str(r["key"]))
                 elif r["job"] == LINKS_JOB:
-                    idx.links[str(r["key"])] = Link.from_json(json.loads(r["hash"]))
+                    link = Link.from_json(json.loads(r["hash"]))
+                    idx.links[link.item_id] = link
+                    idx.link_items[link.variant_id] = link.item_id
                 else:
                     idx.duplicates[str(r["key"])] = [
                         MappingRow(**d) for d in json.loads(r["hash"] or "[]")]
@@ -319,8 +324,8 @@ class ProductsStore:
     def put_link(self, shop: str, link: Link) -> None:
         """Record (or update) the link of a Rackbeat item; a variant holds one link at most."""
         idx = self.index(shop)
-        stale = [i for i, lk in idx.links.items()
-                 if lk.variant_id == link.variant_id and i != link.item_id]
+        holder = idx.link_items.get(link.variant_id)
+        stale = [holder] if holder is not None and holder != link.item_id else []
         if idx.links.get(link.item_id) == link and not stale:
             return
         db = self._writable()
@@ -337,13 +342,20 @@ class ProductsStore:
                      json.dumps(link.as_json(), sort_keys=True), utcnow()))
         for item_id in stale:
             del idx.links[item_id]
+        old = idx.links.get(link.item_id)
+        if old is not None and idx.link_items.get(old.variant_id) == link.item_id:
+            del idx.link_items[old.variant_id]
         idx.links[link.item_id] = link
+        idx.link_items[link.variant_id] = link.item_id
 
     def drop_link(self, shop: str, item_id: str) -> None:
         """Forget a link (its variant is gone and the listing is being created again)."""
         idx = self.index(shop)
-        if idx.links.pop(item_id, None) is None:
+        gone = idx.links.pop(item_id, None)
+        if gone is None:
             return
+        if idx.link_items.get(gone.variant_id) == item_id:
+            del idx.link_items[gone.variant_id]
         db = self._writable()
         if db is not None:
             with db.transaction() as c:
