@@ -402,3 +402,69 @@ def test_desired_json_is_hashable_input() -> None:
     d = desired_from_rackbeat(_rb_item(), SETTINGS)
     assert isinstance(d, DesiredShopify)
     assert d.as_json()["price"] == "125.00"
+
+
+# -- issue 19: rounding in another currency, ownership, names, groups ------------------------
+
+
+@pytest.mark.parametrize(("value", "rounding", "out"), [
+    ("81.254", "cent", "81.25"), ("81.255", "cent", "81.26"),
+    ("81.49", "whole", "81.00"), ("81.50", "whole", "82.00"),
+    ("81.25", "95", "80.95"), ("81.60", "95", "81.95"), ("81.45", "95", "81.95"),
+    ("0.20", "95", "0.95"), ("0", "95", "0.00"),
+])
+def test_round_price(value: str, rounding: str, out: str) -> None:
+    from rackshop.sync.product_map import round_price
+    assert round_price(Decimal(value), rounding) == Decimal(out)
+
+
+def test_to_shop_currency_rounds_once_and_never_for_the_base_currency() -> None:
+    from rackshop.sync.product_map import to_shop_currency
+    assert to_shop_currency(Decimal("65"), Decimal("0.65"), "95") == Decimal("99.95")
+    assert to_shop_currency(Decimal("65.004"), Decimal(1), "whole") == Decimal("65.00")
+
+
+def test_owned_fields_and_the_ownership_rule_in_the_diff() -> None:
+    from rackshop.sync.product_map import (
+        PushSettings,
+        RackbeatItem,
+        desired_from_rackbeat,
+        diff_for_shopify,
+        owned_fields,
+        variant_state,
+    )
+    item = RackbeatItem("A-1", "product", "Krus", "", Decimal(80), None, False, 1000, "Varer",
+                        Decimal(25), None, None, "")
+    desired = desired_from_rackbeat(item, PushSettings(fields=("barcode", "group", "sales_price")))
+    v = variant_state({"id": "gid://shopify/ProductVariant/1", "sku": "A-1", "price": "100.00",
+                       "barcode": "5701234567892"})
+    p = product_state({"id": "gid://shopify/Product/1", "title": "Krus", "status": "ACTIVE",
+                       "productType": "Tilbehør"}, [], variant_count=1)
+    assert owned_fields(desired, p, v) == ()
+    diff = diff_for_shopify(desired, p, v, owned=())
+    assert diff.changes == () and "Tilbehør" in diff.notes[0]  # nothing erased or replaced
+    everything = diff_for_shopify(desired, p, v, owned=("barcode", "product_type"))
+    assert {c.field for c in everything.changes} == {"barcode", "product_type"}
+    same = product_state({"id": "gid://shopify/Product/1", "title": "Krus", "status": "ACTIVE",
+                          "productType": "varer"}, [], variant_count=1)
+    assert owned_fields(desired, same, v) == ("product_type",)  # the group's name, any case
+
+
+def test_untaxed_variant_price_has_no_vat() -> None:
+    from rackshop.sync.product_map import PushSettings, RackbeatItem, desired_from_rackbeat
+    item = RackbeatItem("G-1", "product", "Gavekort", "", Decimal(200), None, False, 1000,
+                        "Varer", Decimal(25), None, None, "")
+    settings = PushSettings(fields=("sales_price",))
+    assert desired_from_rackbeat(item, settings).price == Decimal("250.00")
+    assert desired_from_rackbeat(item, settings, taxable=False).price == Decimal("200.00")
+
+
+def test_shorten_and_group_for_type() -> None:
+    from rackshop.sync.product_map import NAME_LIMIT, group_for_type, shorten
+    assert shorten("Kort") == ("Kort", None)
+    text, note = shorten("x" * 300)
+    assert len(text) == NAME_LIMIT and text.endswith("…") and note and "300" in note
+    groups = {"tilbehør": 1201}
+    assert group_for_type(" TILBEHØR ", groups, 1000) == 1201
+    assert group_for_type("Andet", groups, 1000) == 1000
+    assert group_for_type("", groups, None) is None
