@@ -274,9 +274,19 @@ class _ShopFulfillments:
         return str((payload.get("fulfillment") or {})["id"])
 
     def _order(self, gid: str) -> dict[str, Any] | None:
+        """The order's fulfilment state, every fulfilment order line read to its end."""
         data = self.shopify.query("FulfillmentState", {"id": gid})
         order = data.get("order")
-        return dict(order) if isinstance(order, dict) else None
+        if not isinstance(order, dict):
+            return None
+        for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+            lines = fo.get("lineItems") or {}
+            info = lines.get("pageInfo") or {}
+            if info.get("hasNextPage") and info.get("endCursor"):
+                lines["nodes"] = list(lines.get("nodes") or []) + list(self.shopify.paginate(
+                    "FulfillmentOrderLines", {"id": fo["id"], "after": info["endCursor"]},
+                    ("fulfillmentOrder", "lineItems")))
+        return dict(order)
 
     def _claimed(self) -> list[str]:
         """Fulfilments already journalled for some shipment of this shop."""

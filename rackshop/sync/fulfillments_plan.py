@@ -11,7 +11,8 @@ writes. The rules:
 * a shipment whose every unit Shopify has already fulfilled was fulfilled by hand (or by another
   app): it is recognised and left alone;
 * the units are spread over the fulfilment orders that hold them, one fulfilment per Shopify
-  location (``fulfillmentCreate`` takes fulfilment orders of one location only); with a
+  location (``fulfillmentCreate`` takes fulfilment orders of one location only) and per 250
+  lines (its input limit); with a
   location map, only the fulfilment orders assigned to the mapped location may take them;
 * a fulfilment rackshop made but whose answer was lost is recognised by its units (and tracking
   numbers) among the order's fulfilments created since the attempt.
@@ -29,6 +30,8 @@ from rackshop.sync.product_map import sku_key
 
 #: Fulfilment order states that can still be fulfilled.
 FULFILLABLE = ("OPEN", "IN_PROGRESS")
+#: Fulfilment order lines one ``fulfillmentCreate`` may name (Shopify's input array limit).
+MAX_LINES = 250
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Group:
     location: str
     units: dict[str, int] = field(default_factory=dict)
     by_order: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # FO -> lines
+    line_skus: dict[str, str] = field(default_factory=dict)  # FO line -> SKU key
 
     def input(self, tracking: Tracking, notify: bool) -> dict[str, Any]:
         """Shopify's ``FulfillmentInput`` for this group."""
@@ -210,7 +214,33 @@ def allocate(order: Mapping[str, Any], units: Mapping[str, int],
         group = groups.setdefault(_fo_location(fo), Group(_fo_location(fo)))
         group.units[key] = group.units.get(key, 0) + take
         group.by_order.setdefault(str(fo["id"]), []).append((str(line["id"]), take))
-    return Allocation(groups=[groups[k] for k in sorted(groups)])
+        group.line_skus[str(line["id"])] = key
+    return Allocation(groups=[part for k in sorted(groups) for part in _split(groups[k])])
+
+
+def _split(group: Group, size: int = MAX_LINES) -> list[Group]:
+    """A group in parts of at most ``size`` fulfilment order lines (Shopify's input limit)."""
+    rows = [(fo, line, qty) for fo, lines in sorted(group.by_order.items())
+            for line, qty in lines]
+    if len(rows) <= size:
+        return [group]
+    units = dict(group.units)
+    parts: list[Group] = []
+    for i in range(0, len(rows), size):
+        part = Group(group.location)
+        for fo, line, qty in rows[i:i + size]:
+            part.by_order.setdefault(fo, []).append((line, qty))
+        parts.append(part)
+    # each part's units, by SKU, from the lines it holds
+    skus = group.line_skus
+    for part in parts:
+        for lines in part.by_order.values():
+            for line, qty in lines:
+                key = skus[line]
+                part.units[key] = part.units.get(key, 0) + qty
+                units[key] -= qty
+    assert all(v == 0 for v in units.values())
+    return parts
 
 
 def fulfilment_units(fulfilment: Mapping[str, Any]) -> dict[str, int]:

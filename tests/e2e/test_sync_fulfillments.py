@@ -241,3 +241,20 @@ def test_fulfilments_refused_with_transfer_on_fulfilled(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="transfer_on") as info:
             load_config(path)
         assert info.value.problems[0].path == "shops[0].fulfillments.enabled"
+
+
+def test_an_order_of_260_lines_is_fulfilled_whole(world: World) -> None:
+    """Fulfilment order lines past the first page (250) are read too."""
+    skus = sorted(p["number"] for p in world.sandbox.rackbeat_app.snapshot()["products"]
+                  if p["number"].startswith("RS-") and not p.get("is_barred"))[:10]
+    lines = [Line(skus[i % len(skus)], 1, "10.00") for i in range(260)]
+    order = place(world.sandbox.shopify_app, "dk", OrderSpec(lines), direct=True)
+    result = sync_orders(world.runtime, world.config.shops)
+    assert result.shops[0].counts.get("transferred") == 1, result.shops[0].failures
+    number = world.runtime.store().conn.execute(
+        "SELECT rackbeat_number FROM order_journal WHERE shopify_order_id = ?",
+        (order["id"],)).fetchone()[0]
+    _ship(world, int(number), tracking_number="BIG1")
+    done = sync_fulfillments(world.runtime, world.config.shops)
+    assert done.exit_code == ExitCode.OK, done.shops[0].failures
+    assert _state(world, order["id"])["displayFulfillmentStatus"] == "FULFILLED"

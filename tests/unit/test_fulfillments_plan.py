@@ -85,3 +85,15 @@ def test_the_fulfilment_of_a_lost_answer_is_found_by_units_tracking_and_time() -
     assert find_made(order, {"a": 2}, Tracking(None, ("T2",)), since) is None
     assert find_made(order, {"a": 2}, Tracking(), datetime(2026, 12, 2, tzinfo=UTC)) is None
     assert find_made(order, {"a": 2}, Tracking(None, ("T1",)), since, claimed=["f1"]) is None
+
+
+def test_more_lines_than_one_fulfilment_may_name_are_split() -> None:
+    from rackshop.sync import fulfillments_plan
+
+    order = _order(("fo1", L1, [("i1", "A", 1), ("i2", "A", 1), ("i3", "B", 2)]))
+    alloc = allocate(order, {"a": 2, "b": 2})
+    [group] = alloc.groups
+    parts = fulfillments_plan._split(group, size=2)
+    assert [p.units for p in parts] == [{"a": 2}, {"b": 2}]
+    assert [p.by_order for p in parts] == [{"fo1": [("i1", 1), ("i2", 1)]},
+                                           {"fo1": [("i3", 2)]}]
