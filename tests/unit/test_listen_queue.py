@@ -61,7 +61,7 @@ def test_the_queue_tables_come_with_the_store_migrations(tmp_path: Path) -> None
         tables = {r[0] for r in store.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"webhook_queue", "webhook_seen", "webhook_tokens"} <= tables
-        assert store.schema_version == 2
+        assert store.schema_version >= 2  # the queue tables came with migration 2
 
 
 def test_put_dedupes_by_delivery_id_and_coalesces_by_key(queue: DurableQueue) -> None:
