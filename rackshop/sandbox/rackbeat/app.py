@@ -165,7 +165,10 @@ ROUTES = _routes(
     GET /order-shipments/{id} -> get_shipment
     GET /customer-invoices -> list_invoices
     GET /customer-invoices/{number} -> get_invoice
+    PUT /customer-invoices/{number} -> update_invoice
+    DELETE /customer-invoices/{number} -> delete_invoice
     POST /customer-invoices/{number}/book -> book_invoice
+    POST /customer-invoices/{number}/create-creditnote -> create_creditnote
     GET /webhooks -> list_webhooks
     POST /webhooks -> create_webhook
     GET /webhooks/{id} -> get_webhook
@@ -1234,10 +1237,13 @@ class RackbeatTwin(TwinApp):
                     "is_booked": lambda i: i.is_booked,
                     "heading": lambda i: i.heading,
                     "other_reference": lambda i: i.other_reference,
+                    "is_credit_note": lambda i: i.is_credit_note,
+                    "credited_invoice_id": lambda i: i.credited_invoice,
                 }
             ),
             search=("number", "heading", "other_reference"),
-            filterable=frozenset({"number", "order_id", "customer_id", "is_booked"}),
+            filterable=frozenset({"number", "order_id", "customer_id", "is_booked",
+                                  "is_credit_note", "credited_invoice_id"}),
         )
         return self._list(req, spec, self.account.invoices.values(), self.account.invoice_json)
 
@@ -1254,6 +1260,20 @@ class RackbeatTwin(TwinApp):
         return self._one(
             req, "customer_invoice", self.account.invoice_json(self.account.invoice(number))
         )
+
+    def _h_update_invoice(self, req: Request, p: list[str], body: JSON) -> Response:
+        invoice = self.account.update_invoice(self.account.invoice(p[0]), body)
+        return self._one(req, "customer_invoice", self.account.invoice_json(invoice))
+
+    def _h_delete_invoice(self, req: Request, p: list[str], body: JSON) -> Response:
+        invoice = self.account.invoice(p[0])
+        out = self.account.invoice_json(invoice)
+        self.account.delete_invoice(invoice)
+        return self._one(req, "customer_invoice", out)
+
+    def _h_create_creditnote(self, req: Request, p: list[str], body: JSON) -> Response:
+        note = self.account.create_creditnote(self.account.invoice(p[0]))
+        return self._one(req, "customer_invoice", self.account.invoice_json(note), 201)
 
     def _h_book_invoice(self, req: Request, p: list[str], body: JSON) -> Response:
         invoice = self.account.book_invoice(self.account.invoice(p[0]))

@@ -349,6 +349,11 @@ class Invoice(Stamped):
     due_date: str
     is_booked: bool = False
     booked_at: datetime | None = None
+    # Credit notes (docs/sandbox-rackbeat.md, "Credit notes"): made from a booked invoice by
+    # ``POST /customer-invoices/{n}/create-creditnote``, edited while a draft, then booked.
+    is_credit_note: bool = False
+    credited_invoice: int | None = None  # the invoice NUMBER a credit note credits
+    stock_returned: bool = False  # a credit note booked with this returns its goods to stock
 
 
 @dataclass
@@ -1728,6 +1733,13 @@ class Account:
             item = self.items.get(line.item) if line else None
             if item is not None and item.is_barred:
                 raise refused(f"Product '{item.number}' is barred.")
+        if invoice.is_credit_note:
+            self._book_credit_note(invoice)
+            invoice.is_booked = True
+            invoice.booked_at = self.now()
+            self._touch(invoice)
+            self._emit_key("customer_invoice.booked", invoice.number)
+            return invoice
         invoice.is_booked = True
         invoice.booked_at = self.now()
         self._touch(invoice)
@@ -1746,6 +1758,147 @@ class Account:
             self._emit_key("order.updated", order.number)
         self._emit_key("customer_invoice.booked", invoice.number)
         return invoice
+
+    # -- credit notes -------------------------------------------------------------------------
+
+    def create_creditnote(self, invoice: Invoice) -> Invoice:
+        """``POST /customer-invoices/{n}/create-creditnote``: a DRAFT credit note for the whole
+        invoice (its lines copied), to be edited (``PUT``) and booked like an invoice."""
+        if invoice.is_credit_note:
+            raise refused("A credit note can't be credited.")
+        if not invoice.is_booked:
+            raise refused("The invoice is not booked and can't be credited.")
+        now = self.now()
+        self._invoice_high += 1
+        note = Invoice(
+            now, now, self.next_id("invoice"), self._invoice_high, invoice.order,
+            invoice.customer, invoice.currency, invoice.vat_zone,
+            f"Credit note for invoice {invoice.number}", invoice.other_reference,
+            [dict(ln) for ln in invoice.lines], [], invoice.total_subtotal, invoice.total_vat,
+            invoice.total_total, now.date().isoformat(), now.date().isoformat(),
+            is_credit_note=True, credited_invoice=invoice.number,
+        )  # fmt: skip
+        self.invoices[note.number] = note
+        self._emit_key("customer_invoice.created", note.number)
+        return note
+
+    def update_invoice(self, invoice: Invoice, payload: Mapping[str, Any]) -> Invoice:
+        """``PUT /customer-invoices/{n}``: header and lines of a draft (booked ones are locked).
+
+        ``lines`` replaces every line; each needs a known ``item_id`` and a positive quantity.
+        """
+        if invoice.is_booked:
+            raise refused("The invoice is booked and can't be updated.")
+        v = Validator(payload)
+        for key in ("heading", "other_reference"):
+            if key in payload:
+                value = payload[key]
+                if value is not None and not isinstance(value, str):
+                    v.fail(key, f"The {key.replace('_', ' ')} must be a string.")
+        lines: list[JSON] | None = None
+        if "lines" in payload:
+            raw = payload["lines"]
+            if not isinstance(raw, list) or not raw:
+                v.fail("lines", "The lines must be a non-empty list.")
+            else:
+                lines = []
+                for i, ln in enumerate(raw):
+                    line = self._invoice_line(v, i, ln if isinstance(ln, Mapping) else {})
+                    if line is not None:
+                        lines.append(line)
+        v.check()
+        if "heading" in payload:
+            invoice.heading = payload["heading"]
+        if "other_reference" in payload:
+            invoice.other_reference = payload["other_reference"]
+        if "stock_returned" in payload:
+            invoice.stock_returned = bool(payload["stock_returned"])
+        if lines is not None:
+            invoice.lines = lines
+            sub = vat = Decimal(0)
+            for ln in lines:
+                sub += Decimal(repr(ln["line_total"]))
+                vat += Decimal(repr(ln["vat_amount"]))
+            invoice.total_subtotal, invoice.total_vat = money(sub), money(vat)
+            invoice.total_total = money(sub + vat)
+        self._touch(invoice)
+        self._emit_key("customer_invoice.updated", invoice.number)
+        return invoice
+
+    def _invoice_line(self, v: Validator, index: int, raw: Mapping[str, Any]) -> JSON | None:
+        key = f"lines.{index}"
+        item = self.find_item(raw.get("item_id"))
+        if item is None:
+            v.fail(f"{key}.item_id", "The selected item is invalid.")
+            return None
+        numbers: dict[str, float] = {}
+        for name in ("quantity", "line_price", "discount_percentage", "vat_percentage"):
+            value = raw.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                v.fail(f"{key}.{name}", f"The {name.replace('_', ' ')} must be a number.")
+                return None
+            numbers[name] = float(value)
+        if numbers["quantity"] <= 0:
+            v.fail(f"{key}.quantity", "The quantity must be greater than 0.")
+            return None
+        loc = to_int(raw.get("location_id"))
+        if raw.get("location_id") is not None and loc not in self.locations:
+            v.fail(f"{key}.location_id", "The selected location is invalid.")
+            return None
+        line = OrderLine(0, item.id, str(raw.get("name") or item.name), numbers["quantity"],
+                         numbers["line_price"], numbers["discount_percentage"],
+                         numbers["vat_percentage"], location=loc)
+        return {
+            "child_id": item.number, "child_type": item.type, "item_id": item.number,
+            "name": line.name, "quantity": line.quantity, "line_price": line.line_price,
+            "discount_percentage": line.discount_percentage,
+            "vat_percentage": line.vat_percentage, "line_total": line.total(),
+            "vat_amount": line.vat_amount(), "location_id": loc,
+        }
+
+    def _credited(self, invoice_number: int, *, besides: int | None = None) -> dict[str, float]:
+        """Item number -> quantity the booked credit notes of an invoice credit."""
+        out: dict[str, float] = {}
+        for note in self.invoices.values():
+            if note.credited_invoice == invoice_number and note.is_booked \
+                    and note.number != besides:
+                for ln in note.lines:
+                    out[str(ln["item_id"])] = out.get(str(ln["item_id"]), 0.0) + ln["quantity"]
+        return out
+
+    def _book_credit_note(self, note: Invoice) -> None:
+        """Guards and stock of booking a credit note: never more units than invoiced."""
+        original = self.invoices.get(note.credited_invoice or 0)
+        if original is None:
+            raise refused("The credited invoice no longer exists.")
+        invoiced: dict[str, float] = {}
+        for ln in original.lines:
+            invoiced[str(ln["item_id"])] = invoiced.get(str(ln["item_id"]), 0.0) + ln["quantity"]
+        credited = self._credited(original.number, besides=note.number)
+        for ln in note.lines:
+            number = str(ln["item_id"])
+            credited[number] = credited.get(number, 0.0) + ln["quantity"]
+            if credited[number] > invoiced.get(number, 0.0) + 1e-9:
+                raise refused(f"Item '{number}' would be credited more times than invoiced.")
+        if note.stock_returned:
+            for ln in note.lines:
+                item = self.find_item(ln["item_id"])
+                if item is None or (not self.has_inventory(item) and item.type != "lot"):
+                    continue
+                loc = to_int(ln.get("location_id"))
+                if loc is None:
+                    fallback = self.default_location()
+                    loc = item.default_location if item.default_location in self.locations \
+                        else (fallback.number if fallback else None)
+                if loc is not None:
+                    self._move(item, loc, on_hand=float(ln["quantity"]))
+
+    def delete_invoice(self, invoice: Invoice) -> None:
+        """``DELETE /customer-invoices/{n}``: drafts only."""
+        if invoice.is_booked:
+            raise refused("The invoice is booked and can't be deleted.")
+        del self.invoices[invoice.number]
+        self._emit_key("customer_invoice.deleted", invoice.number)
 
     @staticmethod
     def totals(lines: Iterable[OrderLine]) -> tuple[float, float, float]:
@@ -1890,6 +2043,9 @@ class Account:
             "total_total": invoice.total_total,
             "balance": invoice.total_total,
             "is_booked": invoice.is_booked,
+            "is_credit_note": invoice.is_credit_note,
+            "credited_invoice_id": invoice.credited_invoice,
+            "stock_returned": invoice.stock_returned,
             "is_paid": False,
             "booked_at": iso(invoice.booked_at) if invoice.booked_at else None,
             "created_at": iso(invoice.created_at),
