@@ -63,7 +63,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
-from . import bulk, catalog, cost, webhooks
+from . import bulk, catalog, consistency, cost, webhooks
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -800,6 +800,8 @@ class ShopifyTwin(TwinApp):
         # Shopify finishes a bulk operation whether or not anyone polls it; one nobody polls
         # (its client was killed) completes after this many twin-seconds all the same.
         self.bulk_background_seconds = 2.0
+        #: eventual consistency (off by default; ``POST /__sandbox/consistency``)
+        self.consistency = consistency.Consistency()
         self.base_url = "http://127.0.0.1"
         self.webhooks = webhooks.WebhookDispatcher(self)
         self._requests = 0
@@ -1337,6 +1339,8 @@ class ShopifyTwin(TwinApp):
 
         * ``GET/POST time`` — ``{"advance": seconds}`` moves the timestamps' clock forward.
         * ``GET/POST shops`` — list shops / add one (``add_shop``'s keyword arguments as JSON).
+        * ``GET/POST consistency`` — ``{"enabled": true, "search_lag": 2.0, ...}`` turns eventual
+          consistency on or off and sets its intervals (twin-seconds; ``consistency.py``).
         * ``POST locations`` — ``{"shop": "dk", "name": "Backroom"}`` adds a location.
         * ``POST bulk`` — ``{"polls": 2, "delay": null}`` sets how bulk operations complete.
         * ``POST webhooks/flush`` — send every due webhook delivery now.
@@ -1378,6 +1382,13 @@ class ShopifyTwin(TwinApp):
                     ]
                 },
             )
+        if action == "consistency":
+            if req.method == "POST":
+                try:
+                    self.consistency.update(dict(req.json() or {}))
+                except (TypeError, ValueError) as exc:
+                    return json_response(400, {"errors": str(exc)})
+            return json_response(200, self.consistency.as_json())
         if action == "locations" and req.method == "POST":
             data = req.json() or {}
             shop = self.shops.get(str(data.get("shop")))

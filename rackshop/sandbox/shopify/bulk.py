@@ -28,7 +28,7 @@ from graphql import (
     parse,
 )
 
-from . import search
+from . import consistency, search
 from .catalog import ctx_of, run_search, user_error
 from .cost import _unwrap, is_connection_type
 from .state import Context, ShopState, bulk_mode, gid_number
@@ -341,7 +341,7 @@ def run_to_jsonl(ctx: Context, doc: DocumentNode) -> tuple[bytes, int, int, list
 def _complete(ctx: Context, op: dict[str, Any]) -> None:
     shop = ctx.shop
     doc = op.pop("_doc", None) or parse(op["query"])
-    body, objects, roots, errors = run_to_jsonl(ctx, doc)
+    body, objects, roots, errors = op.pop("_result", None) or run_to_jsonl(ctx, doc)
     op["completedAt"] = shop.now_iso()
     op["objectCount"] = str(objects)
     op["rootObjectCount"] = str(roots)
@@ -368,9 +368,41 @@ def _complete(ctx: Context, op: dict[str, Any]) -> None:
     )
 
 
+def _advance_in_time(ctx: Context, op: dict[str, Any]) -> None:
+    """Eventual consistency on: the operation's state follows twin time (consistency.py)."""
+    settings = ctx.twin.consistency
+    now = ctx.twin.clock.now()
+    if op.get("_born") == ctx.request_no:
+        return  # the run's own answer says CREATED
+    if op["status"] == "CANCELING":
+        if now - op["_cancel_at"] >= settings.cancel_seconds:
+            op["status"] = "CANCELED"
+            op["completedAt"] = ctx.shop.now_iso()
+        return
+    if now - op["_started"] < settings.bulk_start:
+        return  # still CREATED
+    if "_result" not in op:  # starts running: what it will count
+        doc = op.get("_doc") or parse(op["query"])
+        op["_result"] = run_to_jsonl(ctx, doc)
+    _, objects, roots, _ = op["_result"]
+    running_from, done_at = consistency.bulk_schedule(settings, op["_started"], objects)
+    if now >= done_at:
+        _complete(ctx, op)
+        return
+    share = (now - running_from) / (done_at - running_from) if done_at > running_from else 1.0
+    op["status"] = "RUNNING"
+    op["objectCount"] = str(int(objects * share))
+    op["rootObjectCount"] = str(int(roots * share))
+
+
 def advance(ctx: Context, op: dict[str, Any]) -> None:
     """Move an operation along when a request reads it (one step per request)."""
-    if op.get("_last_request") == ctx.request_no or op["status"] in TERMINAL:
+    if op["status"] in TERMINAL:
+        return
+    if ctx.twin.consistency.enabled:
+        _advance_in_time(ctx, op)
+        return
+    if op.get("_last_request") == ctx.request_no:
         return
     op["_last_request"] = ctx.request_no
     if op["status"] == "CANCELING":
@@ -407,8 +439,14 @@ def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: boo
     limit = MAX_CONNECTIONS if ctx.version_at_least("2026-01") else 1
     for old in shop.bulk_operations.values():
         # Operations nobody polls still finish in the background, as at Shopify.
-        if (old["type"] == "QUERY" and old["status"] in ACTIVE and old["status"] != "CANCELING"
-                and ctx.twin.clock.now() - old["_started"] >= ctx.twin.bulk_background_seconds):
+        if old["type"] != "QUERY" or old["status"] not in ACTIVE:
+            continue
+        if ctx.twin.consistency.enabled:
+            _advance_in_time(ctx, old)
+        elif (
+            old["status"] != "CANCELING"
+            and ctx.twin.clock.now() - old["_started"] >= ctx.twin.bulk_background_seconds
+        ):
             _complete(ctx, old)
     running = [
         op
@@ -443,6 +481,7 @@ def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: boo
         "_polls": 0,
         "_started": ctx.twin.clock.now(),
         "_last_request": ctx.request_no,
+        "_born": ctx.request_no,
         "_doc": doc,
     }
     shop.bulk_operations[op["id"]] = op
@@ -457,6 +496,10 @@ def _m_cancel(_: Any, info: GraphQLResolveInfo, id: str) -> Any:
             "bulkOperation": None,
             "userErrors": [user_error(["id"], "Bulk operation does not exist")],
         }
+    if ctx.twin.consistency.enabled:
+        _advance_in_time(ctx, op)
+        if op["status"] == "CANCELING":  # recorded: cancelling again answers it, no error
+            return {"bulkOperation": op, "userErrors": []}
     if op["status"] in TERMINAL or op["status"] == "CANCELING":
         return {
             "bulkOperation": op,
@@ -468,6 +511,7 @@ def _m_cancel(_: Any, info: GraphQLResolveInfo, id: str) -> Any:
             ],
         }
     op["status"] = "CANCELING"
+    op["_cancel_at"] = ctx.twin.clock.now()
     op["_last_request"] = ctx.request_no
     return {"bulkOperation": op, "userErrors": []}
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
-from . import search
+from . import consistency, search
 from .state import (
     QUANTITY_NAMES,
     Context,
@@ -354,7 +354,8 @@ def run_search(
         )
     if not query:
         return list(records)
-    return [r for r in records if compiled.matches(r)]
+    shop = ctx_of(info).shop
+    return [r for r in records if consistency.searchable(shop, r, compiled.matches)]
 
 
 def _sorter(
@@ -1125,7 +1126,16 @@ def _p_description(p: dict[str, Any], _: GraphQLResolveInfo, truncateAt: int | N
 
 
 def _p_total_inventory(p: dict[str, Any], info: GraphQLResolveInfo) -> int:
-    return total_inventory(ctx_of(info).shop, p)
+    shop = ctx_of(info).shop
+    total = total_inventory(shop, p)
+    if shop.twin.consistency.enabled:  # a derived total: lags its quantity changes
+        items = {
+            v["inventoryItemId"]
+            for v in _product_variants(shop, p)
+            if shop.inventory_items[v["inventoryItemId"]]["tracked"]
+        }
+        total -= consistency.recent_available(shop, items)
+    return total
 
 
 def _p_tracks(p: dict[str, Any], info: GraphQLResolveInfo) -> bool:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
+from . import consistency
 from . import ordermath as om
 from .catalog import (
     idempotent,
@@ -1685,7 +1686,9 @@ def matching_orders(
     compiled = compile_search(query, _order_fields(query), default=_order_text)
     if compiled.warnings and warn is not None:
         warn(compiled.warnings)
-    return [o for o in shop.orders.values() if compiled.matches(o)]
+    if not query:
+        return list(shop.orders.values())
+    return [o for o in shop.orders.values() if consistency.searchable(shop, o, compiled.matches)]
 
 
 def _warn_into(

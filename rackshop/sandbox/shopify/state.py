@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, value_from_ast_untyped
 
+from . import consistency
+
 if TYPE_CHECKING:
     from .app import ShopifyTwin
 
@@ -185,6 +187,10 @@ class ShopState:
     created_at: str = ""
     handle_index: dict[str, str] = field(default_factory=dict)
     handle_index_size: int = -1
+    #: eventual consistency (consistency.py): record id -> [(twin time, version)], and recent
+    #: ``available`` changes (twin time, inventory item id, delta)
+    search_history: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
+    quantity_log: list[tuple[float, str, int]] = field(default_factory=list)
     _counters: dict[str, int] = field(default_factory=dict)
     _last_ts: float = 0.0
 
@@ -229,6 +235,7 @@ class ShopState:
         ts = self.now_iso()
         if record is not None:
             record["updatedAt"] = ts
+            consistency.record_write(self, record)
         return ts
 
     # -- lookups -----------------------------------------------------------------------------
@@ -340,6 +347,8 @@ class ShopState:
         else:  # incoming is not part of on-hand
             q[name] += delta
             changes = [(name, delta)]
+        for changed, moved in changes:
+            consistency.record_quantity(self, level["itemId"], changed, moved)
         ts = self.now_iso()
         level["updatedAt"] = ts
         level["quantityUpdatedAt"]["available"] = ts

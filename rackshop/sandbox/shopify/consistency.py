@@ -1,0 +1,140 @@
+"""Eventual consistency, as Shopify shows it: an option of the twin, off by default.
+
+Shopify answers reads from more than one store. Its search index and some derived totals catch up
+with a write a little later, and bulk operations take time. With :attr:`Consistency.enabled` the
+twin does the same, on twin time (``ShopifyTwin.clock``, which a time scale speeds up):
+
+* **Search** (``products``, ``productVariants``, ``productsCount``, ``orders``, ``ordersCount``
+  with a ``query:``) matches each record as it was :attr:`~Consistency.search_lag` seconds ago: a
+  record created since then is not found; one written since then is matched on its last version
+  older than that (what comes back is the record as it is now: only membership lags).
+* **Derived totals**: ``Product.totalInventory`` leaves out the ``available`` changes of the last
+  :attr:`~Consistency.derived_lag` seconds.
+* **Bulk operations** stay ``CREATED`` for :attr:`~Consistency.bulk_start` seconds, then run for
+  ``max(bulk_min_seconds, objects × bulk_seconds_per_object)`` seconds with ``objectCount``
+  growing, then complete. A cancel leaves the operation ``CANCELING`` for
+  :attr:`~Consistency.cancel_seconds` (cancelling again answers it without error, as recorded).
+
+Sources and unknowns are listed in ``docs/sandbox-shopify.md`` ("Eventual consistency").
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .state import ShopState
+
+#: Record kinds whose search goes through Shopify's search index.
+SEARCHED_KINDS = frozenset({"Product", "ProductVariant", "Order"})
+
+
+@dataclass
+class Consistency:
+    """How far the twin's reads trail its writes (twin-seconds). See the module docstring."""
+
+    enabled: bool = False
+    search_lag: float = 2.0
+    derived_lag: float = 2.0
+    bulk_start: float = 1.0
+    bulk_seconds_per_object: float = 0.002
+    bulk_min_seconds: float = 1.0
+    cancel_seconds: float = 2.0
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Set the fields named in ``data`` (admin API).
+
+        Raises:
+            ValueError: An unknown name or a negative interval.
+        """
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown consistency setting(s) {unknown}; known: {sorted(known)}")
+        for name, value in data.items():
+            if name == "enabled":
+                self.enabled = bool(value)
+                continue
+            number = float(value)
+            if number < 0:
+                raise ValueError(f"consistency {name} must be >= 0 seconds, got {value!r}")
+            setattr(self, name, number)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kind(record: dict[str, Any]) -> str:
+    parts = str(record.get("id") or "").split("/")
+    return parts[3] if len(parts) > 4 else ""
+
+
+def record_write(shop: ShopState, record: dict[str, Any]) -> None:
+    """Remember a searched record's version as of now (called after every write to it)."""
+    settings = shop.twin.consistency
+    if not settings.enabled or _kind(record) not in SEARCHED_KINDS:
+        return
+    now = shop.twin.clock.now()
+    history = shop.search_history.get(record["id"])
+    snapshot = copy.deepcopy(record)
+    if history is None:
+        history = []
+        if record.get("createdAt") != record.get("updatedAt"):
+            # Written before the model saw it: its state before this write is unknown, so it
+            # stays findable as it is now (documented).
+            history.append((float("-inf"), snapshot))
+        shop.search_history[record["id"]] = history
+    history.append((now, snapshot))
+    # Versions older than the newest one past the lag are never needed again.
+    cutoff = now - settings.search_lag
+    while len(history) > 1 and history[1][0] <= cutoff:
+        history.pop(0)
+
+
+def indexed(shop: ShopState, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The version of a record the search index holds now (``None``: not indexed yet)."""
+    settings = shop.twin.consistency
+    if not settings.enabled:
+        return record
+    history = shop.search_history.get(record.get("id") or "")
+    if not history:
+        return record
+    cutoff = shop.twin.clock.now() - settings.search_lag
+    seen = [snap for t, snap in history if t <= cutoff]
+    return seen[-1] if seen else None
+
+
+def searchable(shop: ShopState, record: dict[str, Any], matches: Any) -> bool:
+    """Whether the search index, as it stands now, finds ``record`` with ``matches``."""
+    view = indexed(shop, record)
+    return view is not None and bool(matches(view))
+
+
+def record_quantity(shop: ShopState, item_id: str, name: str, delta: int) -> None:
+    """Remember a quantity change for the lag of derived totals."""
+    settings = shop.twin.consistency
+    if not settings.enabled or name != "available" or not delta:
+        return
+    now = shop.twin.clock.now()
+    log = shop.quantity_log
+    log.append((now, item_id, delta))
+    while log and log[0][0] < now - settings.derived_lag:
+        log.pop(0)
+
+
+def recent_available(shop: ShopState, item_ids: set[str]) -> int:
+    """The ``available`` change of these items within the derived-total lag."""
+    settings = shop.twin.consistency
+    if not settings.enabled:
+        return 0
+    cutoff = shop.twin.clock.now() - settings.derived_lag
+    return sum(d for t, item, d in shop.quantity_log if t > cutoff and item in item_ids)
+
+
+def bulk_schedule(settings: Consistency, started: float, objects: int) -> tuple[float, float]:
+    """(running from, completed at) for a bulk operation of ``objects`` objects."""
+    running = started + settings.bulk_start
+    duration = max(settings.bulk_min_seconds, objects * settings.bulk_seconds_per_object)
+    return running, running + duration

@@ -1,0 +1,173 @@
+"""Eventual consistency, an option of the Shopify twin (off by default): search and derived totals
+trail writes, bulk operations take time, cancels pass through CANCELING. Twin time is a fake
+clock, so nothing sleeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rackshop.sandbox.base import Clock
+from rackshop.sandbox.shopify import ShopifyTwin
+from tests.helpers.fakes import FakeClock
+from tests.sandbox.test_shopify_support import SHOP, run
+
+FIND = "query($q: String!) { products(first: 5, query: $q) { nodes { id title } } }"
+COUNT = "query($q: String!) { productsCount(query: $q) { count } }"
+CREATE = """mutation($input: ProductSetInput!) {
+  productSet(input: $input, synchronous: true) { product { id } userErrors { message } } }"""
+UPDATE = """mutation($p: ProductUpdateInput!) {
+  productUpdate(product: $p) { product { id } userErrors { message } } }"""
+TOTAL = "query($id: ID!) { product(id: $id) { totalInventory } }"
+RUN = """mutation { bulkOperationRunQuery(query: "{ products { edges { node { id } } } }") {
+  bulkOperation { id status } userErrors { message } } }"""
+POLL = "query($id: ID!) { bulkOperation(id: $id) { status objectCount } }"
+CANCEL = """mutation($id: ID!) { bulkOperationCancel(id: $id) {
+  bulkOperation { status } userErrors { message } } }"""
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _twin(clock: FakeClock, *, enabled: bool = True) -> ShopifyTwin:
+    twin = ShopifyTwin(Clock(monotonic=clock))
+    twin.add_shop(SHOP, token="shpat_test", currency="CAD", locations=("Shop location",))
+    twin.webhooks.background = False
+    twin.consistency.update({"enabled": enabled, "search_lag": 2, "derived_lag": 2})
+    return twin
+
+
+def _create(twin: ShopifyTwin, title: str, sku: str) -> str:
+    got = run(
+        twin,
+        CREATE,
+        {
+            "input": {
+                "title": title,
+                "productOptions": [{"name": "Title", "values": [{"name": "Default Title"}]}],
+                "variants": [
+                    {"sku": sku, "optionValues": [{"optionName": "Title", "name": "Default Title"}]}
+                ],
+            }
+        },
+    )
+    assert got["data"]["productSet"]["userErrors"] == [], got
+    return str(got["data"]["productSet"]["product"]["id"])
+
+
+def _titles(twin: ShopifyTwin, query: str) -> list[str]:
+    return [n["title"] for n in run(twin, FIND, {"q": query})["data"]["products"]["nodes"]]
+
+
+def test_off_by_default_reads_see_writes_at_once(clock: FakeClock) -> None:
+    twin = ShopifyTwin(Clock(monotonic=clock))
+    twin.add_shop(SHOP, token="t", locations=("Shop location",))
+    assert twin.consistency.enabled is False
+    _create(twin, "Fresh", "SKU-1")
+    assert _titles(twin, "title:Fresh") == ["Fresh"]
+
+
+def test_search_does_not_find_a_new_product_until_the_lag_has_passed(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    pid = _create(twin, "Fresh", "SKU-1")
+    assert _titles(twin, "title:Fresh") == []
+    assert run(twin, COUNT, {"q": "title:Fresh"})["data"]["productsCount"]["count"] == 0
+    # a read by id is not a search: it sees the write at once
+    assert (
+        run(twin, "query($id: ID!) { product(id: $id) { title } }", {"id": pid})["data"]["product"][
+            "title"
+        ]
+        == "Fresh"
+    )
+    clock.advance(2.5)
+    assert _titles(twin, "title:Fresh") == ["Fresh"]
+    assert run(twin, COUNT, {"q": "title:Fresh"})["data"]["productsCount"]["count"] == 1
+
+
+def test_search_matches_the_old_version_right_after_an_update(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    pid = _create(twin, "Before", "SKU-1")
+    clock.advance(3)
+    run(twin, UPDATE, {"p": {"id": pid, "title": "After"}})
+    assert _titles(twin, "title:After") == []
+    # found by its old title, and answered as it is now
+    assert _titles(twin, "title:Before") == ["After"]
+    clock.advance(3)
+    assert _titles(twin, "title:After") == ["After"]
+    assert _titles(twin, "title:Before") == []
+
+
+def test_total_inventory_lags_a_quantity_change(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    location = next(iter(twin.shop(SHOP).locations))
+    pid = twin.create_product(SHOP, title="Stocked", variants=[{"stock": {location: 7}}])
+    clock.advance(5)
+    item = twin.shop(SHOP).variants[twin.shop(SHOP).products[pid]["variantIds"][0]]
+    twin.set_available(SHOP, item["inventoryItemId"], location, 10)
+    assert run(twin, TOTAL, {"id": pid})["data"]["product"]["totalInventory"] == 7
+    clock.advance(2.5)
+    assert run(twin, TOTAL, {"id": pid})["data"]["product"]["totalInventory"] == 10
+
+
+def _bulk(twin: ShopifyTwin) -> str:
+    got = run(twin, RUN)["data"]["bulkOperationRunQuery"]
+    assert got["userErrors"] == [] and got["bulkOperation"]["status"] == "CREATED"
+    return str(got["bulkOperation"]["id"])
+
+
+def _poll(twin: ShopifyTwin, op: str) -> dict[str, Any]:
+    return run(twin, POLL, {"id": op})["data"]["bulkOperation"]  # type: ignore[no-any-return]
+
+
+def test_bulk_operation_goes_created_running_completed_in_time(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    twin.consistency.update({"bulk_start": 1, "bulk_seconds_per_object": 0.5,
+                             "bulk_min_seconds": 1})  # fmt: skip
+    location = next(iter(twin.shop(SHOP).locations))
+    for n in range(4):
+        twin.create_product(SHOP, title=f"P{n}", variants=[{"stock": {location: 1}}])
+    op = _bulk(twin)
+    assert _poll(twin, op) == {"status": "CREATED", "objectCount": "0"}
+    clock.advance(1.0)  # running for 4 objects x 0.5 s = 2 s
+    clock.advance(1.0)
+    assert _poll(twin, op) == {"status": "RUNNING", "objectCount": "2"}
+    clock.advance(1.0)
+    assert _poll(twin, op) == {"status": "COMPLETED", "objectCount": "4"}
+
+
+def test_duration_grows_with_the_objects_counted(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    twin.consistency.update({"bulk_start": 0, "bulk_seconds_per_object": 1,
+                             "bulk_min_seconds": 0})  # fmt: skip
+    for n in range(3):
+        twin.create_product(SHOP, title=f"P{n}", variants=[{}])
+    op = _bulk(twin)
+    clock.advance(2.5)
+    assert _poll(twin, op)["status"] == "RUNNING"
+    clock.advance(1)
+    assert _poll(twin, op)["status"] == "COMPLETED"
+
+
+def test_cancel_passes_through_canceling(clock: FakeClock) -> None:
+    twin = _twin(clock)
+    twin.consistency.update({"cancel_seconds": 2})
+    op = _bulk(twin)
+    first = run(twin, CANCEL, {"id": op})["data"]["bulkOperationCancel"]
+    assert first == {"bulkOperation": {"status": "CANCELING"}, "userErrors": []}
+    clock.advance(1)
+    assert _poll(twin, op)["status"] == "CANCELING"
+    again = run(twin, CANCEL, {"id": op})["data"]["bulkOperationCancel"]
+    assert again == {"bulkOperation": {"status": "CANCELING"}, "userErrors": []}  # recorded
+    clock.advance(1.5)
+    assert _poll(twin, op)["status"] == "CANCELED"
+
+
+def test_settings_are_checked() -> None:
+    twin = ShopifyTwin()
+    with pytest.raises(ValueError, match="unknown consistency setting"):
+        twin.consistency.update({"serach_lag": 1})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        twin.consistency.update({"search_lag": -1})
