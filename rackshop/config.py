@@ -59,6 +59,7 @@ TransferOn = Literal["created", "paid", "fulfilled"]
 ProcessTo = Literal["draft", "booked", "shipped", "invoiced", "shipped_invoiced"]
 OrderCurrency = Literal["shop", "presentment"]
 WriteBack = Literal["tag", "metafield", "both", "off"]
+AfterTransfer = Literal["sync", "report"]
 VatZone = Literal["domestic", "eu", "abroad", "domestic_exempt"]
 ProductMaster = Literal["rackbeat", "shopify", "off"]
 RackbeatField = Literal["name", "number", "sales_price", "barcode", "description", "group"]
@@ -275,6 +276,13 @@ class OrdersConfig:
     guest_customer: int | None = None
     location: int | None = None
     layout: int | None = None
+    after_transfer: AfterTransfer = "sync"
+    """What a cancellation, refund or edit in Shopify after the transfer does: ``sync`` carries
+    it into Rackbeat, ``report`` only reports it."""
+    refund_item: str | None = None
+    """Rackbeat item for amount-only refunds (no lines, no shipping) on a credit note."""
+    return_location: int | None = None
+    """Rackbeat location restocked goods return to when the refund's location maps to none."""
     write_back: WriteBack = "tag"
     tag: str = "rackbeat"
     customer: CustomerDefaults = field(default_factory=CustomerDefaults)
@@ -757,7 +765,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "enabled", "since", "transfer_on", "process_to", "overlap_minutes",
         "include_test_orders", "currency", "shipping_item", "rounding_item",
         "rounding_per_line", "guest_customer", "location",
-        "layout", "write_back", "tag", "customer",
+        "layout", "write_back", "tag", "customer", "after_transfer", "refund_item",
+        "return_location",
     ),
     "shops.orders.customer": (
         "group", "vat_zone", "payment_terms", "layout", "currency", "locale",
@@ -1833,6 +1842,17 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
         tbl, "location", p("location"), None, lo=1, what=" (a Rackbeat location number)"
     )
     layout = ctx.integer(tbl, "layout", p("layout"), None, lo=1, what=" (a Rackbeat layout id)")
+    after_transfer = ctx.enum(
+        tbl, "after_transfer", p("after_transfer"), d.after_transfer, get_args(AfterTransfer)
+    )
+    refund_item = ctx.string(
+        tbl, "refund_item", p("refund_item"), None, accept_int=True,
+        what="a Rackbeat item number (a quoted string)",
+    )
+    return_location = ctx.integer(
+        tbl, "return_location", p("return_location"), None, lo=1,
+        what=" (a Rackbeat location number)",
+    )
     write_back = ctx.enum(tbl, "write_back", p("write_back"), d.write_back, get_args(WriteBack))
     tag = ctx.string(tbl, "tag", p("tag"), d.tag)
     if isinstance(tag, str) and (len(tag) > 40 or "," in tag):
@@ -1896,6 +1916,9 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
             layout,
             write_back,
             tag,
+            after_transfer,
+            refund_item,
+            return_location,
         )
         or customer is None
     ):
@@ -1914,6 +1937,9 @@ def _parse_orders(ctx: _Ctx, shop: Mapping[str, Any], shop_path: str) -> OrdersC
         guest_customer=guest,
         location=location,
         layout=layout,
+        after_transfer=after_transfer,
+        refund_item=refund_item,
+        return_location=return_location,
         write_back=write_back,
         tag=tag,
         customer=customer,
