@@ -19,6 +19,7 @@ from rackshop.config import ListenConfig
 
 ORDERS = "sync-orders"
 STOCK = "sync-stock"
+FULFILLMENTS = "sync-fulfillments"
 #: The subscriptions check (:func:`rackshop.listen.webhooks_admin.check_subscriptions`).
 WEBHOOKS = "webhooks"
 WEBHOOKS_SECONDS = 3600.0
@@ -57,11 +58,14 @@ class Schedule:
 
     @classmethod
     def from_config(cls, listen: ListenConfig, *, clock: Callable[[], float] = time.time,
-                    run_at_start: bool = True) -> Schedule:
-        """Orders every ``listen.orders_poll_minutes``; stock every ``stock_poll_minutes``; the
-        webhook subscriptions checked hourly (when ``listen.public_url`` is set)."""
+                    run_at_start: bool = True, fulfillments: bool = False) -> Schedule:
+        """Orders every ``listen.orders_poll_minutes``; stock every ``stock_poll_minutes``;
+        fulfilments (when a shop takes them) at the orders' interval; the webhook
+        subscriptions checked hourly (when ``listen.public_url`` is set)."""
         intervals = {ORDERS: listen.orders_poll_minutes * 60.0,
                      STOCK: listen.stock_poll_minutes * 60.0}
+        if fulfillments:
+            intervals[FULFILLMENTS] = listen.orders_poll_minutes * 60.0
         if listen.public_url:
             intervals[WEBHOOKS] = WEBHOOKS_SECONDS
         return cls(intervals, clock=clock, run_at_start=run_at_start)

@@ -522,8 +522,9 @@ def _serve(runtime: Runtime, host: str, port: int, *,
     if recovered:
         log.info("listener: %d queued item(s) left half-done by an earlier run were re-queued",
                  recovered)
-    schedule = Schedule.from_config(listen, clock=clock, run_at_start=poll_at_start) \
-        if polls else None
+    takes_fulfilments = any(s.enabled and s.fulfillments.enabled for s in runtime.config.shops)
+    schedule = Schedule.from_config(listen, clock=clock, run_at_start=poll_at_start,
+                                    fulfillments=takes_fulfilments) if polls else None
     worker = Worker(runtime, queue, schedule=schedule, clock=clock, debounce=debounce_seconds)
     stop = stop_event or threading.Event()
 

@@ -126,6 +126,8 @@ def rackbeat_events(config: Config) -> list[str]:
     events: list[str] = []
     if any(s.stock.enabled for s in shops):
         events += ["item.stock_updated", "order.booked"]
+    if any(s.fulfillments.enabled for s in shops):
+        events += ["order.updated"]  # a shipment made or marked shipped changes its order
     masters = [s for s in shops if s.products.master == "rackbeat"]
     if masters:
         events += ["product.created", "product.updated"]

@@ -43,9 +43,10 @@ from rackshop.errors import (
     describe,
 )
 from rackshop.listen.queue import DurableQueue, QueuedRow
-from rackshop.listen.schedule import ORDERS, STOCK, WEBHOOKS, Schedule
+from rackshop.listen.schedule import FULFILLMENTS, ORDERS, STOCK, WEBHOOKS, Schedule
 from rackshop.log import event
 from rackshop.runtime import Runtime
+from rackshop.sync.fulfillments import sync_fulfillments
 from rackshop.sync.orders import NOT_FOUND_REASON, sync_orders
 from rackshop.sync.products import sync_products
 from rackshop.sync.runner import JobResult
@@ -211,6 +212,10 @@ class Worker:
                 from rackshop.listen.webhooks_admin import check_subscriptions
 
                 self.subscriptions = check_subscriptions(self.runtime)
+            elif name == FULFILLMENTS:
+                shops = [s for s in self._shops() if s.fulfillments.enabled]
+                if shops:
+                    result = sync_fulfillments(self.runtime, shops, now=self.now)
             elif name == STOCK:
                 self.locations.clear()  # re-read each shop's Shopify locations from now on
                 shops = [s for s in self._shops() if s.stock.enabled]
@@ -310,11 +315,15 @@ class Worker:
             if not self._sync_products(products):
                 for r in products:
                     pending.pop(r.id, None)
-        for r in (r for r in rows if r.kind == "rb_order"):
+        rb_orders = [r for r in rows if r.kind == "rb_order"]
+        for r in rb_orders:
             try:
                 numbers |= self._order_items(r.key)
             except RackshopError as exc:
                 self._again([r], describe(exc))
+                pending.pop(r.id, None)
+        if rb_orders and not self._fulfil([r for r in rb_orders if r.id in pending]):
+            for r in rb_orders:
                 pending.pop(r.id, None)
         numbers |= {r.key for r in rows if r.kind == "stock"}
         shops = [s for s in self._shops() if s.stock.enabled]
@@ -356,6 +365,42 @@ class Worker:
               items=len(numbers),
               changed=sum(s.counts.get("changed", 0) + s.counts.get("activated", 0)
                           for s in result.shops))
+
+    def _fulfil(self, rows: Sequence[QueuedRow]) -> bool:
+        """A Rackbeat order changed (a shipment made or marked shipped): run sync-fulfillments
+        for the shops that take fulfilments and transferred one of these orders. False (rows
+        handled) when it could not run."""
+        store = self.runtime.store()
+        wanted = {s.name: s for s in self._shops() if s.fulfillments.enabled}
+        shops: dict[str, ShopConfig] = {}
+        for r in rows:
+            try:
+                number = int(r.key)
+            except ValueError:
+                continue
+            for (name,) in store.conn.execute(
+                    "SELECT shop FROM order_journal WHERE rackbeat_number = ?", (number,)):
+                if name in wanted:
+                    shops[name] = wanted[name]
+        if not shops:
+            return True
+        self._set(doing="sync-fulfillments for Rackbeat order events")
+        try:
+            result = sync_fulfillments(self.runtime, list(shops.values()), now=self.now)
+        except LockHeldError as exc:
+            self._again(rows, exc.message, delay=self.lock_retry)
+            return False
+        except RackshopError as exc:
+            self._again(rows, describe(exc))
+            return False
+        finally:
+            self._set(doing=None)
+        self._bump("fulfillment_passes")
+        failed = [s for s in result.shops if s.outcome == "failed"]
+        if failed:
+            self._again(rows, "; ".join(f"{s.shop}: {s.error}" for s in failed))
+            return False
+        return True
 
     def _sync_products(self, rows: Sequence[QueuedRow]) -> bool:
         """Re-sync the Rackbeat-master shops; False (rows handled) when it could not run."""

@@ -163,6 +163,7 @@ def test_order_and_stock_travel_in_real_time(world: World, tmp_path: Path) -> No
         assert sorted((r.api, r.shop, r.topic, r.status) for r in rows) == [
             ("rackbeat", "", "item.stock_updated", "created"),
             ("rackbeat", "", "order.booked", "created"),
+            ("rackbeat", "", "order.updated", "created"),  # dk takes fulfilments
             ("rackbeat", "", "product.created", "created"),
             ("rackbeat", "", "product.updated", "created"),
             ("shopify", "dk", "orders/paid", "created"),
@@ -219,7 +220,7 @@ def test_order_and_stock_travel_in_real_time(world: World, tmp_path: Path) -> No
         assert sorted((r.topic, r.status) for r in swapped) == [
             ("orders/create", "created"), ("orders/paid", "removed (not needed)")]
         removed = webhooks_admin.remove(changed, changed.config.select(()))
-        assert len(removed) == 6 and {r.status for r in removed} == {"removed"}
+        assert len(removed) == 7 and {r.status for r in removed} == {"removed"}
         listed = webhooks_admin.list_webhooks(changed, changed.config.select(()))
         assert all(r.status != "rackshop" for r in listed)
         changed.close()

@@ -258,3 +258,29 @@ def test_an_order_of_260_lines_is_fulfilled_whole(world: World) -> None:
     done = sync_fulfillments(world.runtime, world.config.shops)
     assert done.exit_code == ExitCode.OK, done.shops[0].failures
     assert _state(world, order["id"])["displayFulfillmentStatus"] == "FULFILLED"
+
+
+def test_real_time_a_rackbeat_order_event_fulfils_and_the_timetable_is_the_safety_net(
+        world: World) -> None:
+    from rackshop.listen.queue import Delivery, DurableQueue
+    from rackshop.listen.schedule import FULFILLMENTS, Schedule
+    from rackshop.listen.webhooks_admin import rackbeat_events
+    from rackshop.listen.worker import Worker
+    from rackshop.store import Store
+
+    assert "order.updated" in rackbeat_events(world.config)
+    schedule = Schedule.from_config(world.config.listen, fulfillments=True)
+    assert FULFILLMENTS in schedule.status()
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 1, "550.00")]))
+    _ship(world, number, tracking_number="RT1")
+    queue = DurableQueue(Store(world.config.state.path), limit=10)
+    worker = Worker(world.runtime, queue, debounce=0.0)
+    try:
+        queue.put(Delivery("rackbeat", "order.updated", "rb_order", str(number)))
+        assert worker.step() is True
+        assert [r["state"] for r in queue.rows()] == ["done"]
+    finally:
+        queue.close()
+    [fulfilment] = _state(world, gid)["fulfillments"]
+    assert fulfilment["trackingInfo"][0]["number"] == "RT1"
+    assert worker.status()["fulfillment_passes"] == 1

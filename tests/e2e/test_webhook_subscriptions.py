@@ -38,7 +38,8 @@ def test_register_moves_reactivates_and_remove_deletes_all(world: World, tmp_pat
     config = listen_config(world, tmp_path)
     old = with_url(config, OLD)
     first = webhooks_admin.register(old, config.select(()))
-    assert {r.status for r in first} == {"created"} and len(first) == 6
+    # dk, se orders; Rackbeat stock (2), products (2), fulfilments (order.updated)
+    assert {r.status for r in first} == {"created"} and len(first) == 7
     # someone else's subscription on the same topic: never touched
     world.sandbox.shopify_app.execute(
         "dk", 'mutation { webhookSubscriptionCreate(topic: ORDERS_PAID, webhookSubscription: '
@@ -50,11 +51,11 @@ def test_register_moves_reactivates_and_remove_deletes_all(world: World, tmp_pat
     moved = webhooks_admin.register(new, config.select(()))
     assert sorted((r.api, r.shop, r.status.split(" (")[0]) for r in moved) == sorted(
         [("shopify", "dk", "moved"), ("shopify", "se", "moved")]
-        + [("rackbeat", "", "moved")] * 4)
+        + [("rackbeat", "", "moved")] * 5)
     dk = shopify_subs(world, "dk")
     assert sorted(s["uri"] for s in dk) == sorted([f"{NEW}/webhooks/shopify/dk", THEIRS])
     assert all(h.url == f"{NEW}/webhooks/rackbeat" for h in rackbeat_hooks(world))
-    assert len(rackbeat_hooks(world)) == 4
+    assert len(rackbeat_hooks(world)) == 5
     listed = webhooks_admin.list_webhooks(new, config.select(()))
     assert sorted(r.status for r in listed if r.api == "shopify") == [
         "other", "rackshop", "rackshop"]
@@ -81,7 +82,7 @@ def test_register_moves_reactivates_and_remove_deletes_all(world: World, tmp_pat
     # remove: every rackshop subscription, wherever it points; someone else's stays
     stale = with_url(config, OLD)  # run with the old address configured: still all of them
     removed = webhooks_admin.remove(stale, config.select(()))
-    assert len(removed) == 6 and {r.status for r in removed} == {"removed"}
+    assert len(removed) == 7 and {r.status for r in removed} == {"removed"}
     assert [s["uri"] for s in shopify_subs(world, "dk")] == [THEIRS]
     assert shopify_subs(world, "se") == [] and rackbeat_hooks(world) == []
     for rt in (new, stale):
