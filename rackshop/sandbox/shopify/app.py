@@ -63,7 +63,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
-from . import bulk, catalog, consistency, cost, webhooks
+from . import bulk, catalog, consistency, cost, inventory_ops, webhooks
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -101,6 +101,7 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
         catalog.register(schema)
         bulk.register(schema)
         webhooks.register(schema)
+        inventory_ops.register(schema)
         try:
             from . import orders
         except ImportError:  # the order part is optional

@@ -345,13 +345,12 @@ def run_search(
     """Filter records by a ``query:`` string, reporting ignored fields like Shopify does."""
     compiled = search.compile_search(query, fields, default=default)
     if compiled.warnings:
-        ctx_of(info).search_warnings.append(
-            {
-                "path": list(info.path.as_list()),
-                "query": query,
-                "warnings": compiled.warnings,
-            }
-        )
+        entry: dict[str, Any] = {"path": list(info.path.as_list()), "query": query}
+        parsed = search.parsed_term(query)
+        if parsed is not None:
+            entry["parsed"] = parsed
+        entry["warnings"] = compiled.warnings
+        ctx_of(info).search_warnings.append(entry)
     if not query:
         return list(records)
     shop = ctx_of(info).shop

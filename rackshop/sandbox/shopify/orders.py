@@ -35,7 +35,7 @@ from .catalog import (
     resolve_metafields,
     set_metafield,
 )
-from .search import Field, compile_search, parse, terms
+from .search import Field, compile_search, parse, parsed_term, terms
 from .state import ShopState, connection, gid_number
 
 __all__ = [
@@ -1697,7 +1697,12 @@ def _warn_into(
     def warn(warnings: list[dict[str, str]]) -> None:
         sink = getattr(info.context, "search_warnings", None)
         if isinstance(sink, list):
-            sink.append({"path": list(info.path.as_list()), "query": query, "warnings": warnings})
+            entry: dict[str, Any] = {"path": list(info.path.as_list()), "query": query}
+            parsed = parsed_term(query)
+            if parsed is not None:
+                entry["parsed"] = parsed
+            entry["warnings"] = warnings
+            sink.append(entry)
 
     return warn
 

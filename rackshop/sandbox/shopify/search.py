@@ -169,6 +169,20 @@ def parse(query: str) -> Node:
     return root
 
 
+def parsed_term(query: str | None) -> dict[str, str] | None:
+    """``extensions.search[].parsed`` for a query of one plain ``field:value`` term, as Shopify
+    answers it (recorded: ``{"field": "location_id", "match_all": "113884266802"}``). ``None``
+    for anything else: the shape Shopify gives other queries is not on record."""
+    try:
+        node = parse(query or "")
+    except SearchSyntaxError:
+        return None
+    term = node.term if node.kind == "term" else None
+    if term is None or term.field is None or term.negated or term.op != ":":
+        return None
+    return {"field": term.field, "match_all": term.value}
+
+
 def terms(node: Node) -> list[Term]:
     """Every term in a query AST."""
     if node.kind == "term":

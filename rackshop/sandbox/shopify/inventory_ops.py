@@ -1,0 +1,301 @@
+"""Inventory and location operations after a transfer: ``inventorySetOnHandQuantities``,
+``inventoryMoveQuantities``, ``inventoryDeactivate`` and ``locationAdd``.
+
+Validation follows the recordings (inventory-quantity-contracts-2026-04,
+inventory-reason-validation, inventory-item-levels-connection-windowing-2026-04): reasons, unknown
+items and locations with Shopify's codes and paths, quantity bounds, ``changeFromQuantity``
+required from 2026-04 (``INVALID_FIELD_ARGUMENTS``) and ``@idempotent`` required from 2026-04
+(``BAD_REQUEST``). Wording the recordings do not show is the twin's (docs/sandbox-shopify.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLResolveInfo, GraphQLSchema
+
+from .catalog import (
+    ADJUSTABLE_NAMES,
+    INVENTORY_REASONS,
+    MAX_QUANTITY,
+    _change,
+    _d,
+    _invalid_reason,
+    _mismatch_payload,
+    _new_group,
+    _require_change_from,
+    _row_checks,
+    _stocked_level,
+    ctx_of,
+    idempotent,
+    user_error,
+)
+from .state import ShopState
+
+#: Quantity names a move may take from or give to (``on_hand`` moves with them).
+MOVABLE_NAMES = (*ADJUSTABLE_NAMES, "incoming")
+
+
+def _fail(errs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"inventoryAdjustmentGroup": None, "userErrors": errs}
+
+
+def _merge(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One change per (name, item, location), zero sums dropped (a move within a location
+    leaves ``on_hand`` as it was)."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for c in changes:
+        key = (c["name"], c["itemId"], c["locationId"])
+        if key in out:
+            out[key]["delta"] += c["delta"]
+        else:
+            out[key] = dict(c)
+    return [c for c in out.values() if c["delta"]]
+
+
+def _m_set_on_hand(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
+    data = _d(input)
+    rows = [_d(q) for q in data.get("setQuantities") or []]
+    _require_change_from(info, rows, "InventorySetQuantityInput")
+    shop = ctx_of(info).shop
+
+    def run() -> dict[str, Any]:
+        if data.get("reason") not in INVENTORY_REASONS:
+            return _fail([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
+        errs, found = _row_checks(shop, rows, "setQuantities")
+        for i, r in enumerate(rows):
+            path = ["input", "setQuantities", str(i), "quantity"]
+            if r["quantity"] < 0:
+                errs.append(
+                    user_error(path, "The quantity can't be negative.", "INVALID_QUANTITY_NEGATIVE")
+                )
+            elif r["quantity"] > MAX_QUANTITY:
+                errs.append(
+                    user_error(
+                        path,
+                        "The quantity can't be higher than 1,000,000,000.",
+                        "INVALID_QUANTITY_TOO_HIGH",
+                    )
+                )
+        if errs:
+            return _fail(errs)
+        levels = []
+        for i, (r, f) in enumerate(zip(rows, found, strict=True)):
+            levels.append(_stocked_level(f, r, "on_hand", ["input", "setQuantities", str(i)], errs))
+        if errs:
+            return _fail(errs)
+        changes: list[dict[str, Any]] = []
+        touched = []
+        for r, level in zip(rows, levels, strict=True):
+            assert level is not None
+            delta = r["quantity"] - level["quantities"]["on_hand"]
+            for qname, d in shop.change_quantity(level, "on_hand", delta):
+                changes.append(_change(qname, d, level))
+            if delta:
+                touched.append(level)
+        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), changes)
+        for level in touched:
+            shop.inventory_event(level)
+        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+
+    return idempotent(
+        info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})
+    )
+
+
+def _move_checks(
+    shop: ShopState, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]]:
+    """Existence and shape checks of move rows; (errors, (item, from loc, to loc) per row)."""
+    errs: list[dict[str, Any]] = []
+    found = []
+    for i, r in enumerate(rows):
+        base = ["input", "changes", str(i)]
+        item = shop.inventory_items.get(r["inventoryItemId"])
+        if item is None:
+            errs.append(
+                user_error(
+                    [*base, "inventoryItemId"],
+                    "The specified inventory item could not be found.",
+                    "INVALID_INVENTORY_ITEM",
+                )
+            )
+        ends = {}
+        for end in ("from", "to"):
+            terminal = _d(r[end])
+            loc = shop.locations.get(terminal["locationId"])
+            if loc is None:
+                errs.append(
+                    user_error(
+                        [*base, end, "locationId"],
+                        "The specified location could not be found.",
+                        "INVALID_LOCATION",
+                    )
+                )
+            if terminal["name"] not in MOVABLE_NAMES:
+                errs.append(
+                    user_error(
+                        [*base, end, "name"],
+                        "The specified quantity name is invalid. Valid values are: "
+                        + ", ".join(MOVABLE_NAMES)
+                        + ".",
+                        "INVALID_QUANTITY_NAME",
+                    )
+                )
+            ends[end] = loc
+        if r["quantity"] < 0:
+            errs.append(
+                user_error(
+                    [*base, "quantity"],
+                    "The quantity can't be negative.",
+                    "INVALID_QUANTITY_NEGATIVE",
+                )
+            )
+        if item is not None and ends["from"] is not None and ends["to"] is not None:
+            src, dst = _d(r["from"]), _d(r["to"])
+            same_place = src["locationId"] == dst["locationId"]
+            if same_place and src["name"] == dst["name"]:
+                errs.append(
+                    user_error(
+                        base,
+                        "The quantity names must differ for a move within one location.",
+                        "SAME_QUANTITY_NAME",
+                    )
+                )
+            elif not same_place and src["name"] != dst["name"]:
+                errs.append(
+                    user_error(
+                        base,
+                        "A move between locations must keep the quantity name.",
+                        "DIFFERENT_LOCATIONS",
+                    )
+                )
+            found.append((item, ends["from"], ends["to"]))
+    return errs, found
+
+
+def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
+    data = _d(input)
+    rows = [_d(c) for c in data.get("changes") or []]
+    terminals = [_d(r[end]) for r in rows for end in ("from", "to")]
+    _require_change_from(info, terminals, "InventoryMoveQuantityTerminalInput")
+    shop = ctx_of(info).shop
+
+    def run() -> dict[str, Any]:
+        if data.get("reason") not in INVENTORY_REASONS:
+            return _fail([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
+        errs, found = _move_checks(shop, rows)
+        if errs:
+            return _fail(errs)
+        legs = []
+        for i, (r, (item, src_loc, dst_loc)) in enumerate(zip(rows, found, strict=True)):
+            src, dst = _d(r["from"]), _d(r["to"])
+            base = ["input", "changes", str(i)]
+            src_level = _stocked_level((item, src_loc), src, src["name"], [*base, "from"], errs)
+            dst_level = _stocked_level((item, dst_loc), dst, dst["name"], [*base, "to"], errs)
+            legs.append((r, src, dst, src_level, dst_level))
+        if errs:
+            return _fail(errs)
+        changes: list[dict[str, Any]] = []
+        touched = []
+        for r, src, dst, src_level, dst_level in legs:
+            assert src_level is not None and dst_level is not None
+            q = r["quantity"]
+            for qname, d in shop.change_quantity(src_level, src["name"], -q):
+                changes.append(_change(qname, d, src_level, src.get("ledgerDocumentUri")))
+            for qname, d in shop.change_quantity(dst_level, dst["name"], q):
+                changes.append(_change(qname, d, dst_level, dst.get("ledgerDocumentUri")))
+            if q:
+                touched += [src_level] + ([dst_level] if dst_level is not src_level else [])
+        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), _merge(changes))
+        for level in touched:
+            shop.inventory_event(level)
+        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+
+    return idempotent(
+        info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})
+    )
+
+
+def _m_deactivate(_: Any, info: GraphQLResolveInfo, inventoryLevelId: str) -> Any:
+    shop = ctx_of(info).shop
+
+    def run() -> dict[str, Any]:
+        level = shop.level_by_gid(inventoryLevelId)
+        if level is None:
+            return {
+                "userErrors": [
+                    user_error(["inventoryLevelId"], "The inventory level could not be found.")
+                ]
+            }
+        if not level["isActive"]:
+            return {"userErrors": []}
+        item = shop.inventory_items[level["itemId"]]
+        active = [lv for lv in item["levels"].values() if lv["isActive"]]
+        if len(active) <= 1:
+            name = shop.locations[level["locationId"]]["name"]
+            return {
+                "userErrors": [
+                    user_error(
+                        None,
+                        f"The product couldn't be unstocked from {name} because products need "
+                        "to be stocked at a minimum of 1 location.",
+                    )
+                ]
+            }
+        level["isActive"] = False
+        level["updatedAt"] = shop.touch(item)
+        return {"userErrors": []}
+
+    return idempotent(info, {"inventoryLevelId": inventoryLevelId}, run, _mismatch_userErrors)
+
+
+def _mismatch_userErrors() -> dict[str, Any]:
+    return {
+        "userErrors": [
+            user_error(
+                None,
+                "The idempotency key was already used for a request with different parameters.",
+            )
+        ]
+    }
+
+
+def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
+    ctx = ctx_of(info)
+    shop = ctx.shop
+    data = _d(input)
+    name = str(data.get("name") or "").strip()
+    if not name:
+        return {
+            "location": None,
+            "userErrors": [user_error(["input", "name"], "Name can't be blank", "BLANK")],
+        }
+    if any(loc["name"].lower() == name.lower() for loc in shop.locations.values()):
+        return {
+            "location": None,
+            "userErrors": [user_error(["input", "name"], "Name has already been taken", "TAKEN")],
+        }
+    loc = ctx.twin._add_location(shop, name)
+    address = _d(data.get("address") or {})
+    for key in ("address1", "address2", "city", "phone", "zip", "provinceCode"):
+        if address.get(key) is not None:
+            loc["address"][key] = address[key]
+    country = address.get("countryCode")
+    if country:
+        loc["address"]["countryCode"] = country
+        loc["address"]["country"] = country
+        loc["address"]["formatted"] = [country]
+    loc["fulfillsOnlineOrders"] = bool(data.get("fulfillsOnlineOrders", True))
+    loc["isPrimary"] = False
+    return {"location": loc, "userErrors": []}
+
+
+def register(schema: GraphQLSchema) -> None:
+    """Attach the resolvers to the twin's schema (``schema_inventory_ops.graphql``)."""
+    m = schema.mutation_type
+    assert m is not None
+    m.fields["inventorySetOnHandQuantities"].resolve = _m_set_on_hand
+    m.fields["inventoryMoveQuantities"].resolve = _m_move
+    m.fields["inventoryDeactivate"].resolve = _m_deactivate
+    m.fields["locationAdd"].resolve = _m_location_add
