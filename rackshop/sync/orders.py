@@ -60,6 +60,8 @@ from rackshop.rackbeat.client import RackbeatClient
 from rackshop.runtime import Runtime
 from rackshop.shopify.client import ShopifyClient
 from rackshop.store import Store, utcnow
+from rackshop.sync.after_transfer import AfterTransfer, after_detail, pending_order_ids
+from rackshop.sync.after_transfer_plan import baseline as after_baseline
 from rackshop.sync.mapping import (
     CustomerDefaultsView,
     MappingFailure,
@@ -188,6 +190,7 @@ class _ShopOrders:
         self.settings_digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
         self.customer_cache: dict[str, int] = {}
         self.outcomes: list[OrderOutcome] = []
+        self.after = AfterTransfer(self)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -236,6 +239,8 @@ class _ShopOrders:
             return
         again = [r["shopify_order_id"] for r in store.journal_rows(
             self.shop.name, ("creating", "created", "failed", "waiting"))]
+        if self.shop.orders.after_transfer == "sync":
+            again += pending_order_ids(store, self.shop.name)
         for i in range(0, len(again), 50):
             data = self.shopify.query("OrdersByIds", {"ids": again[i:i + 50],
                                                       "lines": LINES_PER_PAGE})
@@ -271,12 +276,20 @@ class _ShopOrders:
         name = str(order.get("name") or oid)
         row = self._journal(oid)
         state = row["state"] if row else None
+        sync_after = self.shop.orders.after_transfer == "sync"
+        if state == "held" and row and sync_after and self._hold_lifted(order, row):
+            # A change held before: Shopify's order changed since, so try it again.
+            self.after.handle(order, row)
+            return
         if state in ("held", "stopped", "resolved"):
             self.result.bump(state)
             return
         if state in ("done", "skipped"):
             if state == "done":
-                self._check_changed(order, row or {})
+                if sync_after and self.after.handle(order, row or {}):
+                    return
+                if not sync_after:
+                    self._check_changed(order, row or {})
             self.result.bump("already_done" if state == "done" else "already_skipped")
             return
         if state in ("creating", "created"):
@@ -313,6 +326,29 @@ class _ShopOrders:
         except OutcomeUnknownError as exc:
             # Left in the journal as creating/created; the next pass settles it by reading.
             self._fail(oid, name, exc.message, keep_state=True)
+
+    # -- changes after the transfer (rackshop.sync.after_transfer) ---------------------------
+
+    def _hold_lifted(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+        """Whether a change held after transfer may be tried again: Shopify's order changed
+        since it was held."""
+        after = after_detail(row)
+        return bool(after.get("held")) and order.get("updatedAt") != after.get("held_updated_at")
+
+    def current_lines(self, order: Mapping[str, Any], detail: Mapping[str, Any]
+                      ) -> dict[str, int]:
+        """SKU -> current quantity; a long order whose first page and totals are as journalled
+        is not paged through again (every pass that meets it would)."""
+        long_unchanged = (((order.get("lineItems") or {}).get("pageInfo") or {}).get(
+            "hasNextPage") and detail.get("order_fp") == order_fingerprint(
+                order, lines=LINES_PER_PAGE))
+        if long_unchanged and detail.get("lines") is not None:
+            return {str(k): int(v) for k, v in dict(detail["lines"]).items()}
+        return line_quantities(self._complete(order))
+
+    def steps(self) -> tuple[str, ...]:
+        """The processing steps the shop is configured for (``orders.process_to``)."""
+        return STEPS[self.shop.orders.process_to]
 
     # -- refusals that wait --------------------------------------------------------------------
 
@@ -402,7 +438,8 @@ class _ShopOrders:
         self._write_back(order, number)
         self._record(oid, name, state="done", reason=None, detail={
             "refused": None, "rounding": _rounding(plan),
-            "order_fp": order_fingerprint(order, lines=LINES_PER_PAGE)})
+            "order_fp": order_fingerprint(order, lines=LINES_PER_PAGE),
+            **after_baseline(order, line_quantities(order), self.rules.currency)})
         self._clear_failure(name)
         self.result.bump("transferred")
         if _rounding(plan):

@@ -202,7 +202,8 @@ def test_a_change_past_the_first_page_is_reported_and_an_unchanged_long_order_is
     lines = [Line((A, B)[i % 2], 1, "100.00") for i in range(59)]
     lines.insert(55, Line(late, 2, "100.00"))
     created = place(twin, "dk", OrderSpec(lines), ids=ids)
-    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked",
+                        after_transfer="report")
 
     def pages_read(mark: int) -> int:  # OrderLines reads `order(id:) { lineItems }`
         return sum(1 for e in world.sandbox.shopify.log.entries(mark) if e.label == "query order")

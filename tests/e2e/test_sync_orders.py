@@ -179,10 +179,12 @@ def test_dry_run_writes_nothing_anywhere(world: World) -> None:
 
 
 def test_changes_after_transfer_are_reported_once_not_applied(world: World) -> None:
+    """orders.after_transfer = "report" keeps the behaviour from before changes were synced."""
     from rackshop.sandbox.shopify import orders as twin_orders
 
     twin = world.sandbox.shopify_app
-    runtime = configure(world, "dk", transfer_on="paid", process_to="booked")
+    runtime = configure(world, "dk", transfer_on="paid", process_to="booked",
+                        after_transfer="report")
     created = place(twin, "dk", OrderSpec([Line(A, 2, "782.50"), Line(Z, 1, "507.00", 0)]))
     assert sync_orders(runtime, runtime.config.select(["dk"])).exit_code == ExitCode.OK
     before = rb_orders(world)
