@@ -329,7 +329,7 @@ class Simulation:
             self.report.violations[name].append(len(violations))
             if violations and not any(f.invariant == name for f in self.report.first):
                 v = violations[0]
-                touched = applier.touched.get(v.record, [])
+                touched = list(dict.fromkeys(applier.touched.get(v.record, [])))
                 by_seq = {e.seq: e for e in self.events}
                 self.report.first.append(FirstViolation(
                     name, self.opts.seed, day + 1, v.record, v.detail,
