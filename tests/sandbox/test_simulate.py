@@ -16,7 +16,7 @@ from rackshop.sandbox.simulate.events import Catalogue, event_log, generate, log
 from rackshop.sandbox.simulate.invariants import JobRun, ShopView, World
 
 CATALOGUE = Catalogue({"dk": ["A-1", "B-2", "C-3"], "se": ["A-1", "D-4"]},
-                      ["A-1", "B-2", "C-3", "D-4"], [1, 2, 21])
+                      ["A-1", "B-2", "C-3", "D-4"], [1, 2, 21], ["KIT-1"])
 
 
 # -- the event stream --------------------------------------------------------------------------
@@ -45,6 +45,9 @@ def test_the_stream_holds_every_kind_of_event_in_time_order() -> None:
     assert deltas.count(1) and deltas.count(-1)  # stock moves by one, up and down
     orders = [e for e in events if e.kind == "shopify.order"]
     assert any(o.args["discount"] for o in orders) and any(not o.args["paid"] for o in orders)
+    assert any(len(o.args["lines"]) >= 60 for o in orders)  # now and then a big order
+    assert any(["KIT-1", 1] in o.args["lines"] for o in orders)  # BOMs are sold too
+    assert any([None, 1] in o.args["lines"] for o in orders)  # and lines without SKU
 
 
 def test_no_operations_without_faults() -> None:

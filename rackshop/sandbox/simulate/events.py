@@ -28,7 +28,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +96,7 @@ class Catalogue:
     shop_skus: dict[str, list[str]]
     rackbeat_skus: list[str]
     locations: list[int]
-    prices: dict[str, str] = field(default_factory=dict)  # sku -> a typical Shopify price
+    boms: list[str] = field(default_factory=list)  # Rackbeat BOM (lot) numbers
 
 
 @dataclass
@@ -140,6 +140,7 @@ def generate(seed: int, days: int, catalogue: Catalogue, *, faults: float = 0.0,
         orders_per_day: Orders per shop and day (default :data:`RATES` ``orders``).
     """
     plan = _Plan(random.Random(f"rackshop-simulate:{seed}"), days)
+    catalogue = replace(catalogue, boms=list(catalogue.boms))  # grows; the caller's stays
     shop_skus = {s: list(skus) for s, skus in sorted(catalogue.shop_skus.items())}
     rb_skus = list(catalogue.rackbeat_skus)
     per_day = RATES["orders"] if orders_per_day is None else orders_per_day
@@ -167,6 +168,8 @@ def _order(plan: _Plan, shop: str, skus: Sequence[str], cat: Catalogue, at: int)
                                                                             rng.randint(1, 5)))]
     if rng.random() < 0.05:
         lines.append([None, 1])  # a custom line without SKU (a gift wrap typed at the till)
+    if cat.boms and rng.random() < 0.05:
+        lines.append([rng.choice(cat.boms), 1])  # a BOM (a custom line if the shop lacks it)
     discount: dict[str, Any] | None = None
     r = rng.random()
     if r < 0.15:
@@ -243,6 +246,7 @@ def _rackbeat(plan: _Plan, rb_skus: list[str], cat: Catalogue, shop_skus: dict[s
     for _ in range(plan.count(RATES["rackbeat.bom.new"])):
         plan.new_no += 1
         parts = rng.sample(rb_skus, k=min(2, len(rb_skus)))
+        cat.boms.append(f"KIT-SIM-{plan.new_no}")
         plan.add(plan.moment(day), "rackbeat.bom.new", sku=f"KIT-SIM-{plan.new_no}",
                  name=f"Gavesæt {plan.new_no}", price=f"{rng.randint(100, 900)}.00",
                  components={p: rng.randint(1, 3) for p in parts})

@@ -100,7 +100,8 @@ def catalogue_of(sandbox: Any) -> tuple[Catalogue, dict[str, set[str]]]:
         dups[name] = {s.casefold() for s, n in counts.items() if n > 1}
     rb_skus = sorted(str(i["number"]) for i in rb["products"] if i.get("inventory_enabled"))
     locations = sorted(int(loc["number"]) for loc in rb["locations"])
-    return Catalogue(shop_skus, rb_skus, locations), dups
+    boms = sorted(str(i["number"]) for i in rb["lots"])
+    return Catalogue(shop_skus, rb_skus, locations, boms), dups
 
 
 class Simulation:
