@@ -247,7 +247,8 @@ class AfterTransfer:
 
     def _credit(self, order: Mapping[str, Any], oid: str, name: str, number: int) -> str:
         data = self.shopify.query("OrderRefunds", {"id": oid}).get("order") or {}
-        refunds = read_refunds(data.get("refunds") or [], self.mode)
+        refunds = read_refunds(data.get("refunds") or [], self.mode,
+                               taxes_included=bool(order.get("taxesIncluded")))
         docs = self.rackbeat.list_all("customer-invoices",
                                       {"simple_filter[order_id]": number}, page_size=100)
         invoice = next((d for d in docs if not d.get("is_credit_note")), None)
@@ -390,7 +391,8 @@ class AfterTransfer:
             full = self.job._complete(order)
             if rb.get("is_invoiced"):
                 data = self.shopify.query("OrderRefunds", {"id": order["id"]}).get("order") or {}
-                refunds = read_refunds(data.get("refunds") or [], self.mode)
+                refunds = read_refunds(data.get("refunds") or [], self.mode,
+                               taxes_included=bool(order.get("taxesIncluded")))
                 docs = self.rackbeat.list_all("customer-invoices",
                                               {"simple_filter[order_id]": int(number)})
                 invoice = next((d for d in docs if not d.get("is_credit_note")), {})

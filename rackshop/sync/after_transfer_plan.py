@@ -163,8 +163,13 @@ class Refund:
         return not self.lines and not self.shipping and not self.shipping_tax and self.money > 0
 
 
-def read_refunds(nodes: Sequence[Mapping[str, Any]], mode: str) -> list[Refund]:
-    """Shopify's refunds (``OrderRefunds``), oldest first."""
+def read_refunds(nodes: Sequence[Mapping[str, Any]], mode: str, *,
+                 taxes_included: bool = False) -> list[Refund]:
+    """Shopify's refunds (``OrderRefunds``), oldest first.
+
+    A refunded shipping amount is as the shipping was entered: including its tax when the
+    order's prices include tax (``taxes_included``); :attr:`Refund.shipping` is without it.
+    """
     out = []
     for r in sorted(nodes, key=lambda n: (str(n.get("createdAt") or ""), str(n.get("id")))):
         lines = []
@@ -178,8 +183,10 @@ def read_refunds(nodes: Sequence[Mapping[str, Any]], mode: str) -> list[Refund]:
                                     qty, restock, (rl.get("location") or {}).get("id")))
         shipping = tax = ZERO
         for sl in ((r.get("refundShippingLines") or {}).get("nodes") or []):
-            shipping += _money(sl.get("subtotalAmountSet"), mode)
-            tax += _money(sl.get("taxAmountSet"), mode)
+            line_tax = _money(sl.get("taxAmountSet"), mode)
+            shipping += _money(sl.get("subtotalAmountSet"), mode) - (
+                line_tax if taxes_included else ZERO)
+            tax += line_tax
         legacy = str(r.get("legacyResourceId") or str(r.get("id", "")).rsplit("/", 1)[-1])
         out.append(Refund(str(r.get("id")), legacy, tuple(lines), shipping, tax,
                           _money(r.get("totalRefundedSet"), mode)))

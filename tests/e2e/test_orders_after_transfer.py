@@ -1,0 +1,334 @@
+"""Changes in Shopify after the transfer reach Rackbeat (issue 12), through both twins.
+
+Per Rackbeat state: a draft's lines are changed or the draft deleted; a booked order is
+reopened, changed and booked again (or deleted when cancelled); an invoiced one gets a credit
+note per Shopify refund, goods back only where Shopify restocked, and invoice minus credit notes
+equals Shopify's current total to the cent. Exactly once under a kill and lost answers; a second
+pass writes nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rackshop.errors import ApiUnavailableError, ExitCode
+from rackshop.runtime import Runtime
+from rackshop.sandbox.shopify import orders as twin_orders
+from rackshop.sync.orders import OrdersReport, sync_orders
+from tests.e2e.conftest import World
+from tests.e2e.test_sync_orders import configure, rb_orders
+from tests.helpers.shopify_orders import Line, OrderSpec, place
+
+A, B = "BOX/12-Rød", "ÆBLE-1-M"  # 25 %
+Z = "MUG 350 ML"  # 0 %
+CENT = Decimal("0.01")
+
+
+def run(runtime: Runtime) -> Any:
+    return sync_orders(runtime, runtime.config.select(["dk"]))
+
+
+def shopify_total(world: World, gid: str) -> Decimal:
+    order = world.sandbox.shopify_app.shop("dk").orders[gid]
+    return Decimal(order["currentTotalPriceSet"]["shopMoney"]["amount"])
+
+
+def rb_order(world: World, name: str) -> dict[str, Any] | None:
+    found = [o for ref, o in rb_orders(world).items() if ref.endswith(" " + name)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def documents(world: World, number: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(invoice, credit notes) of a Rackbeat order."""
+    state = world.sandbox.rackbeat_app.snapshot()
+    docs = [d for d in state["customer_invoices"] if d["order_id"] == number]
+    invoice = next(d for d in docs if not d["is_credit_note"])
+    return invoice, [d for d in docs if d["is_credit_note"]]
+
+
+def credited_total(world: World, number: int) -> Decimal:
+    invoice, notes = documents(world, number)
+    assert all(n["is_booked"] for n in notes)
+    return Decimal(str(invoice["total_total"])) - sum(
+        (Decimal(str(n["total_total"])) for n in notes), Decimal(0))
+
+
+def stock(world: World, sku: str) -> tuple[float, float]:
+    """(on hand, available) of an item in Rackbeat, every location."""
+    acc = world.sandbox.rackbeat_app.account
+    item = acc.item(sku)
+    on_hand, _reserved, available = acc.quantities(item)
+    return on_hand, available
+
+
+def quiet(world: World, runtime: Runtime) -> None:
+    """A further pass writes nothing anywhere."""
+    marks = world.marks()
+    result = run(runtime)
+    assert world.writes_since(marks) == (0, 0), result.shops[0].counts
+    assert "changes_carried" not in result.shops[0].counts
+
+
+# -- draft ---------------------------------------------------------------------------------------
+
+
+def test_draft_lines_follow_a_partial_refund_and_a_cancellation_deletes_it(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="draft")
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50"), Line(Z, 1, "507.00", 0)]))
+    assert run(runtime).exit_code == ExitCode.OK
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={A: 1})
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert result.shops[0].counts["changes_carried"] == 1
+    rb = rb_order(world, created["name"])
+    assert rb is not None and not rb["is_booked"]
+    assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
+    assert sorted((ln["item"]["number"], ln["quantity"]) for ln in rb["lines"]) == [
+        (A, 2), (Z, 1)]
+    quiet(world, runtime)
+    twin_orders.cancel(twin.shop("dk"), created["id"], refund=True)
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert rb_order(world, created["name"]) is None
+    row = runtime.store().journal_get("dk", created["id"])
+    assert row is not None and row["state"] == "stopped" and "deleted" in row["reason"]
+    quiet(world, runtime)
+
+
+# -- booked --------------------------------------------------------------------------------------
+
+
+def test_booked_order_is_reopened_changed_and_booked_again(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="booked")
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50"), Line(B, 1, "995.00")],
+                                          shipping="49.00"))
+    assert run(runtime).exit_code == ExitCode.OK
+    before = stock(world, A)
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={A: 2, B: 1})
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    rb = rb_order(world, created["name"])
+    assert rb is not None and rb["is_booked"]
+    assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
+    assert [(ln["item"]["number"], ln["quantity"]) for ln in rb["lines"]
+            if ln["item"]["number"] in (A, B)] == [(A, 1)]
+    assert stock(world, A)[1] == before[1] + 2  # two units no longer reserved
+    quiet(world, runtime)
+
+
+def test_cancelled_booked_order_releases_its_whole_reservation(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="booked")
+    created = place(twin, "dk", OrderSpec([Line(A, 2, "782.50")]))
+    before = stock(world, A)
+    assert run(runtime).exit_code == ExitCode.OK
+    assert stock(world, A)[1] == before[1] - 2
+    twin_orders.cancel(twin.shop("dk"), created["id"], refund=True, restock=True)
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    assert rb_order(world, created["name"]) is None
+    assert stock(world, A) == before
+    quiet(world, runtime)
+
+
+def test_report_mode_changes_nothing(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="booked", after_transfer="report")
+    created = place(twin, "dk", OrderSpec([Line(A, 2, "782.50")]))
+    assert run(runtime).exit_code == ExitCode.OK
+    before = rb_orders(world)
+    twin_orders.cancel(twin.shop("dk"), created["id"], refund=True)
+    marks = world.marks()
+    result = run(runtime)
+    assert result.shops[0].counts.get("changed_after_transfer") == 1
+    assert world.writes_since(marks) == (0, 0)
+    assert rb_orders(world) == before
+
+
+# -- invoiced: credit notes ---------------------------------------------------------------------
+
+
+def _invoiced(world: World, spec: OrderSpec, **settings: Any) -> tuple[Runtime, dict[str, Any]]:
+    runtime = configure(world, "dk", process_to="invoiced", **settings)
+    created = place(world.sandbox.shopify_app, "dk", spec)
+    assert run(runtime).exit_code == ExitCode.OK
+    rb = rb_order(world, created["name"])
+    assert rb is not None and rb["is_invoiced"]
+    return runtime, {**created, "number": rb["number"]}
+
+
+def test_partial_refund_with_restock_credits_line_by_line_and_returns_the_goods(
+        world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 3, "782.50"), Line(B, 2, "995.00")]),
+                               )
+    on_hand = stock(world, A)[0]
+    twin_orders.refund(twin.shop("dk"), order["id"], lines={A: 1}, restock=True)
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    invoice, notes = documents(world, order["number"])
+    assert len(notes) == 1 and notes[0]["stock_returned"]
+    line = next(ln for ln in invoice["lines"] if ln["item_id"] == A)
+    assert [(n["item_id"], n["quantity"], n["line_price"], n["discount_percentage"],
+             n["vat_percentage"]) for n in notes[0]["lines"]] == [
+        (A, 1, line["line_price"], line["discount_percentage"], line["vat_percentage"])]
+    assert credited_total(world, order["number"]) == shopify_total(world, order["id"])
+    assert stock(world, A)[0] == on_hand + 1
+    assert "refund" in notes[0]["other_reference"] and order["name"] in \
+        notes[0]["other_reference"]
+    quiet(world, runtime)
+
+
+def test_several_refunds_shipping_only_and_no_restock_then_cancellation(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 3, "782.50"), Line(Z, 2, "507.00", 0)],
+                                                shipping="49.00"))
+    on_hand = stock(world, A)[0]
+    shop = twin.shop("dk")
+    twin_orders.refund(shop, order["id"], lines={A: 1})  # no restock: goods stay out
+    twin_orders.refund(shop, order["id"], shipping=True)  # shipping only
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    _, notes = documents(world, order["number"])
+    assert len(notes) == 2 and not any(n["stock_returned"] for n in notes)
+    assert credited_total(world, order["number"]) == shopify_total(world, order["id"])
+    assert stock(world, A)[0] == on_hand
+    quiet(world, runtime)
+    # a cancellation after the partial refunds refunds (and restocks) the rest
+    twin_orders.cancel(shop, order["id"], refund=True, restock=True)
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    _, notes = documents(world, order["number"])
+    assert len(notes) == 3
+    assert credited_total(world, order["number"]) == shopify_total(world, order["id"]) == 0
+    assert stock(world, A)[0] == on_hand + 2
+    quiet(world, runtime)
+
+
+REFUND_AMOUNT = """
+mutation R($input: RefundInput!) {
+  refundCreate(input: $input) @idempotent(key: "amount-only-1") {
+    refund { id } userErrors { field message }
+  }
+}
+"""
+
+
+def test_amount_only_refund_is_held_without_a_refund_item(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 1, "782.50")]))
+    record = twin.shop("dk").orders[order["id"]]
+    parent = next(t for t in record["transactions"] if t["kind"] in ("SALE", "CAPTURE"))
+    answer = twin.execute("dk", REFUND_AMOUNT, {"input": {
+        "orderId": order["id"], "note": "goodwill",
+        "transactions": [{"orderId": order["id"], "amount": "50.00", "kind": "REFUND",
+                          "gateway": parent["gateway"], "parentId": parent["id"]}]}})
+    assert not answer["data"]["refundCreate"]["userErrors"], answer
+    marks = world.marks()
+    result = run(runtime)
+    assert result.exit_code != ExitCode.OK
+    assert world.writes_since(marks)[1] == 0  # nothing written to Rackbeat
+    row = runtime.store().journal_get("dk", order["id"])
+    assert row is not None and row["state"] == "held" and "refund_item" in row["reason"]
+    _, notes = documents(world, order["number"])
+    assert notes == []
+
+
+# -- dry run -------------------------------------------------------------------------------------
+
+
+def test_dry_run_lists_the_planned_credit_note_and_writes_nothing(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 2, "782.50")]))
+    twin_orders.refund(twin.shop("dk"), order["id"], lines={A: 1}, restock=True)
+    marks = world.marks()
+    report = OrdersReport()
+    sync_orders(runtime, runtime.config.select(["dk"]), dry_run=True, report=report)
+    assert world.writes_since(marks) == (0, 0)
+    planned = [o for o in report.outcomes["dk"] if o.status == "planned"]
+    assert len(planned) == 1
+    assert "credit note on invoice" in planned[0].reason and f"{A} x 1" in planned[0].reason
+    assert "goods back to stock" in planned[0].reason
+
+
+# -- exactly once --------------------------------------------------------------------------------
+
+
+def test_killed_right_after_the_credit_note_request_then_rerun(world: World,
+                                                              monkeypatch: Any) -> None:
+    twin = world.sandbox.shopify_app
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 3, "782.50")]))
+    twin_orders.refund(twin.shop("dk"), order["id"], lines={A: 1}, restock=True)
+    transport = runtime.rackbeat().transport
+    original = transport.request
+
+    def killed(method: str, url: str, **kwargs: Any) -> Any:
+        answer = original(method, url, **kwargs)
+        if method == "POST" and url.endswith("/create-creditnote"):
+            raise KeyboardInterrupt  # the process dies with the request applied
+        return answer
+
+    monkeypatch.setattr(transport, "request", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(runtime)
+    _, notes = documents(world, order["number"])
+    assert len(notes) == 1 and not notes[0]["is_booked"]  # made, answer never read
+    fresh = world.fresh_runtime()
+    result = run(fresh)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    _, notes = documents(world, order["number"])
+    assert len(notes) == 1 and notes[0]["is_booked"]  # adopted, not made twice
+    assert credited_total(world, order["number"]) == shopify_total(world, order["id"])
+    quiet(world, fresh)
+
+
+@pytest.mark.slow
+def test_ten_percent_faults_with_lost_answers_credit_each_refund_once(world: World) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="invoiced")
+    orders = [place(twin, "dk", OrderSpec([Line(A, 2 + i % 2, "782.50"),
+                                           Line(B, 1, "995.00")], shipping="49.00"))
+              for i in range(6)]
+    assert run(runtime).exit_code == ExitCode.OK
+    shop = twin.shop("dk")
+    for i, o in enumerate(orders):
+        twin_orders.refund(shop, o["id"], lines={A: 1}, restock=i % 2 == 0)
+        if i % 3 == 0:
+            twin_orders.refund(shop, o["id"], shipping=True)
+    world.sandbox.rackbeat.faults.configure_json({"seed": 11, "rules": [
+        {"match": "POST /customer-invoices/*", "kinds": ["lost"], "rate": 0.3},
+        {"rate": 0.1, "kinds": ["5xx", "429", "drop", "lost"]},
+    ]})
+    world.sandbox.shopify.faults.configure_json({"seed": 12, "rules": [
+        {"rate": 0.1, "kinds": ["5xx", "429", "drop"]}]})
+    for _ in range(12):
+        fresh = world.fresh_runtime()
+        try:
+            result = run(fresh)
+        except ApiUnavailableError:
+            continue
+        if result.exit_code == ExitCode.OK:
+            break
+    else:
+        raise AssertionError("did not finish under faults")
+    injected = world.sandbox.rackbeat.faults.as_json()["injected"]
+    assert injected.get("lost", 0) >= 1, injected
+    world.sandbox.rackbeat.faults.configure_json({"rules": []})
+    world.sandbox.shopify.faults.configure_json({"rules": []})
+    state = world.sandbox.rackbeat_app.snapshot()
+    refs = collections.Counter(d["other_reference"] for d in state["customer_invoices"]
+                               if d["is_credit_note"])
+    assert max(refs.values()) == 1, refs  # no duplicate credit note
+    assert sum(refs.values()) == 6 + 2  # one per refund: none lost
+    for o in orders:
+        rb = rb_order(world, o["name"])
+        assert rb is not None
+        assert credited_total(world, rb["number"]) == shopify_total(world, o["id"])
+    quiet(world, world.fresh_runtime())
