@@ -384,32 +384,26 @@ class Worker:
                     shops[name] = wanted[name]
         if not shops:
             return True
-        self._set(doing="sync-fulfillments for Rackbeat order events")
-        try:
-            result = sync_fulfillments(self.runtime, list(shops.values()), now=self.now)
-        except LockHeldError as exc:
-            self._again(rows, exc.message, delay=self.lock_retry)
-            return False
-        except RackshopError as exc:
-            self._again(rows, describe(exc))
-            return False
-        finally:
-            self._set(doing=None)
-        self._bump("fulfillment_passes")
-        failed = [s for s in result.shops if s.outcome == "failed"]
-        if failed:
-            self._again(rows, "; ".join(f"{s.shop}: {s.error}" for s in failed))
-            return False
-        return True
+        return self._job_for(rows, "sync-fulfillments for Rackbeat order events",
+                             "fulfillment_passes",
+                             lambda: sync_fulfillments(self.runtime, list(shops.values()),
+                                                       now=self.now))
 
     def _sync_products(self, rows: Sequence[QueuedRow]) -> bool:
         """Re-sync the Rackbeat-master shops; False (rows handled) when it could not run."""
         masters = [s for s in self._shops() if s.products.master == "rackbeat"]
         if not masters:
             return True
-        self._set(doing="sync-products for Rackbeat product events")
+        return self._job_for(rows, "sync-products for Rackbeat product events", "product_syncs",
+                             lambda: sync_products(self.runtime, masters, now=self.now))
+
+    def _job_for(self, rows: Sequence[QueuedRow], doing: str, counter: str,
+                 job: Callable[[], JobResult]) -> bool:
+        """Run a job for some queued rows; False (the rows are handed back) when it could not
+        run or a shop failed as a whole."""
+        self._set(doing=doing)
         try:
-            result = sync_products(self.runtime, masters, now=self.now)
+            result = job()
         except LockHeldError as exc:
             self._again(rows, exc.message, delay=self.lock_retry)
             return False
@@ -418,7 +412,7 @@ class Worker:
             return False
         finally:
             self._set(doing=None)
-        self._bump("product_syncs")
+        self._bump(counter)
         failed = [s for s in result.shops if s.outcome == "failed"]
         if failed:
             self._again(rows, "; ".join(f"{s.shop}: {s.error}" for s in failed))
