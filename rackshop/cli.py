@@ -160,6 +160,17 @@ def check_cmd(
     shop: ShopOpt = None,
     offline: Annotated[bool, typer.Option("--offline", help="Only validate the config; call "
                                           "no API.")] = False,
+    contract: Annotated[bool, typer.Option("--contract", help="Probe both accounts for every "
+                                           "assumption the enabled jobs make about the live "
+                                           "APIs (reads only), record what was seen for the "
+                                           "jobs, and exit 12 when a job cannot run.")] = False,
+    write_probes: Annotated[bool, typer.Option(
+        "--write-probes", help="With --contract: also create and delete one scratch draft "
+        "order (shown and confirmed first) to learn how line_price, discounts and rounding "
+        "behave.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --write-probes: do not ask "
+                                      "(required without a terminal).")] = False,
+    output: FormatOpt = None,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
     debug: DebugOpt = False,
@@ -169,6 +180,8 @@ def check_cmd(
     Makes a handful of read calls (never writes) and prints a table of what it found: the
     Rackbeat account and locations, each shop and its locations, and whether every location and
     item the config names exists. Exit code 0 when all is well.
+
+    With --contract it proves instead every assumption about the live APIs (docs/contract.md).
     """
     common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
 
@@ -178,6 +191,9 @@ def check_cmd(
 
         cfg = _load(c)
         runtime = Runtime(cfg)
+        if contract or write_probes:
+            return _check_contract(runtime, cfg.select(c.shops), write_probes=write_probes,
+                                   yes=yes, as_json=output == OutputFormat.json)
         report = run_check(runtime, cfg.select(c.shops), offline=offline)
         out, _ = console.make_consoles()
         console.print_table(
@@ -187,6 +203,44 @@ def check_cmd(
         return report.exit_code
 
     _run(common, body)
+
+
+def _check_contract(runtime: Any, shops: Sequence[Any], *, write_probes: bool, yes: bool,
+                    as_json: bool) -> ExitCode:
+    """``check --contract`` (issue 16): probe, optionally write-probe, record, print."""
+    import json
+
+    from rackshop import contract as ct
+    from rackshop.errors import AbortedError
+
+    out, err = console.make_consoles()
+    try:
+        report = ct.run_contract(runtime, shops)
+        if write_probes:
+            plan = ct.write_probe_plan(runtime)
+            console.print_line(err, plan)
+            if not yes:
+                if not err.is_terminal or not sys.stdin.isatty():
+                    raise AbortedError("--write-probes writes to Rackbeat: confirm with --yes",
+                                       hint="read what it does above and run again with --yes")
+                if not console.confirm(err, "Create and delete this scratch order?"):
+                    raise AbortedError("declined; nothing was written")
+            ct.run_write_probes(runtime, runtime.store(), report)
+        ct.record(runtime.store(), report)
+    finally:
+        runtime.close()
+    if as_json:
+        out.file.write(json.dumps(report.as_json(), ensure_ascii=False) + "\n")
+    else:
+        console.print_table(out, "rackshop check --contract",
+                            ["api", "assumption", "expected", "observed", "verdict"],
+                            [(p.api, p.assumption, p.expected, p.observed, p.verdict)
+                             for p in report.probes])
+        blocked = report.blocked
+        console.print_line(out, f"{report.calls} calls; " + (
+            "every enabled job can run" if not blocked else
+            f"cannot run: {', '.join(blocked)} (exit {int(ExitCode.CONTRACT)})"))
+    return report.exit_code
 
 
 @app.command("status")

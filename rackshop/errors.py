@@ -52,6 +52,9 @@ class ExitCode(IntEnum):
     SHOP_FAILED = 11
     """At least one shop failed as a whole (its Shopify credentials or scopes were refused...);
     the other shops ran. The summary and ``rackshop status`` name the shop and the reason."""
+    CONTRACT = 12
+    """``check --contract``: an enabled job cannot run on these accounts (an assumption about
+    the live APIs does not hold and there is no fallback); the table names the job and why."""
     INTERNAL = 70
     """A bug in rackshop. Rerun with ``--debug`` and report the traceback."""
     INTERRUPTED = 130

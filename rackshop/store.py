@@ -210,6 +210,26 @@ CREATE TABLE fulfillment_journal (
 );
 CREATE INDEX fulfillment_journal_by_state ON fulfillment_journal (state, shop)
     """,
+    # check --contract: what the live APIs were observed to do, read back by the jobs.
+    """
+CREATE TABLE IF NOT EXISTS contract (
+    api TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    observed_at TEXT NOT NULL,
+    PRIMARY KEY (api, key)
+);
+CREATE TABLE IF NOT EXISTS contract_probes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    record TEXT,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

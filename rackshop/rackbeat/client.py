@@ -170,6 +170,9 @@ class RackbeatClient:
         self._token = token
         self.transport = transport
         self.limiter = limiter
+        self.max_page_size = MAX_PAGE_SIZE
+        """The largest ``limit`` sent (lower when ``check --contract`` found the account
+        refuses 1000; see :func:`rackshop.contract.adapt_rackbeat_client`)."""
 
     # -- low level ---------------------------------------------------------------------------
 
@@ -268,7 +271,7 @@ class RackbeatClient:
             page_size: ``limit`` per page, at most 1000.
         """
         key = list_key(endpoint)
-        limit = max(1, min(page_size, MAX_PAGE_SIZE))
+        limit = max(1, min(page_size, self.max_page_size))
         page = 1
         while True:
             query = {**(params or {}), "page": page, "limit": limit}

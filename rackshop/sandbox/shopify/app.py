@@ -63,7 +63,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
-from . import bulk, catalog, consistency, cost, inventory_ops, webhooks
+from . import bulk, catalog, consistency, contract_admin, cost, inventory_ops, webhooks
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -101,6 +101,7 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
         catalog.register(schema)
         bulk.register(schema)
         webhooks.register(schema)
+        contract_admin.register(schema)  # issue 16: currentAppInstallation
         inventory_ops.register(schema)
         try:
             from . import orders
@@ -1338,6 +1339,8 @@ class ShopifyTwin(TwinApp):
     def admin(self, req: Request, action: str) -> Response | None:
         """Extras under ``/__sandbox/``.
 
+        * ``POST scopes``, ``POST plan`` — contract variants (``contract_admin.py``).
+
         * ``GET/POST time`` — ``{"advance": seconds}`` moves the timestamps' clock forward.
         * ``GET/POST shops`` — list shops / add one (``add_shop``'s keyword arguments as JSON).
         * ``GET/POST consistency`` — ``{"enabled": true, "search_lag": 2.0, ...}`` turns eventual
@@ -1349,6 +1352,9 @@ class ShopifyTwin(TwinApp):
           token (``"token": null`` revokes it: every request then answers 401), and revokes the
           tokens the client-credentials grant issued.
         """
+        variant = contract_admin.admin(self, req, action)
+        if variant is not None:
+            return variant
         if action == "token" and req.method == "POST":
             data = req.json() or {}
             shop = self.shops.get(str(data.get("shop")))
