@@ -75,28 +75,8 @@ CURSOR_KEYS = frozenset({"cursor", "startCursor", "endCursor"})
 ACCEPTED: list[tuple[str, str, str]] = [
     (
         "2025-01--fulfillment-multi-tracking-info.json",
-        "setup.hydrateBeforeFulfillmentCreate",
-        "FulfillmentOrder.fulfillmentHolds/merchantRequests/supportedActions are not modelled",
-    ),
-    (
-        "2025-01--fulfillment-multi-tracking-info.json",
         "upstreamCalls[0]",
-        "the same fulfilment-order read as setup.hydrateBeforeFulfillmentCreate",
-    ),
-    (
-        "2025-01--fulfillment-multi-tracking-info.json",
-        "fulfillmentTrackingInfoUpdateV2",
-        "fulfillmentTrackingInfoUpdateV2 is not modelled",
-    ),
-    (
-        "2025-01--fulfillment-multi-tracking-info.json",
-        "downstreamReadAfterV2",
-        "follows from fulfillmentTrackingInfoUpdateV2 not being modelled",
-    ),
-    (
-        "2025-01--fulfillment-multi-tracking-info.json",
-        "cleanup.delete",
-        "orderDelete is not modelled",
+        "the proxy's read before fulfilling, kept at the file's end: replayed after the fulfilment",
     ),
     (
         "2025-01--money-bag-presentment-parity.json",

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from rackshop.sandbox.base import Clock, Request, RequestInfo, Response, TwinApp, json_response
 
+from . import variants as _variants
 from .limiter import SlidingWindowLimiter
 from .model import (
     Account,
@@ -275,6 +276,7 @@ class RackbeatTwin(TwinApp):
         webhook_retry_delays: Sequence[float] = (10.0, 60.0, 300.0, 1800.0),
         webhook_timeout: tuple[float, float] = (3.0, 15.0),
         token_factory: Callable[[], str] | None = None,
+        variants: Iterable[str] = (),
     ) -> None:
         super().__init__(clock)
         if not tokens:
@@ -299,6 +301,8 @@ class RackbeatTwin(TwinApp):
             timeout=webhook_timeout,
         )
         self.account = self._new_account()
+        self.variants = _variants.check_names(variants)
+        """Documented alternatives switched on (``variants.py``; issue 16)."""
 
     def _new_account(self) -> Account:
         return Account(wall_clock=self._wall_clock, tz=self.tz, **self._account_args)
@@ -351,7 +355,8 @@ class RackbeatTwin(TwinApp):
             handler: Callable[[Request, list[str], JSON], Response] = getattr(
                 self, f"_h_{route.handler}"
             )
-            return handler(req, params, body)
+            _variants.before(self.variants, route.label, req)
+            return _variants.after(self.variants, route.label, req, handler(req, params, body))
         except ApiError as exc:
             return json_response(exc.status, exc.body())
         finally:
@@ -460,6 +465,14 @@ class RackbeatTwin(TwinApp):
           the warehouse behind the tool's back (a booked adjustment, with webhooks).
         * ``GET /__sandbox/deliveries``: webhook deliveries.
         """
+        if action == "variants":  # issue 16: {"variants": ["no-location-available"]}
+            if req.method == "POST":
+                try:
+                    names = (req.json() or {}).get("variants") or ()
+                    self.variants = _variants.check_names(names)
+                except ValueError as exc:
+                    return json_response(400, {"message": str(exc)})
+            return json_response(200, {"variants": sorted(self.variants)})
         if action == "set-stock" and req.method == "POST":
             data = req.json() or {}
             self.set_stock(str(data["number"]), int(data["location"]), float(data["quantity"]))

@@ -109,6 +109,9 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
             pass
         else:
             orders.register(schema)
+            from . import fulfilment_ops
+
+            fulfilment_ops.register(schema)
     return schema
 
 

@@ -238,7 +238,8 @@ def _fulfillment_status(order: Mapping[str, Any]) -> str:
     wanted = sum(li["currentQuantity"] for li in order["lineItems"])
     done = sum(min(li["_fulfilled"], li["currentQuantity"]) for li in order["lineItems"])
     if done == 0:
-        return "UNFULFILLED"
+        held = any(fo["status"] == "ON_HOLD" for fo in order.get("fulfillmentOrders") or [])
+        return "ON_HOLD" if held else "UNFULFILLED"
     if done >= wanted:
         return "FULFILLED"
     return "PARTIALLY_FULFILLED"
