@@ -933,6 +933,10 @@ def sandbox_serve_cmd(
     write_config: Annotated[Path | None, typer.Option(
         "--write-config", metavar="PATH", help="Write a ready config pointing at the twins "
         "(secrets in files next to it).", show_default=False)] = None,
+    rackbeat_variant: Annotated[list[str] | None, typer.Option(
+        "--rackbeat-variant", metavar="NAME", help="Switch the Rackbeat twin to a documented "
+        "alternative (repeatable; docs/contract.md lists them), to rehearse check --contract.",
+        show_default=False)] = None,
     log_format: LogFormatOpt = None,
     verbose: VerboseOpt = False,
     debug: DebugOpt = False,
@@ -948,12 +952,19 @@ def sandbox_serve_cmd(
         import signal
         import threading
 
+        from rackshop.errors import UsageError
+        from rackshop.sandbox.rackbeat.variants import check_names
         from rackshop.sandbox.world import Sandbox
 
+        try:
+            check_names(rackbeat_variant or ())
+        except ValueError as exc:
+            raise UsageError(f"--rackbeat-variant: {exc}") from None
         out, err = console.make_consoles()
         sandbox = Sandbox(seed=seed, shops=shops, products=products, orders=orders,
                           faults=faults, shopify_port=shopify_port, rackbeat_port=rackbeat_port,
-                          time_scale=time_scale).start()
+                          time_scale=time_scale,
+                          rackbeat_variants=tuple(rackbeat_variant or ())).start()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class Sandbox:
         seed_data: bool = True,
         flat: int = 0,
         wall_clock: Callable[[], float] | None = None,
+        rackbeat_variants: Sequence[str] = (),
     ) -> None:
         from rackshop.sandbox.rackbeat import RackbeatTwin
         from rackshop.sandbox.shopify import ShopifyTwin
@@ -87,6 +88,10 @@ class Sandbox:
                 self.seeded["shopify"] = self.shopify_app.seed(self.params)
         if faults > 0:
             self.set_faults(faults)
+        if rackbeat_variants:  # issue 16: documented alternatives (rackbeat/variants.py)
+            from rackshop.sandbox.rackbeat.variants import check_names
+
+            self.rackbeat_app.variants = check_names(rackbeat_variants)
 
     def set_faults(self, rate: float, **rule: Any) -> None:
         """Inject faults of every kind at ``rate`` on both twins (0 switches them off)."""

@@ -214,8 +214,8 @@ def test_money_bag_presentment_replayed(
     assert _project(created, data["orderCreate"]["response"]["payload"]["data"]) == []
     order_id = created["orderCreate"]["order"]["id"]
 
-    # The day's rate: any value in [1.419, 1.41944) explains both recorded conversions.
-    orders_mod.set_exchange_rate(shop, "USD", "CAD", "1.4192")
+    # No rate is set: the twin's market converts USD at the day's rate, not the order's 1.5
+    # (any value in [1.419, 1.41944) explains both recorded conversions).
     paid = _data(_run(twin, data["markAsPaid"]["query"], {"input": {"id": order_id}}))
     assert _project(paid, data["markAsPaid"]["response"]["payload"]["data"]) == []
 

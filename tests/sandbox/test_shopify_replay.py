@@ -84,16 +84,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "order editing (orderEditBegin/orderEditCommit) is not modelled",
     ),
     (
-        "2025-01--money-bag-presentment-parity.json",
-        "markAsPaid",
-        "presentment: the twin converts at the order's own rate, Shopify at the market rate",
-    ),
-    (
-        "2025-01--money-bag-presentment-parity.json",
-        "refund",
-        "presentment: the twin converts at the order's own rate, Shopify at the market rate",
-    ),
-    (
         "2025-01--order-create-fulfillment-assigned-location.json",
         "operations.locations",
         "locationsAvailableForDeliveryProfilesConnection is not modelled",

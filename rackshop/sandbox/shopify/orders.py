@@ -145,11 +145,17 @@ def _rest_money(amount: Decimal, currency: str) -> str:
     return om.format_money_scalar(amount, currency)
 
 
+#: The twin's market before any :func:`set_exchange_rate`: USD -> CAD as the money-bag recording
+#: converted (9.00 USD -> 12.77 CAD, 5.00 USD -> 7.10 CAD on an order entered at 1.5). Other pairs
+#: fall back to the order's own rate (docs/sandbox-shopify-orders.md).
+DEFAULT_MARKET_RATES: dict[tuple[str, str], str] = {("USD", "CAD"): "1.4192"}
+
+
 def _exchange_rates(shop: ShopState) -> dict[tuple[str, str], Decimal]:
     """The shop's "market" exchange rates (``(from, to) -> to per from``), kept on the shop."""
     rates: dict[tuple[str, str], Decimal] | None = getattr(shop, "exchange_rates", None)
     if rates is None:
-        rates = {}
+        rates = {pair: om.dec(rate) for pair, rate in DEFAULT_MARKET_RATES.items()}
         shop.exchange_rates = rates  # type: ignore[attr-defined]
     return rates
 
