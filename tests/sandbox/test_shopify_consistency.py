@@ -171,3 +171,14 @@ def test_settings_are_checked() -> None:
         twin.consistency.update({"serach_lag": 1})
     with pytest.raises(ValueError, match="must be >= 0"):
         twin.consistency.update({"search_lag": -1})
+
+
+def test_the_environment_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", '{"search_lag": 5}')
+    twin = ShopifyTwin()
+    assert (twin.consistency.enabled, twin.consistency.search_lag) == (True, 5.0)
+    monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", "0")
+    assert ShopifyTwin().consistency.enabled is False
+    monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", "maybe")
+    with pytest.raises(ValueError, match="RACKSHOP_SANDBOX_CONSISTENCY must be"):
+        ShopifyTwin()

@@ -21,6 +21,9 @@ Sources and unknowns are listed in ``docs/sandbox-shopify.md`` ("Eventual consis
 from __future__ import annotations
 
 import copy
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +67,30 @@ class Consistency:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+ENV_VAR = "RACKSHOP_SANDBOX_CONSISTENCY"
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from ``RACKSHOP_SANDBOX_CONSISTENCY``: unset, empty or ``0`` -> none (off);
+    ``1`` -> on with the defaults; a JSON object -> on with those settings.
+
+    Raises:
+        ValueError: The value is neither a flag nor a JSON object.
+    """
+    raw = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+    if raw in ("", "0", "false", "off"):
+        return {}
+    if raw in ("1", "true", "on"):
+        return {"enabled": True}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ValueError(f"{ENV_VAR} must be 1, 0 or a JSON object of settings, not {raw!r}")
+    return {"enabled": True, **data}
 
 
 def _kind(record: dict[str, Any]) -> str:
