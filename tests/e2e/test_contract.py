@@ -1,0 +1,313 @@
+"""``rackshop check --contract`` (issue 16) against the twins and each documented variant.
+
+Each Rackbeat twin variant (``rackshop/sandbox/rackbeat/variants.py``) switches one choice the
+twin makes where the public record is unsure; each test proves the probe detects it, records
+what the jobs need, and (where a fallback exists) that the job's reads stay correct under it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from rackshop import cli
+from rackshop import contract as ct
+from rackshop.errors import ExitCode, ValidationError
+from rackshop.runtime import Runtime
+from rackshop.sandbox.rackbeat.variants import VARIANTS, check_names
+from rackshop.sync import stock as stock_job
+from rackshop.sync.product_map import sku_key
+from tests.e2e.conftest import World
+from tests.helpers import configs
+
+
+def probes(world: World, *variants: str) -> ct.ContractReport:
+    world.sandbox.rackbeat_app.variants = check_names(variants)
+    runtime = world.fresh_runtime()
+    return ct.run_contract(runtime, runtime.config.shops)
+
+
+def admin(world: World, action: str, body: dict[str, Any]) -> None:
+    """A Shopify twin admin action (``contract_admin.py``)."""
+    resp = requests.post(f"{world.sandbox.shopify.url}/__sandbox/{action}", json=body,
+                         timeout=10)
+    assert resp.status_code == 200, resp.text
+
+
+def row(report: ct.ContractReport, assumption: str, api: str = "rackbeat") -> ct.Probe:
+    [found] = [p for p in report.probes if p.api == api and assumption in p.assumption]
+    return found
+
+
+def book_order(world: World, number: str, quantity: float, location: int,
+               reference: str = "") -> int:
+    """A booked Rackbeat order reserving ``quantity`` of ``number`` at ``location``."""
+    rb = world.runtime.rackbeat()
+    customer = next(iter(rb.iter_list("customers", page_size=1)))
+    created = rb.create("orders", {"customer_id": customer["number"],
+                                   "other_reference": reference or None,
+                                   "lines": [{"item_id": number, "name": "x",
+                                              "quantity": quantity, "line_price": 10,
+                                              "vat_percentage": 25,
+                                              "location_id": location}]},
+                        path="orders/drafts")
+    rb.request("POST", f"orders/{created['number']}/book")
+    return int(created["number"])
+
+
+def a_product(world: World) -> tuple[str, int]:
+    """A product with stock, and a location where it has some."""
+    for p in world.sandbox.rackbeat_app.snapshot()["products"]:
+        for loc in p["locations"]:
+            if loc["stock_quantity"] >= 4:
+                return str(p["number"]), int(loc["number"])
+    raise AssertionError("no product with stock in the sandbox")
+
+
+def test_the_twin_as_it_is_passes_and_is_recorded(world: World) -> None:
+    report = probes(world)
+    bad = [p for p in report.probes if p.verdict not in (ct.OK, ct.CANNOT_TELL)]
+    assert bad == [] and report.exit_code == ExitCode.OK
+    assert {p.api for p in report.probes} == {"rackbeat", "shopify dk", "shopify se"}
+    assert ct.record(world.runtime.store(), report) >= 8
+    contract = ct.load(world.runtime.store())
+    assert (contract.per_location, contract.report_filter, contract.customer_lookup,
+            contract.page_limit) == (ct.REPORTED, "server", "search", 1000)
+    assert report.calls <= 30  # a handful of reads per API
+
+
+VARIANT_VERDICTS: dict[str, tuple[str, str, str | None, Any]] = {
+    "no-location-available": ("per-location availability", "differs: using stock_quantity − "
+                              "in_order_quantity", "per_location", ct.MINUS_IN_ORDER),
+    "no-location-reservations": ("per-location availability", "differs: using stock_quantity "
+                                 "− booked", "per_location", ct.MINUS_BOOKED_LINES),
+    "report-filter-refused": ("simple_filter[number]", "differs: using the whole report",
+                              "report_filter", "local"),
+    "report-filter-ignored": ("simple_filter[number]", "differs: using the whole report",
+                              "report_filter", "local"),
+    "since-filter-ignored": ("GET /products?updated_at_from=", "differs: using every record",
+                             None, None),
+    "customer-search-no-email": ("customer found by e-mail", "differs: using simple_filter",
+                                 "customer_lookup", "simple_filter"),
+    "customer-lookup-refused": ("customer found by e-mail", "differs: using every customer",
+                                "customer_lookup", "all"),
+    "page-limit-500": ("page size", "differs: using pages of 500", "page_limit", 500),
+    "ratelimit-headers": ("rate-limit headers", "differs: using 300/min", "rate_limit", 300),
+    "group-no-vat": ("product groups carry vat_domestic", "differs: using products.vat_rate",
+                     "group_vat", False),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_VERDICTS))
+def test_each_variant_is_detected(world: World, variant: str) -> None:
+    assumption, verdict, key, value = VARIANT_VERDICTS[variant]
+    report = probes(world, variant)
+    found = row(report, assumption)
+    assert found.verdict.startswith(verdict), found
+    if key is not None:
+        assert (found.key, found.value) == (key, value)
+    # a fallback exists for each of these: every job can still run
+    assert report.exit_code == ExitCode.OK, report.blocked
+    others = [p for p in report.probes if p is not found
+              and p.verdict not in (ct.OK, ct.CANNOT_TELL) and p.key != "per_location"]
+    assert others == [] or variant == "since-filter-ignored"
+
+
+def test_every_variant_has_a_test() -> None:
+    assert set(VARIANTS) == set(VARIANT_VERDICTS) | {"order-search-no-reference"}
+
+
+def test_order_lookup_without_other_reference_blocks_sync_orders(world: World,
+                                                                 tmp_path: Path) -> None:
+    number, location = a_product(world)
+    book_order(world, number, 1, location, reference="#1001-probe")
+    assert row(probes(world), "order found by other_reference").verdict == ct.OK
+    report = probes(world, "order-search-no-reference")
+    found = row(report, "order found by other_reference")
+    assert found.verdict == "differs: job sync-orders cannot run"
+    assert report.blocked == ["sync-orders"] and report.exit_code == ExitCode.CONTRACT
+    # through the CLI: the documented exit code, JSON for scripts, the contract recorded
+    result = CliRunner().invoke(cli.app, ["check", "--contract", "--format", "json",
+                                          "--config", str(world.config_path)], env=configs.ENV)
+    assert result.exit_code == ExitCode.CONTRACT == 12, result.output
+    data = json.loads(result.stdout)
+    assert data["blocked_jobs"] == ["sync-orders"] and data["exit_code"] == 12
+    assert any(p["verdict"] == "differs: job sync-orders cannot run" for p in data["probes"])
+
+
+def test_cli_table_and_exit_0(world: World) -> None:
+    result = CliRunner().invoke(cli.app, ["check", "--contract", "--config",
+                                          str(world.config_path)], env=configs.ENV)
+    assert result.exit_code == 0, result.output
+    assert "every enabled job can run" in result.output and "verdict" in result.output
+
+
+# -- Shopify variants -------------------------------------------------------------------------
+
+
+def test_missing_scopes_block_the_job_that_needs_them(world: World) -> None:
+    admin(world, "scopes", {"shop": "dk", "scopes": [
+        "read_products", "write_products", "read_inventory", "write_inventory",
+        "read_locations", "read_orders", "write_orders", "write_publications"]})
+    report = probes(world)
+    found = row(report, "access scopes for sync-fulfillments", "shopify dk")
+    assert found.verdict == "differs: job sync-fulfillments cannot run"
+    assert "write_merchant_managed_fulfillment_orders" in found.observed
+    assert row(report, "access scopes for sync-orders", "shopify dk").verdict == ct.OK
+    assert row(report, "access scopes for sync-orders", "shopify se").verdict == ct.OK
+    assert report.blocked == ["sync-fulfillments"]
+
+
+def test_another_plan_rate_is_seen_and_paced(world: World) -> None:
+    admin(world, "plan", {"shop": "se", "bucket": [1000, 50]})
+    report = probes(world)
+    found = row(report, "plan rate", "shopify se")
+    assert found.verdict.startswith("differs: using the observed rate (50 points/s")
+    assert found.value == [1000.0, 50.0]
+    assert row(report, "plan rate", "shopify dk").verdict == ct.OK
+    assert report.exit_code == ExitCode.OK
+
+
+# -- the jobs under their fallbacks -----------------------------------------------------------
+
+
+def report_rows(runtime: Runtime, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    return runtime.rackbeat().list_all("reports/checking",
+                                       {"show_all_locations": "true", **(params or {})})
+
+
+@pytest.mark.parametrize("variant", ["no-location-available", "no-location-reservations"])
+def test_per_location_availability_computed_when_not_reported(world: World,
+                                                              variant: str) -> None:
+    number, location = a_product(world)
+    book_order(world, number, 3, location)
+    truth = {int(loc["number"]): float(loc["available_quantity"])
+             for loc in next(r for r in report_rows(world.runtime)
+                             if r["number"] == number)["locations"]}
+    report = probes(world, variant)
+    ct.record(world.runtime.store(), report)
+    runtime = world.fresh_runtime()
+    item = next(r for r in report_rows(runtime) if r["number"] == number)
+    # the old reading takes stock for available: it offers the 3 booked units again
+    assert stock_job._per_location(item)[location] == truth[location] + 3
+    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
+    assert adapter.per_location(item) == truth
+
+
+def test_bom_sets_follow_their_components_under_booked_lines(world: World) -> None:
+    rb = world.sandbox.rackbeat_app.snapshot()
+    lot = next((x for x in rb["lots"] if x["locations"] and any(
+        loc["available_quantity"] >= 1 for loc in x["locations"])), None)
+    if lot is None:
+        pytest.skip("the sandbox seed has no BOM with stock")
+    runtime = world.runtime
+    boms: dict[str, list[tuple[str, float]]] = {}
+    for one in runtime.rackbeat().iter_list("lots"):
+        boms[sku_key(one["number"])] = [(sku_key(stock_job._component_number(ln) or ""),
+                                         float(ln.get("quantity") or 0))
+                                        for ln in one.get("lines") or []]
+    truth = {sku_key(r["number"]): {int(loc["number"]): float(loc["available_quantity"])
+                                    for loc in r["locations"]} for r in report_rows(runtime)}
+    report = probes(world, "no-location-reservations")
+    ct.record(world.runtime.store(), report)
+    runtime = world.fresh_runtime()
+    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store(), boms)
+    got = adapter.finish({sku_key(r["number"]): adapter.per_location(r)
+                          for r in report_rows(runtime)})
+    assert got[sku_key(lot["number"])] == truth[sku_key(lot["number"])]
+
+
+@pytest.mark.parametrize("variant", ["report-filter-refused", "report-filter-ignored"])
+def test_refused_report_filter_is_paged_and_filtered_locally(world: World,
+                                                             variant: str) -> None:
+    number, _ = a_product(world)
+    wanted = [{"simple_filter[number]": number}]
+    before = [r for f in wanted for r in report_rows(world.runtime, f)]
+    report = probes(world, variant)
+    ct.record(world.runtime.store(), report)
+    runtime = world.fresh_runtime()
+    if variant == "report-filter-refused":  # the narrowed read of old fails outright
+        with pytest.raises(ValidationError):
+            report_rows(runtime, wanted[0])
+    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
+    marks = world.marks()
+    rows = [r for f in adapter.report_filters(wanted) for r in report_rows(runtime, f)
+            if r["number"] == number]
+    assert rows == before
+    # the cost: the whole report (12 products: one page) instead of one call per item
+    assert world.sandbox.rackbeat.log.counters(marks[1])["requests"] == 1
+
+
+def test_page_limit_and_pacing_follow_the_recorded_contract(world: World) -> None:
+    report = probes(world, "page-limit-500", "ratelimit-headers")
+    runtime = world.fresh_runtime()
+    with pytest.raises(ValidationError):  # before the contract is recorded
+        runtime.rackbeat().list_all("products")
+    ct.record(world.runtime.store(), report)
+    runtime = world.fresh_runtime()
+    client = runtime.rackbeat()
+    assert client.max_page_size == 500
+    assert client.limiter is not None and client.limiter.per_minute == 300
+    assert len(client.list_all("products")) >= 12
+
+
+def test_customer_lookup_params_follow_the_contract() -> None:
+    assert ct.customer_lookup_params(ct.Contract(), "a@b.dk") == {"search": "a@b.dk"}
+    sf = ct.Contract({("rackbeat", "customer_lookup"): "simple_filter"})
+    assert ct.customer_lookup_params(sf, "a@b.dk") == {"simple_filter[contact_email]": "a@b.dk"}
+    assert ct.customer_lookup_params(ct.Contract({("rackbeat", "customer_lookup"): "all"}),
+                                     "a@b.dk") is None
+
+
+# -- write probes -----------------------------------------------------------------------------
+
+
+def test_write_probe_creates_and_deletes_one_draft(world: World) -> None:
+    runtime = world.runtime
+    orders_before = len(world.sandbox.rackbeat_app.snapshot()["orders"])
+    report = ct.ContractReport()
+    ct.run_write_probes(runtime, runtime.store(), report)
+    [found] = report.probes
+    assert found.verdict == ct.OK, found
+    assert found.observed == "subtotal 26.97, vat 6.74, total 33.71"
+    assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == orders_before
+    rows = runtime.store().conn.execute("SELECT state FROM contract_probes").fetchall()
+    assert [r[0] for r in rows] == ["deleted"]
+
+
+def test_write_probe_left_by_a_crash_is_deleted_next_time(world: World) -> None:
+    runtime = world.runtime
+    store = runtime.store()
+    rb = runtime.rackbeat()
+    customer = next(iter(rb.iter_list("customers", page_size=1)))
+    with store.transaction() as conn:  # a crash after the POST left, before the answer
+        cur = conn.execute("INSERT INTO contract_probes (kind, state, started_at) VALUES "
+                           "('draft-order', 'creating', '2026-01-01T00:00:00+00:00')")
+        pid = int(cur.lastrowid or 0)
+    rb.create("orders", {"customer_id": customer["number"],
+                         "other_reference": ct.PROBE_REFERENCE.format(id=pid)},
+              path="orders/drafts")
+    before = len(world.sandbox.rackbeat_app.snapshot()["orders"])
+    assert ct.cleanup_write_probes(rb, store) == 1
+    assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == before - 1
+    assert ct.cleanup_write_probes(rb, store) == 0
+
+
+def test_write_probes_need_yes_without_a_terminal(world: World) -> None:
+    orders_before = len(world.sandbox.rackbeat_app.snapshot()["orders"])
+    result = CliRunner().invoke(cli.app, ["check", "--contract", "--write-probes", "--config",
+                                          str(world.config_path)], env=configs.ENV)
+    assert result.exit_code == ExitCode.ABORTED, result.output
+    assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == orders_before
+    result = CliRunner().invoke(cli.app, ["check", "--contract", "--write-probes", "--yes",
+                                          "--format", "json", "--config",
+                                          str(world.config_path)], env=configs.ENV)
+    assert result.exit_code == 0, result.output
+    assert any(p["key"] == "line_price" and p["verdict"] == "ok"
+               for p in json.loads(result.stdout)["probes"])
+    assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == orders_before
