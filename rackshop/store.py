@@ -550,7 +550,7 @@ class Store:
 _TABLES = (
     "runs", "cursors", "mappings", "order_journal", "customers", "stock_pushed",
     "stock_batches", "record_hashes", "failures", "init_journal", "webhook_queue",
-    "webhook_seen", "webhook_tokens", "fulfillment_journal",
+    "webhook_seen", "webhook_tokens", "fulfillment_journal", "contract", "contract_probes",
 )
 
 

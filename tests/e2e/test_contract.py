@@ -311,3 +311,45 @@ def test_write_probes_need_yes_without_a_terminal(world: World) -> None:
     assert any(p["key"] == "line_price" and p["verdict"] == "ok"
                for p in json.loads(result.stdout)["probes"])
     assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == orders_before
+
+
+# -- webhooks (listen.public_url) -------------------------------------------------------------
+
+
+def test_webhook_events_and_topics_with_listen(world: World) -> None:
+    import dataclasses
+
+    from rackshop.listen import webhooks_admin as wa
+
+    config = dataclasses.replace(world.config, listen=dataclasses.replace(
+        world.config.listen, public_url="http://127.0.0.1:9/rackshop"))
+    runtime = Runtime(config)
+    try:
+        report = ct.run_contract(runtime, config.shops)
+        events = [p for p in report.probes if p.assumption.startswith("webhook event")]
+        assert events and {p.verdict for p in events} == {ct.CANNOT_TELL}  # none subscribed
+        topics = [p for p in report.probes if p.assumption.startswith("webhook topic")]
+        assert topics and {p.verdict for p in topics} == {ct.OK}
+        wa.register(runtime, config.shops)
+        report = ct.run_contract(runtime, config.shops)
+        events = [p for p in report.probes if p.assumption.startswith("webhook event")]
+        assert {p.verdict for p in events} == {ct.OK}
+        assert report.exit_code == ExitCode.OK
+    finally:
+        runtime.close()
+
+
+def test_sandbox_takes_variants_by_name() -> None:
+    from rackshop.sandbox.world import RACKBEAT_TOKEN, Sandbox
+
+    with Sandbox(seed=1, shops=1, products=8, orders=0, seed_data=False,
+                 rackbeat_variants=["page-limit-500"]) as sandbox:
+        assert sandbox.rackbeat_app.variants == {"page-limit-500"}
+        resp = requests.get(f"{sandbox.rackbeat.url}/api/products?limit=501", timeout=10,
+                            headers={"Authorization": f"Bearer {RACKBEAT_TOKEN}"})
+        assert resp.status_code == 422 and "500" in resp.text
+        resp = requests.post(f"{sandbox.rackbeat.url}/__sandbox/variants", timeout=10,
+                             json={"variants": []})
+        assert resp.json() == {"variants": []}
+    with pytest.raises(ValueError, match="unknown Rackbeat twin variant"):
+        check_names(["no-such"])
