@@ -52,7 +52,7 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 
-from rackshop.config import Config
+from rackshop.config import Config, ShopConfig
 from rackshop.listen.queue import Delivery, DurableQueue, Kind, QueueBusyError, token_matches
 from rackshop.listen.schedule import Schedule
 from rackshop.listen.worker import Worker
@@ -60,6 +60,7 @@ from rackshop.log import event
 from rackshop.runtime import Runtime
 from rackshop.shopify.webhooks import verify
 from rackshop.store import JobLock, Store
+from rackshop.sync.after_transfer import CHANGE_TOPICS
 
 log = logging.getLogger("rackshop.listen")
 
@@ -215,6 +216,9 @@ class ListenerApp:
             return self._refuse(401, "bad_signature",
                                 f"Shopify delivery for shop {shop.name}: bad signature")
         topic = str(environ.get("HTTP_X_SHOPIFY_TOPIC") or "").strip().lower()
+        if topic in CHANGE_TOPICS and shop.orders.enabled \
+                and shop.orders.after_transfer == "sync":
+            return self._change(environ, shop, topic, body)
         if topic not in TRIGGER_TOPICS.values() and topic.startswith(ACKNOWLEDGED_PREFIXES):
             # orders/updated, orders/cancelled, orders/edited...: a merchant may point any order
             # topic here; refusing one makes Shopify retry it for hours and then delete the
@@ -235,6 +239,20 @@ class ListenerApp:
         webhook_id = str(environ.get("HTTP_X_SHOPIFY_WEBHOOK_ID") or "").strip() or None
         return self._enqueue(Delivery("shopify", topic, "order", order_id, shop=shop.name,
                                       label=name, delivery_id=webhook_id))
+
+    def _change(self, environ: Mapping[str, Any], shop: ShopConfig, topic: str,
+                body: bytes) -> _Answer:
+        """Queue the order a cancellation, edit or refund names (read again by the worker)."""
+        payload = _json(body)
+        order_id = _changed_order_id(payload)
+        if order_id is None:
+            return self._refuse(400, "bad_body", f"Shopify {topic} delivery for shop "
+                                f"{shop.name} names no order id")
+        webhook_id = str(environ.get("HTTP_X_SHOPIFY_WEBHOOK_ID") or "").strip() or None
+        name = str(payload.get("name") or "") if topic == "orders/cancelled" else ""
+        return self._enqueue(Delivery("shopify", topic, "order", order_id, shop=shop.name,
+                                      label=name or f"order {order_id}",
+                                      delivery_id=webhook_id))
 
     # -- Rackbeat ------------------------------------------------------------------------------
 
@@ -401,6 +419,21 @@ def _json(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def _changed_order_id(payload: Any) -> str | None:
+    """The order id of a change delivery: ``refunds/create`` names it ``order_id``,
+    ``orders/edited`` inside ``order_edit``, ``orders/cancelled`` as ``id``."""
+    if not isinstance(payload, dict):
+        return None
+    edit = payload.get("order_edit")
+    inner: dict[str, Any] = edit if isinstance(edit, dict) else payload
+    value = inner.get("order_id")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.isdigit():
+        return value
+    return _order_id(payload)
 
 
 def _order_id(payload: Any) -> str | None:

@@ -57,6 +57,7 @@ from rackshop.listen.queue import forget_token, known_webhook_ids, record_token
 from rackshop.listen.server import RACKBEAT_PATH, SHOPIFY_PATH, TRIGGER_TOPICS
 from rackshop.log import event
 from rackshop.runtime import Runtime
+from rackshop.sync.after_transfer import CHANGE_TOPICS
 
 log = logging.getLogger("rackshop.listen")
 
@@ -117,7 +118,10 @@ def shopify_topics(shop: ShopConfig) -> list[str]:
     """The topics (``orders/paid`` form) a shop subscribes to."""
     if not (shop.enabled and shop.orders.enabled):
         return []
-    return [TRIGGER_TOPICS[shop.orders.transfer_on]]
+    topics = [TRIGGER_TOPICS[shop.orders.transfer_on]]
+    if shop.orders.after_transfer == "sync":
+        topics += list(CHANGE_TOPICS)  # changes after the transfer, in real time
+    return topics
 
 
 def rackbeat_events(config: Config) -> list[str]:

@@ -46,6 +46,7 @@ from rackshop.listen.queue import DurableQueue, QueuedRow
 from rackshop.listen.schedule import FULFILLMENTS, ORDERS, STOCK, WEBHOOKS, Schedule
 from rackshop.log import event
 from rackshop.runtime import Runtime
+from rackshop.sync.after_transfer import CHANGE_TOPICS
 from rackshop.sync.fulfillments import sync_fulfillments
 from rackshop.sync.orders import NOT_FOUND_REASON, sync_orders
 from rackshop.sync.products import sync_products
@@ -264,7 +265,8 @@ class Worker:
         # An order the journal has settled (transferred, or skipped for good) costs no call:
         # most repeat deliveries (orders/paid after orders/create, Shopify's retries) end here.
         store = self.runtime.store()
-        settled = [r for r in rows if (store.journal_get(shop.name, ORDER_GID + r.key) or {})
+        settled = [r for r in rows if r.topic not in CHANGE_TOPICS  # a change: read it again
+                   and (store.journal_get(shop.name, ORDER_GID + r.key) or {})
                    .get("state") in SETTLED_STATES]
         self._done(settled, "already settled in the order journal")
         rows = [r for r in rows if r not in settled]

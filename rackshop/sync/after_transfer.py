@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rackshop.orders")
 
+#: Shopify topics of a change after the transfer: ``listen`` queues the order they name, and
+#: ``webhooks register`` subscribes them, when ``orders.after_transfer = "sync"``.
+CHANGE_TOPICS = ("orders/cancelled", "orders/edited", "refunds/create")
+
 #: How far before a credit note's intent an untouched draft credit note of the invoice counts
 #: as the one a lost answer made (clock skew between this machine and Rackbeat).
 ORPHAN_MARGIN = timedelta(minutes=10)

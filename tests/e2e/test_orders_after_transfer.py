@@ -332,3 +332,29 @@ def test_ten_percent_faults_with_lost_answers_credit_each_refund_once(world: Wor
         assert rb is not None
         assert credited_total(world, rb["number"]) == shopify_total(world, o["id"])
     quiet(world, world.fresh_runtime())
+
+
+# -- real time -------------------------------------------------------------------------------------
+
+
+def test_listen_carries_a_cancellation_delivered_by_shopify(world: World, tmp_path: Any) -> None:
+    """`webhooks register` subscribes orders/cancelled, orders/edited and refunds/create; the
+    twin's delivery of a cancellation reaches Rackbeat without a scheduled pass (polls off)."""
+    from rackshop.listen import webhooks_admin
+    from tests.e2e.test_listen import listen_config, listener, queue_rows, wait_for, with_url
+
+    config = listen_config(world, tmp_path)
+    twin = world.sandbox.shopify_app
+    with listener(config) as url:
+        registrar = with_url(config, url)
+        rows = webhooks_admin.register(registrar, config.select(["dk"]), rackbeat=False)
+        assert {"orders/cancelled", "orders/edited", "refunds/create"} <= {r.topic for r in rows}
+        created = place(twin, "dk", OrderSpec([Line(A, 2, "782.50")]))
+        wait_for("the order booked in Rackbeat", lambda: (rb_order(world, created["name"])
+                                                          or {}).get("is_booked"))
+        twin_orders.cancel(twin.shop("dk"), created["id"], refund=True)
+        wait_for("the cancelled order gone from Rackbeat",
+                 lambda: rb_order(world, created["name"]) is None)
+        registrar.close()
+    topics = {r["topic"] for r in queue_rows(config) if r["state"] == "done"}
+    assert "orders/cancelled" in topics, topics

@@ -9,11 +9,13 @@ reports what it cannot.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from rackshop.config import Config
 from rackshop.listen import webhooks_admin
 from rackshop.listen.schedule import WEBHOOKS, Schedule
 from rackshop.listen.server import ListenerApp
@@ -33,9 +35,17 @@ def rackbeat_hooks(world: World) -> list[Any]:
     return list(world.sandbox.rackbeat_app.account.webhooks.values())
 
 
+def _trigger_only(config: Config) -> Config:
+    """The config with orders.after_transfer = "report": one order topic per shop (the change
+    topics of "sync" are counted in tests/e2e/test_orders_after_transfer.py)."""
+    return dataclasses.replace(config, shops=tuple(
+        dataclasses.replace(s, orders=dataclasses.replace(s.orders, after_transfer="report"))
+        for s in config.shops))
+
+
 def test_register_moves_reactivates_and_remove_deletes_all(world: World, tmp_path: Path
                                                            ) -> None:
-    config = listen_config(world, tmp_path)
+    config = _trigger_only(listen_config(world, tmp_path))
     old = with_url(config, OLD)
     first = webhooks_admin.register(old, config.select(()))
     # dk, se orders; Rackbeat stock (2), products (2), fulfilments (order.updated)
