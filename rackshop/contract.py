@@ -315,15 +315,76 @@ def probe_rackbeat(prober: RackbeatProber, config: Config, jobs: Mapping[str, li
     if STOCK in jobs:
         probe_stock(prober, report)
     if PRODUCTS in jobs:
+        probe_fields("products", first.rows("products"), (PRODUCTS,), report)
         probe_since_filter(prober, "products", (PRODUCTS,), report)
         probe_group_vat(prober, config, report)
     if FULFILLMENTS in jobs:
+        shipments = prober.get("order-shipments", {"limit": 1})
+        probe_fields("order-shipments", shipments.rows("order-shipments"), (FULFILLMENTS,),
+                     report)
         probe_since_filter(prober, "order-shipments", (FULFILLMENTS,), report)
     if ORDERS in jobs:
         probe_customer_lookup(prober, report)
         probe_order_lookup(prober, report)
+        if any(s.enabled and s.orders.enabled and s.orders.after_transfer == "sync"
+               for s in config.shops):
+            probe_invoice_filter(prober, report)
     if LISTEN in jobs:
         probe_webhook_events(prober, config, report)
+
+
+#: Fields each job reads from a record of each list (the jobs fail or write wrong data
+#: without them).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "products": ("number", "name", "sales_price", "is_barred", "updated_at"),
+    "lots": ("number", "lines"),
+    "order-shipments": ("id", "order_number", "is_shipped", "lines"),
+    "orders": ("number", "other_reference", "is_booked", "lines"),
+    "customer-invoices": ("number", "order_id", "is_booked"),
+}
+
+
+def probe_fields(endpoint: str, rows: Sequence[Mapping[str, Any]] | None,
+                 jobs: tuple[str, ...], report: ContractReport) -> None:
+    """The first record of a list carries every field the jobs read."""
+    wanted = FIELDS[endpoint]
+    assumption = f"/{endpoint} records carry the fields read"
+    if not rows:
+        report.add(Probe("rackbeat", assumption, ", ".join(wanted), "no record to test with",
+                         CANNOT_TELL, jobs))
+        return
+    missing = [f for f in wanted if f not in rows[0]]
+    report.add(Probe("rackbeat", assumption, ", ".join(wanted),
+                     "all present" if not missing else "missing " + ", ".join(missing),
+                     OK if not missing else cannot_run(jobs), jobs))
+
+
+def probe_invoice_filter(prober: RackbeatProber, report: ContractReport) -> None:
+    """``simple_filter[order_id]`` on ``/customer-invoices`` (orders changed after transfer)."""
+    jobs = (ORDERS,)
+    answer = prober.get("customer-invoices", {"limit": 20})
+    rows = answer.rows("customer-invoices")
+    assumption = "GET /customer-invoices?simple_filter[order_id]= (after transfer)"
+    expected = "only the order's invoices"
+    if rows is None:
+        report.add(Probe("rackbeat", assumption, expected,
+                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        return
+    probe_fields("customer-invoices", rows, jobs, report)
+    sample = next((r.get("order_id") for r in rows if r.get("order_id") is not None), None)
+    if sample is None:
+        report.add(Probe("rackbeat", assumption, expected, "no invoice of an order to test "
+                         "with", CANNOT_TELL, jobs))
+        return
+    got = prober.get("customer-invoices", {"simple_filter[order_id]": sample, "limit": 50})
+    found = got.rows("customer-invoices")
+    if found is not None and all(str(r.get("order_id")) == str(sample) for r in found):
+        report.add(Probe("rackbeat", assumption, expected, f"{len(found)} for order {sample}",
+                         OK, jobs))
+    else:
+        report.add(Probe("rackbeat", assumption, expected,
+                         f"HTTP {got.status}: {got.message()}" if found is None else
+                         f"ignored: {len(found)} rows", cannot_run(jobs), jobs))
 
 
 def probe_page_limit(prober: RackbeatProber, jobs: tuple[str, ...],
@@ -357,6 +418,8 @@ def probe_stock(prober: RackbeatProber, report: ContractReport) -> None:
         report.add(Probe("rackbeat", f"GET /{endpoint} lists",
                          f"HTTP 206 with {list_key(endpoint)}", observed,
                          OK if good else cannot_run(jobs), jobs))
+        if endpoint == "lots" and good:
+            probe_fields("lots", answer.rows("lots"), jobs, report)
     answer = prober.get("reports/checking", {"show_all_locations": "true", "limit": 50})
     rows = answer.rows("reports/checking")
     expected = "locations[] with number, stock_quantity, in_order_quantity, available_quantity"
@@ -508,6 +571,7 @@ def probe_order_lookup(prober: RackbeatProber, report: ContractReport) -> None:
         report.add(Probe("rackbeat", assumption, expected,
                          f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
         return
+    probe_fields("orders", rows, jobs, report)
     sample = next((r for r in rows if r.get("other_reference") and r.get("number")), None)
     if sample is None:
         report.add(Probe("rackbeat", assumption, expected,
