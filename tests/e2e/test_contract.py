@@ -353,3 +353,29 @@ def test_sandbox_takes_variants_by_name() -> None:
         assert resp.json() == {"variants": []}
     with pytest.raises(ValueError, match="unknown Rackbeat twin variant"):
         check_names(["no-such"])
+
+
+def test_sync_stock_offers_booked_units_again_unless_the_hook_is_used(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job itself: under ``no-location-reservations`` the old reading pushes units that are
+    booked; with the hook wired where stock.py reads a report row (``_per_location``) the
+    levels equal Rackbeat's true availability."""
+    from rackshop.sync.stock import sync_stock
+    from tests.e2e.test_sync_stock import rackbeat_available, shopify_levels
+
+    shopify_of = {1: ("Lager", {1}), 2: ("Butik", {2, 21}), 21: ("Butik", {2, 21})}
+    number, location = a_product(world)
+    book_order(world, number, 3, location)
+    name, closure = shopify_of[location]
+    truth = rackbeat_available(world.sandbox, closure)[number]
+    world.sandbox.rackbeat_app.variants = check_names(["no-location-reservations"])
+    runtime = world.fresh_runtime()
+    assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
+    assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth + 3  # oversold
+
+    ct.record(runtime.store(), ct.run_contract(runtime, runtime.config.shops))
+    runtime = world.fresh_runtime()
+    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
+    monkeypatch.setattr(stock_job, "_per_location", adapter.per_location)
+    assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
+    assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
