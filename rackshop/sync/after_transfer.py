@@ -169,11 +169,14 @@ class AfterTransfer:
     def _amend(self, order: Mapping[str, Any], oid: str, name: str, number: int,
                rb: Mapping[str, Any], lines_now: dict[str, int]) -> str | None:
         target = self._target(order)
-        booked = bool(rb.get("is_booked"))
-        if booked:
-            # While reopened, sync-stock counts the order's current lines as on their way.
-            self.job._record(oid, name, steps_done="", detail={"lines": lines_now,
-                                                              "booked": False})
+        after = after_detail(self.job._journal(oid) or {})
+        # Booked before this change (now, or before a reopen a crash left unfinished).
+        booked = bool(rb.get("is_booked")) or bool(after.get("rebook"))
+        if rb.get("is_booked"):
+            # While reopened, sync-stock counts the order's current lines as on their way;
+            # "rebook" makes the pass that finishes the change book it again.
+            self.job._record(oid, name, steps_done="", detail={
+                "lines": lines_now, "booked": False, "after": {**after, "rebook": True}})
             rb = self._reopen(number)
         if target is None:
             self._delete(number)

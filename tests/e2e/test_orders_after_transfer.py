@@ -358,3 +358,52 @@ def test_listen_carries_a_cancellation_delivered_by_shopify(world: World, tmp_pa
         registrar.close()
     topics = {r["topic"] for r in queue_rows(config) if r["state"] == "done"}
     assert "orders/cancelled" in topics, topics
+
+
+# -- stock between a change and its transfer ---------------------------------------------------
+
+
+def test_stock_counts_current_quantities_while_a_change_is_half_carried(
+        world: World, monkeypatch: Any) -> None:
+    """sync-stock needs no change: a booked order reserves in Rackbeat; reopened (a kill before
+    it is booked again) the journal's current lines count instead; after it, every shop shows
+    Rackbeat's available."""
+    from rackshop.sync.stock import sync_stock
+    from tests.e2e.test_sync_stock import shopify_levels
+
+    rb = world.sandbox.rackbeat_app
+    for loc in rb.account.locations:
+        rb.set_stock(A, loc, 0)
+    rb.set_stock(A, 1, 5)
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="booked")
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50")]))
+    assert run(runtime).exit_code == ExitCode.OK
+    sync_stock(runtime, runtime.config.select(["dk"]))
+    assert shopify_levels(world.sandbox, "dk")[(A, "Lager")] == 2
+    twin_orders.refund(twin.shop("dk"), created["id"], lines={A: 2}, restock=True)
+    # the refund is not carried yet: Rackbeat still reserves 3, so dk shows 2 (never more)
+    sync_stock(runtime, runtime.config.select(["dk"]))
+    assert shopify_levels(world.sandbox, "dk")[(A, "Lager")] == 2
+    transport = runtime.rackbeat().transport
+    original = transport.request
+
+    def killed(method: str, url: str, **kwargs: Any) -> Any:
+        answer = original(method, url, **kwargs)
+        if method == "POST" and url.endswith("/reopen"):
+            raise KeyboardInterrupt
+        return answer
+
+    monkeypatch.setattr(transport, "request", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(runtime)
+    monkeypatch.undo()
+    reopened = rb_order(world, created["name"])
+    assert reopened is not None and reopened["is_booked"] is False
+    fresh = world.fresh_runtime()
+    sync_stock(fresh, fresh.config.select(["dk"]))  # reopened: the current line (1) counts
+    assert shopify_levels(world.sandbox, "dk")[(A, "Lager")] == 4
+    assert run(fresh).exit_code == ExitCode.OK  # booked again with 1
+    sync_stock(fresh, fresh.config.select(["dk"]))
+    assert rb.stock(A)["available_quantity"] == 4
+    assert shopify_levels(world.sandbox, "dk")[(A, "Lager")] == 4
