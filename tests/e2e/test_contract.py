@@ -379,3 +379,9 @@ def test_sync_stock_offers_booked_units_again_unless_the_hook_is_used(
     monkeypatch.setattr(stock_job, "_per_location", adapter.per_location)
     assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
     assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
+
+
+def test_sandbox_serve_refuses_an_unknown_variant() -> None:
+    result = CliRunner().invoke(cli.app, ["sandbox", "serve", "--rackbeat-variant", "nope"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "no-location-available" in result.output  # the known names are listed
