@@ -118,6 +118,70 @@ def _fulfillments(runtime: Runtime, workdir: Path) -> DemoStep:
     return step
 
 
+_DEMO_ORDER = """
+query DemoOrder($id: ID!) { order(id: $id) { id name lineItems(first: 20) {
+  nodes { id currentQuantity } } } }
+"""
+_DEMO_CANCEL = """
+mutation DemoCancel($id: ID!) { orderCancel(orderId: $id, restock: true, reason: CUSTOMER,
+  refundMethod: {originalPaymentMethodsRefund: true}) {
+  orderCancelUserErrors { message } } }
+"""
+_DEMO_REFUND = """
+mutation DemoRefund($input: RefundInput!) { refundCreate(input: $input) @idempotent(key: "demo") {
+  refund { id } userErrors { message } } }
+"""
+
+
+def _after_transfer(runtime: Runtime, workdir: Path) -> DemoStep:
+    """A merchant cancels one transferred order and refunds one unit of another in Shopify;
+    sync-orders carries both into Rackbeat (a reopened and deleted order, a credit note)."""
+    from rackshop.sync.orders import OrdersReport, sync_orders
+
+    store = runtime.store()
+    done: list[str] = []
+    for shop in runtime.config.shops:
+        if not shop.orders.enabled or shop.orders.after_transfer != "sync":
+            continue
+        rows = store.conn.execute(
+            "SELECT shopify_order_id, order_name, rackbeat_number FROM order_journal WHERE "
+            "shop = ? AND state = 'done' ORDER BY order_name DESC", (shop.name,)).fetchall()
+        client = runtime.shopify(shop)
+        for row in rows:
+            rb = runtime.rackbeat().find_one("orders", int(row["rackbeat_number"]))
+            if rb is None:
+                continue
+            if rb.get("is_booked") and not (rb.get("is_shipped") or rb.get("is_invoiced")) \
+                    and not any(d.startswith("cancelled") for d in done):
+                answer = client.execute(_DEMO_CANCEL, {"id": row["shopify_order_id"]},
+                                        name="DemoCancel")
+                if not answer.data["orderCancel"]["orderCancelUserErrors"]:
+                    done.append(f"cancelled {shop.name} {row['order_name']}")
+            elif rb.get("is_invoiced") and not any(d.startswith("refunded") for d in done):
+                order = client.execute(_DEMO_ORDER, {"id": row["shopify_order_id"]},
+                                       name="DemoOrder").data["order"]
+                line = next((li for li in order["lineItems"]["nodes"]
+                             if li["currentQuantity"] > 0), None)
+                if line is None:
+                    continue
+                answer = client.execute(_DEMO_REFUND, {"input": {
+                    "orderId": order["id"], "note": "rackshop demo: one unit returned",
+                    "refundLineItems": [{"lineItemId": line["id"], "quantity": 1,
+                                         "restockType": "RETURN"}]}},
+                    name="DemoRefund", idempotent=True)
+                if not answer.data["refundCreate"]["userErrors"]:
+                    done.append(f"refunded 1 unit of {shop.name} {row['order_name']}")
+    report = OrdersReport()
+    step = job_step(sync_orders(runtime, runtime.config.select(()), report=report))
+    step.name = "sync-orders (after changes in Shopify)"
+    carried = [f"{o.name}: {o.reason}" for outcomes in report.outcomes.values()
+               for o in outcomes if o.status == "changed"]
+    step.note = (step.note + " " if step.note else "") + (
+        f"(in Shopify: {'; '.join(done) or 'nothing to change'}; in Rackbeat: "
+        f"{' | '.join(carried) or 'nothing'})")
+    return step
+
+
 #: The jobs the demo runs, in order: (name, function(runtime, workdir) -> DemoStep). Jobs
 #: register here as they are built, so the demo always runs every job that exists.
 JOBS: list[tuple[str, Callable[[Runtime, Path], DemoStep]]] = [
@@ -126,6 +190,7 @@ JOBS: list[tuple[str, Callable[[Runtime, Path], DemoStep]]] = [
     ("sync-orders", _orders),
     ("sync-stock", _stock),
     ("sync-fulfillments", _fulfillments),
+    ("after-transfer", _after_transfer),
 ]
 
 
