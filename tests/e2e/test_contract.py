@@ -385,3 +385,15 @@ def test_sandbox_serve_refuses_an_unknown_variant() -> None:
     result = CliRunner().invoke(cli.app, ["sandbox", "serve", "--rackbeat-variant", "nope"])
     assert result.exit_code == ExitCode.USAGE
     assert "no-location-available" in result.output  # the known names are listed
+
+
+def test_an_api_version_not_served_blocks_the_shop_jobs(world: World) -> None:
+    admin(world, "api-version", {"serve": "2026-04"})
+    try:
+        report = probes(world)
+    finally:
+        admin(world, "api-version", {"serve": None})
+    found = row(report, "pinned API version served", "shopify dk")
+    assert found.observed == "2026-04" and found.verdict.startswith("differs: jobs ")
+    assert report.exit_code == ExitCode.CONTRACT
+    assert {"sync-orders", "sync-stock"} <= set(report.blocked)

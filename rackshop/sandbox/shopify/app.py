@@ -1148,7 +1148,8 @@ class ShopifyTwin(TwinApp):
             return Response(
                 status,
                 out,
-                {"X-Shopify-API-Version": version, "X-Request-Id": str(uuid.uuid4())},
+                {"X-Shopify-API-Version": contract_admin.served_version(self, version),
+                 "X-Request-Id": str(uuid.uuid4())},
                 cost=drawn.get("actualQueryCost"),
                 note=note,
             )

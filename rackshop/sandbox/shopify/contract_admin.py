@@ -8,7 +8,10 @@ to detect it:
 * ``POST /__sandbox/scopes`` ``{"shop": "dk", "scopes": ["read_orders", ...]}`` grants only
   those scopes (``"scopes": null`` restores the full set);
 * ``POST /__sandbox/plan`` ``{"shop": "dk", "plan": "advanced"}`` or ``{"shop": "dk",
-  "bucket": [1000, 50]}`` gives the shop another plan's rate (``throttleStatus`` follows).
+  "bucket": [1000, 50]}`` gives the shop another plan's rate (``throttleStatus`` follows);
+* ``POST /__sandbox/api-version`` ``{"serve": "2026-04"}`` answers every request with that
+  ``X-Shopify-API-Version``, as Shopify does when the requested version is no longer supported
+  (it falls forward to the oldest supported one); ``{"serve": null}`` echoes the request again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ FULL_SCOPES = (
     "read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders",
 )
 _ATTR = "contract_scopes"
+_SERVED = "contract_served_version"
+
+
+def served_version(twin: Any, requested: str) -> str:
+    """The ``X-Shopify-API-Version`` the twin answers (the requested one unless changed)."""
+    return str(getattr(twin, _SERVED, None) or requested)
 
 
 def scopes_of(shop: Any) -> tuple[str, ...]:
@@ -51,10 +60,13 @@ def register(schema: GraphQLSchema) -> None:
 
 
 def admin(twin: Any, req: Request, action: str) -> Response | None:
-    """``/__sandbox/scopes`` and ``/__sandbox/plan``; ``None`` for any other action."""
-    if action not in ("scopes", "plan") or req.method != "POST":
+    """``/__sandbox/scopes``, ``plan`` and ``api-version``; ``None`` for any other action."""
+    if action not in ("scopes", "plan", "api-version") or req.method != "POST":
         return None
     data = req.json() or {}
+    if action == "api-version":
+        setattr(twin, _SERVED, data.get("serve") or None)
+        return json_response(200, {"serve": data.get("serve")})
     shop = twin.shops.get(str(data.get("shop")))
     if shop is None:
         return json_response(404, {"errors": f"no shop {data.get('shop')!r}"})
