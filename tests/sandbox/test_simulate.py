@@ -253,3 +253,20 @@ def test_simulate_command_renders_and_exits_1_on_a_violation(
     doc = json.loads(js.stdout)
     assert doc["violations"]["stock levels"] == [violations, 0]
     assert doc["ok"] is (violations == 0)
+
+
+def test_prices_of_a_shop_in_another_currency_are_compared_at_its_rate() -> None:
+    world = _world()
+    shop = world.shops[0]
+    shop.state["currency"] = "SEK"  # type: ignore[index]
+    shop.currency_rate = 0.65
+    shop.master = "shopify"
+    # 100.00 DKK ex VAT is 153.85 SEK ex VAT, 192.31 SEK with 25 % VAT; 50.00 DKK is 96.15 SEK
+    shop.state["variants"][0]["price"] = "192.31"  # type: ignore[index]
+    shop.state["variants"][1]["price"] = "96.15"  # type: ignore[index]
+    assert inv.linked_fields(world) == []
+    shop.state["variants"][0]["price"] = "199.00"  # type: ignore[index]
+    assert [v.record for v in inv.linked_fields(world)] == ["sku a-1"]
+    shop.currency_rate = None  # no rate: Rackbeat's currency table (SEK 65.0 per 100)
+    world.rackbeat["lookups"] = {"currencies": [{"code": "SEK", "rate": 65.0}]}  # type: ignore[index]
+    assert [v.record for v in inv.linked_fields(world)] == ["sku a-1"]

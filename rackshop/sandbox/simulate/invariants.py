@@ -50,6 +50,8 @@ class ShopView:
     stock_enabled: bool = False
     stock_targets: Mapping[str, tuple[int, ...] | None] = field(default_factory=dict)
     buffer: int = 0
+    currency_rate: float | None = None
+    price_rounding: str = "cent"
 
 
 @dataclass
@@ -72,6 +74,7 @@ class World:
     rackbeat: Mapping[str, Any]
     shops: list[ShopView]
     rackbeat_includes_vat: bool = False
+    base_currency: str = "DKK"
     attention: Mapping[tuple[str, str], str] = field(default_factory=dict)
     runs: list[JobRun] = field(default_factory=list)
     quiet_writes: Mapping[str, int] = field(default_factory=dict)  # "twin label" -> count
@@ -301,19 +304,38 @@ def products_once(world: World) -> list[Violation]:
     return out
 
 
+def currency_rate(world: World, shop: ShopView) -> Decimal | None:
+    """Base-currency units per unit of the shop's currency (docs/products.md, "Currencies"):
+    1 in the base currency, else ``products.currency_rate``, else Rackbeat's currency table
+    (``rate`` per 100 units); ``None`` when there is none."""
+    currency = shop.state.get("currency") or world.base_currency
+    if currency == world.base_currency:
+        return Decimal(1)
+    if shop.currency_rate is not None:
+        return Decimal(str(shop.currency_rate))
+    for row in (world.rackbeat.get("lookups") or {}).get("currencies") or []:
+        if str(row.get("code")).upper() == currency and row.get("rate"):
+            return Decimal(str(row["rate"])) / 100
+    return None
+
+
 def linked_fields(world: World) -> list[Violation]:
     """In every shop whose ``products.master`` is rackbeat or shopify, for every SKU that one
     variant of a one-variant product holds and that is a Rackbeat product (not barred): the
-    price equals Rackbeat's sales price converted by the shop's tax setting (the README's rule,
-    ``rackshop.sync.product_map.shopify_price``, 0 % VAT for an untaxed variant) and the
-    product's title equals the item's name, when the shop syncs those fields."""
-    from rackshop.sync.product_map import shopify_price
+    product's title equals the item's name, and the price agrees with Rackbeat's sales price
+    when the shop syncs those fields. Same currency: the variant price is exactly Rackbeat's
+    converted by the shop's tax setting (``rackshop.sync.product_map.shopify_price``, 0 % VAT
+    for an untaxed variant). Another currency (docs/products.md): the variant price without
+    VAT times the rate equals Rackbeat's price within a cent of each currency; a shop without a
+    rate, or with ``price_rounding`` other than cent, is not checked for prices."""
+    from rackshop.sync.product_map import shopify_price, vat_factor
 
     items = {str(i["number"]).casefold(): i for i in world.rackbeat.get("products") or []}
     out: list[Violation] = []
     for shop in world.shops:
         if shop.master not in ("rackbeat", "shopify"):
             continue
+        rate = currency_rate(world, shop)
         products = {p["id"]: p for p in shop.state.get("products") or []}
         for sku, variants in sorted(unique_variants(shop).items()):
             item = items.get(sku)
@@ -325,14 +347,29 @@ def linked_fields(world: World) -> list[Violation]:
                 continue
             vat = Decimal(str((item.get("group") or {}).get("vat_domestic", 25) or 0)) \
                 if v.get("taxable", True) else Decimal(0)
-            if "sales_price" in shop.fields:
-                want = shopify_price(Decimal(str(item.get("sales_price") or 0)), vat_rate=vat,
+            rb_price = Decimal(str(item.get("sales_price") or 0))
+            price = _money(v.get("price"))
+            wrong = ""
+            if "sales_price" not in shop.fields or rate is None or price is None \
+                    or shop.price_rounding != "cent":
+                pass
+            elif rate == 1:
+                want = shopify_price(rb_price, vat_rate=vat,
                                      rackbeat_includes_vat=world.rackbeat_includes_vat,
                                      shop_includes_tax=shop.prices_include_tax)
-                if _money(v.get("price")) != want:
-                    out.append(Violation(_sku_key(sku), f"{shop.name} price {v.get('price')}, "
-                                         f"Rackbeat {item.get('sales_price')} gives {want} "
-                                         f"({shop.master} master)"))
+                if price != want:
+                    wrong = f"Rackbeat {rb_price} gives {want}"
+            else:
+                net = price
+                if shop.prices_include_tax != world.rackbeat_includes_vat:
+                    net = price / vat_factor(vat) if shop.prices_include_tax \
+                        else price * vat_factor(vat)
+                if abs(net * rate - rb_price) > CENT + CENT * rate * vat_factor(vat):
+                    wrong = f"Rackbeat {rb_price} at rate {rate} gives {(rb_price / rate):.2f}"
+            if wrong:
+                out.append(Violation(_sku_key(sku), f"{shop.name} price {v.get('price')} "
+                                     f"{shop.state.get('currency', '')}, {wrong} "
+                                     f"({shop.master} master)".replace("  ", " ")))
             if "name" in shop.fields and product.get("title") != item.get("name"):
                 out.append(Violation(_sku_key(sku), f"{shop.name} title "
                                      f"{product.get('title')!r}, Rackbeat name "

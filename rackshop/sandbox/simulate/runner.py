@@ -365,7 +365,9 @@ def world_of(sandbox: Any, config: Config, runtime: Runtime, runs: list[JobRun],
             transfer_on=shop.orders.transfer_on, include_test=shop.orders.include_test_orders,
             stock_enabled=stock.enabled,
             stock_targets={t.shopify_location: t.rackbeat_locations for t in stock.targets},
-            buffer=stock.buffer))
+            buffer=stock.buffer,
+            currency_rate=getattr(shop.products, "currency_rate", None),
+            price_rounding=str(getattr(shop.products, "price_rounding", "cent"))))
     attention = {(f["shop"], f["key"]): f["reason"] for f in runtime.store().failures()}
     return World(rackbeat=sandbox.rackbeat_app.snapshot(), shops=views,
                  rackbeat_includes_vat=config.rackbeat.prices_include_vat,
