@@ -270,3 +270,32 @@ def test_prices_of_a_shop_in_another_currency_are_compared_at_its_rate() -> None
     shop.currency_rate = None  # no rate: Rackbeat's currency table (SEK 65.0 per 100)
     world.rackbeat["lookups"] = {"currencies": [{"code": "SEK", "rate": 65.0}]}  # type: ignore[index]
     assert [v.record for v in inv.linked_fields(world)] == ["sku a-1"]
+
+
+def test_a_users_config_is_served_by_the_twins_with_its_own_shops(tmp_path: Path) -> None:
+    from rackshop.config import load_config, write_config
+    from rackshop.sandbox.simulate.userconfig import (
+        merge_user_config,
+        rename_shops,
+        user_shop_names,
+    )
+    from rackshop.sandbox.world import Sandbox
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "config.toml"
+    names = user_shop_names(example)
+    with Sandbox(seed=1, shops=len(names), products=8, orders=0) as sandbox:
+        rename_shops(sandbox, names, example)
+        assert sorted(sandbox.shopify_app.shops) == sorted(names)
+        data = merge_user_config(example, sandbox.config_dict(tmp_path / "s",
+                                                              tmp_path / "st.db"))
+        write_config(data, tmp_path / "r.toml")
+        config = load_config(tmp_path / "r.toml")
+        user = load_config(example, env={"RACKBEAT_TOKEN": "x" * 20}, resolve_secrets=False)
+        for mine, theirs in zip(config.shops, [s for s in user.shops if s.enabled],
+                                strict=True):
+            assert mine.name == theirs.name and mine.stock == theirs.stock
+            assert mine.products == theirs.products
+            assert mine.base_url and mine.base_url.startswith("http://127.0.0.1")
+            shop = sandbox.shopify_app.shop(mine.name)
+            assert {t.shopify_location for t in mine.stock.targets} <= {
+                loc["name"] for loc in shop.locations.values()}
