@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rackshop.config import ShopConfig
+from rackshop.contract import StockAdapter
 from rackshop.errors import (
     ConfigError,
     ConfigProblem,
@@ -249,7 +250,7 @@ class _Shared:
             units, unread = _count_in_flight(self.runtime, self.store(), dry_run=self.dry_run)
             boms, numbers = self._boms()
             scope = None if self.only is None else _related(set(self.only), boms)
-            stock = self._stock(scope, {**numbers, **(self.only or {})}, numbers)
+            stock = self._stock(scope, {**numbers, **(self.only or {})}, numbers, boms)
             self._figures = Figures(stock, numbers, boms, explode(units, boms), unread, scope)
         return self._figures
 
@@ -272,18 +273,25 @@ class _Shared:
         return boms, numbers
 
     def _stock(self, scope: set[str] | None, names: Mapping[str, str],
-               numbers: dict[str, str]) -> dict[str, dict[int, float]]:
+               numbers: dict[str, str], boms: Bom) -> dict[str, dict[int, float]]:
         """SKU key -> Rackbeat location -> available, for the whole catalogue or a few items.
 
         A narrowed read (``scope``: the named items, the BOMs built from them and every
         component of those BOMs, since a BOM's offer is its components') takes one filtered
         report call per item; more than :data:`FEW_ITEMS` of them, and the whole report is read
         instead. Fills ``numbers`` with the numbers as Rackbeat spells them.
+
+        What the account reports is read as ``rackshop check --contract`` recorded it
+        (:class:`~rackshop.contract.StockAdapter`): per-location availability as reported, or
+        worked out from stock and booked order lines; the number filter, or the whole report
+        filtered here.
         """
         client = self.runtime.rackbeat()
+        adapter = StockAdapter.for_runtime(self.runtime, self.store(), boms)
         filters: list[dict[str, str]] = [{}]
         if scope is not None and len(scope) <= FEW_ITEMS:
             filters = [{"simple_filter[number]": names.get(k, k)} for k in sorted(scope)]
+        filters = adapter.report_filters(filters)
         stock: dict[str, dict[int, float]] = {}
         for extra in filters:
             for item in client.iter_list("reports/checking",
@@ -291,9 +299,9 @@ class _Shared:
                                          page_size=REPORT_PAGE):
                 key = sku_key(str(item["number"]))
                 if scope is None or key in scope:
-                    stock[key] = _per_location(item)
+                    stock[key] = adapter.per_location(item)
                     numbers[key] = str(item["number"])
-        return stock
+        return adapter.finish(stock)
 
 
 def _component_number(line: Mapping[str, Any]) -> str | None:
@@ -324,17 +332,6 @@ def _related(keys: set[str], boms: Bom) -> set[str]:
                 out.add(part)
                 todo.append(part)
     return out
-
-
-def _per_location(item: Mapping[str, Any]) -> dict[int, float]:
-    """Location number -> available quantity of one stock-report row."""
-    per: dict[int, float] = {}
-    for loc in item.get("locations") or []:
-        avail = loc.get("available_quantity")
-        if avail is None:
-            avail = float(loc.get("stock_quantity") or 0)
-        per[int(loc["number"])] = float(avail)
-    return per
 
 
 def _order_lines(client: ShopifyClient, order: Mapping[str, Any]) -> dict[str, int]:

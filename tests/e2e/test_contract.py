@@ -194,7 +194,7 @@ def test_per_location_availability_computed_when_not_reported(world: World,
     runtime = world.fresh_runtime()
     item = next(r for r in report_rows(runtime) if r["number"] == number)
     # the old reading takes stock for available: it offers the 3 booked units again
-    assert stock_job._per_location(item)[location] == truth[location] + 3
+    assert _old_reading(item)[location] == truth[location] + 3
     adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
     assert adapter.per_location(item) == truth
 
@@ -220,6 +220,16 @@ def test_bom_sets_follow_their_components_under_booked_lines(world: World) -> No
     got = adapter.finish({sku_key(r["number"]): adapter.per_location(r)
                           for r in report_rows(runtime)})
     assert got[sku_key(lot["number"])] == truth[sku_key(lot["number"])]
+
+
+def _old_reading(item: dict[str, Any]) -> dict[int, float]:
+    """How sync-stock read a report row before the contract: available if given, else stock."""
+    out: dict[int, float] = {}
+    for loc in item.get("locations") or []:
+        avail = loc.get("available_quantity")
+        out[int(loc["number"])] = float(loc.get("stock_quantity") or 0) if avail is None \
+            else float(avail)
+    return out
 
 
 @pytest.mark.parametrize("variant", ["report-filter-refused", "report-filter-ignored"])
@@ -355,11 +365,10 @@ def test_sandbox_takes_variants_by_name() -> None:
         check_names(["no-such"])
 
 
-def test_sync_stock_offers_booked_units_again_unless_the_hook_is_used(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The job itself: under ``no-location-reservations`` the old reading pushes units that are
-    booked; with the hook wired where stock.py reads a report row (``_per_location``) the
-    levels equal Rackbeat's true availability."""
+def test_sync_stock_never_offers_booked_units_again(world: World) -> None:
+    """The job itself, under ``no-location-reservations``: the reading of old pushed units that
+    are booked (truth + 3); sync-stock now works availability out from stock and booked lines,
+    before and after ``check --contract`` records what the account reports."""
     from rackshop.sync.stock import sync_stock
     from tests.e2e.test_sync_stock import rackbeat_available, shopify_levels
 
@@ -371,12 +380,12 @@ def test_sync_stock_offers_booked_units_again_unless_the_hook_is_used(
     world.sandbox.rackbeat_app.variants = check_names(["no-location-reservations"])
     runtime = world.fresh_runtime()
     assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
-    assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth + 3  # oversold
+    # a row without per-location figures is worked out from stock and booked lines even
+    # before a contract is recorded (the reading of old took stock for available: truth + 3)
+    assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
 
     ct.record(runtime.store(), ct.run_contract(runtime, runtime.config.shops))
     runtime = world.fresh_runtime()
-    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
-    monkeypatch.setattr(stock_job, "_per_location", adapter.per_location)
     assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
     assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
 
