@@ -407,3 +407,71 @@ def test_stock_counts_current_quantities_while_a_change_is_half_carried(
     sync_stock(fresh, fresh.config.select(["dk"]))
     assert rb.stock(A)["available_quantity"] == 4
     assert shopify_levels(world.sandbox, "dk")[(A, "Lager")] == 4
+
+
+# -- order edits (Shopify order editing) ----------------------------------------------------------
+
+EDIT_BEGIN = """mutation($id: ID!) { orderEditBegin(id: $id) {
+  calculatedOrder { id lineItems(first: 50) { nodes { id sku quantity } } }
+  userErrors { field message } } }"""
+EDIT_QTY = """mutation($id: ID!, $line: ID!, $q: Int!) {
+  orderEditSetQuantity(id: $id, lineItemId: $line, quantity: $q, restock: true) {
+    calculatedOrder { id totalPriceSet { shopMoney { amount } } }
+    userErrors { field message } } }"""
+EDIT_ADD = """mutation($id: ID!, $v: ID!, $q: Int!) {
+  orderEditAddVariant(id: $id, variantId: $v, quantity: $q) {
+    calculatedLineItem { id sku quantity } userErrors { field message } } }"""
+EDIT_COMMIT = """mutation($id: ID!) { orderEditCommit(id: $id) {
+  order { id edited currentTotalPriceSet { shopMoney { amount } } } userErrors { message } } }"""
+
+
+def edit(world: World, gid: str, quantities: dict[str, int], add: dict[str, int]) -> None:
+    """Edit an order in the Shopify twin through its GraphQL API, as a merchant's app would."""
+    from tests.helpers.shopify_orders import variant_ids
+
+    twin = world.sandbox.shopify_app
+    begun = twin.execute("dk", EDIT_BEGIN, {"id": gid})["data"]["orderEditBegin"]
+    assert not begun["userErrors"], begun
+    calc = begun["calculatedOrder"]
+    by_sku = {n["sku"]: n["id"] for n in calc["lineItems"]["nodes"]}
+    for sku, qty in quantities.items():
+        answer = twin.execute("dk", EDIT_QTY, {"id": calc["id"], "line": by_sku[sku], "q": qty})
+        assert not answer["data"]["orderEditSetQuantity"]["userErrors"], answer
+    ids = variant_ids(twin, "dk")
+    for sku, qty in add.items():
+        answer = twin.execute("dk", EDIT_ADD, {"id": calc["id"], "v": ids[sku], "q": qty})
+        assert not answer["data"]["orderEditAddVariant"]["userErrors"], answer
+    done = twin.execute("dk", EDIT_COMMIT, {"id": calc["id"]})["data"]["orderEditCommit"]
+    assert not done["userErrors"] and done["order"]["edited"], done
+
+
+@pytest.mark.parametrize("process_to", ["draft", "booked"])
+def test_quantity_edit_added_and_removed_lines_reach_the_order(world: World,
+                                                               process_to: str) -> None:
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to=process_to)
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50"), Line(Z, 1, "507.00", 0)],
+                                          shipping="49.00"))
+    assert run(runtime).exit_code == ExitCode.OK
+    edit(world, created["id"], {A: 1, Z: 0}, {B: 2})
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    rb = rb_order(world, created["name"])
+    assert rb is not None and rb["is_booked"] is (process_to == "booked")
+    assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
+    items = sorted((ln["item"]["number"], ln["quantity"]) for ln in rb["lines"]
+                   if ln["item"]["number"] in (A, B, Z))
+    assert items == [(A, 1), (B, 2)]
+    quiet(world, runtime)
+
+
+def test_an_edit_of_an_invoiced_order_without_a_refund_is_held(world: World) -> None:
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 2, "782.50")]))
+    edit(world, order["id"], {A: 1}, {})
+    result = run(runtime)
+    assert result.exit_code == ExitCode.PARTIAL
+    row = runtime.store().journal_get("dk", order["id"])
+    assert row is not None and row["state"] == "held"
+    assert "without a refund" in row["reason"]
+    _, notes = documents(world, order["number"])
+    assert notes == []  # never approximated

@@ -112,6 +112,9 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
             from . import fulfilment_ops
 
             fulfilment_ops.register(schema)
+            from . import order_edit  # issue 12: orderEditBegin/SetQuantity/AddVariant/Commit
+
+            order_edit.register(schema)
     return schema
 
 
