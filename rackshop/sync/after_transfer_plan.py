@@ -144,6 +144,7 @@ class RefundLine:
     quantity: int
     restock: bool
     location: str | None  # Shopify location id where the goods were restocked
+    location_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,9 @@ def read_refunds(nodes: Sequence[Mapping[str, Any]], mode: str, *,
                 continue
             restock = str(rl.get("restockType") or "NO_RESTOCK") in (
                 "RETURN", "CANCEL", "LEGACY_RESTOCK") and bool(rl.get("restocked", True))
+            where = rl.get("location") or {}
             lines.append(RefundLine(str((rl.get("lineItem") or {}).get("sku") or "").strip(),
-                                    qty, restock, (rl.get("location") or {}).get("id")))
+                                    qty, restock, where.get("id"), where.get("name")))
         shipping = tax = ZERO
         for sl in ((r.get("refundShippingLines") or {}).get("nodes") or []):
             line_tax = _money(sl.get("taxAmountSet"), mode)
@@ -294,7 +296,8 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
                           dec(src.get("line_price")), dec(src.get("discount_percentage")),
                           dec(src.get("vat_percentage")), "item", rl.sku)
             if rl.restock:
-                mapped = rules.location_map.get(rl.location or "")
+                mapped = rules.location_map.get(rl.location or "") or \
+                    rules.location_map.get(rl.location_name or "")
                 loc = mapped or rules.return_location or _int(src.get("location_id"))
                 back.append((line, loc))
             else:

@@ -118,3 +118,12 @@ def test_changes_compare_with_the_baseline() -> None:
     found = changes(refunded, base, {"A": 1}, "shop")
     assert found[0] == "cancelled" and any("A 2->1" in c for c in found)
     assert changes(order, {"total": "100.00"}, {"A": 2}, "shop") == []  # an older record
+
+
+def test_restocked_goods_return_to_the_mapped_location_else_the_return_location() -> None:
+    refund = _refund("11", RefundLine("A", 1, True, "gid://shopify/Location/5", "Lager"))
+    mapped = CreditRules(**{**RULES.__dict__, "location_map": {"Lager": 7},
+                            "return_location": 3})
+    assert plan_credits("r", INVOICE, [refund], {}, D("187.50"), mapped)[0].locations == (7,)
+    fallback = CreditRules(**{**RULES.__dict__, "return_location": 3})
+    assert plan_credits("r", INVOICE, [refund], {}, D("187.50"), fallback)[0].locations == (3,)
