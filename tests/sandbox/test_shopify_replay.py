@@ -161,16 +161,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "the recording's inventory item was made before the recording: the twin also reports it"
         " unknown",
     ),
-    (
-        "2026-04--webhook-subscription-conformance.json",
-        "filterValidation.setupCustomer",
-        "customerCreate is not modelled",
-    ),
-    (
-        "2026-04--webhook-subscription-conformance.json",
-        "filterValidation.cleanupCustomer",
-        "customerDelete is not modelled",
-    ),
 ]
 
 

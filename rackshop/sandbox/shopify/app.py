@@ -109,9 +109,10 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
             pass
         else:
             orders.register(schema)
-            from . import fulfilment_ops
+            from . import customer_ops, fulfilment_ops
 
             fulfilment_ops.register(schema)
+            customer_ops.register(schema)
             from . import order_edit  # issue 12: orderEditBegin/SetQuantity/AddVariant/Commit
 
             order_edit.register(schema)
