@@ -546,3 +546,19 @@ def test_deliveries_give_up_after_the_attempt_limit() -> None:
 PRODUCT_CREATE_DOC = (
     "mutation($p: ProductCreateInput!) { productCreate(product: $p) { userErrors { field } } }"
 )
+
+
+def test_bulk_query_on_draft_orders_is_accepted_and_runs() -> None:
+    """Recorded (bulk-operation-run-query-schema-roots): Shopify accepts a bulk query on
+    draftOrders; the twin makes no draft orders, so it completes with no objects."""
+    twin = twin_with()
+    twin.webhooks.background = False
+    inner = "{ draftOrders { edges { node { id warnings { message } } } } }"
+    doc = """mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+      bulkOperation { id status } userErrors { field message code } } }"""
+    got = run(twin, doc, {"q": inner})["data"]["bulkOperationRunQuery"]
+    assert got["userErrors"] == [] and got["bulkOperation"]["status"] == "CREATED"
+    poll = "query($id: ID!) { bulkOperation(id: $id) { status objectCount } }"
+    for _ in range(3):
+        op = run(twin, poll, {"id": got["bulkOperation"]["id"]})["data"]["bulkOperation"]
+    assert op == {"status": "COMPLETED", "objectCount": "0"}

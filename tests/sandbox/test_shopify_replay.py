@@ -137,12 +137,12 @@ ACCEPTED: list[tuple[str, str, str]] = [
     (
         "2026-04--bulk-operation-run-query-schema-roots.json",
         "cases.draftOrdersWarningsList",
-        "draftOrders is not modelled (the twin refuses bulk queries on it)",
+        "the recording read its current operation seconds later (CANCELED); the replay at once",
     ),
     (
         "2026-04--bulk-operation-run-query-schema-roots.json",
         "upstreamCalls",
-        "the runs again, kept at the file's end (new ids); draftOrders is not modelled",
+        "the runs again, kept at the file's end (so new ids)",
     ),
     (
         "2026-04--inventory-existence-validation.json",

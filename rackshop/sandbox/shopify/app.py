@@ -63,7 +63,16 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
-from . import bulk, catalog, consistency, contract_admin, cost, inventory_ops, webhooks
+from . import (
+    bulk,
+    catalog,
+    consistency,
+    contract_admin,
+    cost,
+    draft_orders,
+    inventory_ops,
+    webhooks,
+)
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -103,6 +112,7 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
         webhooks.register(schema)
         contract_admin.register(schema)  # issue 16: currentAppInstallation
         inventory_ops.register(schema)
+        draft_orders.register(schema)
         try:
             from . import orders
         except ImportError:  # the order part is optional
