@@ -17,9 +17,11 @@ reads them all the same way, with no per-file adapter:
 * **Ids** are mapped as they appear: a recorded gid met in an answer is paired with the twin's
   gid at the same place; recorded gids sent before being met are translated. A location sent
   before being met is created through the sandbox admin API (named as the recording names it
-  elsewhere); any other object sent before being met that the recorded answer shows existing
-  makes the exchange *not set up* (the recording relies on state made outside it). Gids never met
-  go through unchanged (the recordings use them to probe unknown ids).
+  elsewhere) when the recording shows it existing (a name or an answer); any other object sent
+  before being met that an answer of the recording shows existing makes the exchange *not set
+  up* (the recording relies on state made outside it). Gids never met go through unchanged (the
+  recordings use them to probe unknown ids). Recorded cursors sent back, and bare id numbers in
+  search strings (``location_id:123``), are translated the same way.
 * **Compared**: everything, with only ids (paired), timestamps (shape), cursors (presence),
   ``extensions.cost``, error ``extensions.requestId`` and, for a rebuilt document, error
   ``locations`` normalised.
@@ -143,11 +145,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "2026-04--bulk-operation-run-query-schema-roots.json",
         "upstreamCalls",
         "the runs again, kept at the file's end (so new ids)",
-    ),
-    (
-        "2026-04--inventory-existence-validation.json",
-        "adjustUnknownInventoryItem",
-        "Shopify adds a second userError for an unknown item in inventoryAdjustQuantities",
     ),
     (
         "2026-04--inventorySetQuantities-name-validation.json",
@@ -587,8 +584,9 @@ class Replay:
             if gid in self.ids.to_twin:
                 continue
             kind = gid.split("/")[3]
-            if kind == "Location":
-                name = self._name_of(gid) or f"Location {len(self.ids.to_twin) + 1}"
+            named = self._name_of(gid)
+            if kind == "Location" and (named or gid in self.existing):
+                name = named or f"Location {len(self.ids.to_twin) + 1}"
                 shop = self.twin.shop(SHOP)
                 existing = shop.location_by_name_or_gid(name)
                 if existing is None or existing["id"] in self.ids.to_recorded:

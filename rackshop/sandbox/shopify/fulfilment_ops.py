@@ -1,6 +1,7 @@
 """Fulfilment operations beside ``orders.py``: ``fulfillmentTrackingInfoUpdateV2``, holds on
 fulfillment orders (``fulfillmentOrderHold`` / ``fulfillmentOrderReleaseHold``,
-``FulfillmentOrder.fulfillmentHolds``), ``FulfillmentOrder.merchantRequests`` and ``orderDelete``.
+``FulfillmentOrder.fulfillmentHolds``), ``FulfillmentOrder.merchantRequests``,
+``Order.returns`` (empty) and ``orderDelete``.
 
 Recorded: fulfillment-multi-tracking-info (V2 replaces every tracking number as V1 does; a fresh
 fulfillment order answers ``fulfillmentHolds: []`` and no merchant requests; ``orderDelete``
@@ -152,6 +153,19 @@ def _fo_requests(fo: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict
     )
 
 
+def _order_returns(order: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """``Order.returns``: the twin makes no returns yet (recorded: an empty connection after a
+    refund without a return)."""
+    return connection(
+        list(order.get("returns") or []),
+        first=args.get("first"),
+        after=args.get("after"),
+        last=args.get("last"),
+        before=args.get("before"),
+        reverse=bool(args.get("reverse")),
+    )
+
+
 def _m_order_delete(_: Any, info: GraphQLResolveInfo, orderId: str) -> dict[str, Any]:
     shop = orders._shop_of(info)
     if shop.orders.pop(orderId, None) is None:
@@ -171,6 +185,7 @@ def register(schema: GraphQLSchema) -> None:
     m.fields["fulfillmentOrderHold"].resolve = _m_hold
     m.fields["fulfillmentOrderReleaseHold"].resolve = _m_release
     m.fields["orderDelete"].resolve = _m_order_delete
+    schema.get_type("Order").fields["returns"].resolve = _order_returns  # type: ignore[union-attr]
     fo_type = schema.get_type("FulfillmentOrder")
     fo_type.fields["fulfillmentHolds"].resolve = _fo_holds  # type: ignore[union-attr]
     fo_type.fields["merchantRequests"].resolve = _fo_requests  # type: ignore[union-attr]
