@@ -299,3 +299,13 @@ def test_a_users_config_is_served_by_the_twins_with_its_own_shops(tmp_path: Path
             shop = sandbox.shopify_app.shop(mine.name)
             assert {t.shopify_location for t in mine.stock.targets} <= {
                 loc["name"] for loc in shop.locations.values()}
+
+
+def test_an_order_whose_every_unit_was_refunded_is_not_due() -> None:
+    world = _world()
+    _rb_orders(world).pop()  # #1002 is no longer in Rackbeat
+    assert [v.record for v in inv.orders_transferred_once(world)] == ["order dk #1002"]
+    order = world.shops[0].state["orders"][1]  # type: ignore[index]
+    order["displayFinancialStatus"] = "PARTIALLY_REFUNDED"  # the shipping was kept
+    order["lineItems"][0]["currentQuantity"] = 0
+    assert inv.orders_transferred_once(world) == []

@@ -125,6 +125,9 @@ def trigger_met(shop: ShopView, order: Mapping[str, Any]) -> bool:
         return False
     if order.get("cancelledAt") or order.get("displayFinancialStatus") in ("REFUNDED", "VOIDED"):
         return False
+    lines = order.get("lineItems") or []
+    if lines and not any(int(li.get("currentQuantity") or 0) for li in lines):
+        return False  # every unit refunded: nothing is left to deliver (rackshop stops it)
     if shop.transfer_on == "created":
         return True
     if shop.transfer_on == "fulfilled":
@@ -156,7 +159,8 @@ def _sku_key(sku: str) -> str:
 
 def orders_transferred_once(world: World) -> list[Violation]:
     """Every Shopify order whose trigger is met (``transfer_on``: created; paid = PAID or
-    PARTIALLY_REFUNDED; fulfilled = FULFILLED; never test, cancelled or fully refunded orders) is
+    PARTIALLY_REFUNDED; fulfilled = FULFILLED; never test, cancelled or fully refunded orders,
+    nor orders whose every unit was refunded) is
     in Rackbeat exactly once (one order whose ``other_reference`` names the shop and the order's
     id), or is listed as needing attention with a reason. No Shopify order of any state is in
     Rackbeat more than once."""
@@ -217,8 +221,13 @@ def on_their_way(world: World) -> dict[str, int]:
     """Case-folded SKU -> units of orders Shopify has taken, in any shop that transfers orders,
     that Rackbeat has not booked (no booked or shipped Rackbeat order names them). Test,
     cancelled and fully refunded orders are not taken; refunded units are not counted."""
+    return {sku: sum(q for _, q in orders) for sku, orders in orders_on_their_way(world).items()}
+
+
+def orders_on_their_way(world: World) -> dict[str, list[tuple[str, int]]]:
+    """Case-folded SKU -> (``shop #name``, units) of the orders :func:`on_their_way` counts."""
     found = rackbeat_orders_by_ref(world)
-    out: dict[str, int] = defaultdict(int)
+    out: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for shop in world.shops:
         if not shop.orders_enabled:
             continue
@@ -230,8 +239,10 @@ def on_their_way(world: World) -> dict[str, int]:
             if any(o.get("is_booked") or o.get("is_shipped") for o in rb):
                 continue
             for li in order.get("lineItems") or []:
-                if li.get("sku"):
-                    out[str(li["sku"]).strip().casefold()] += int(li.get("currentQuantity") or 0)
+                qty = int(li.get("currentQuantity") or 0)
+                if li.get("sku") and qty:
+                    out[str(li["sku"]).strip().casefold()].append(
+                        (f"{shop.name} {order.get('name')}", qty))
     return out
 
 
@@ -257,7 +268,8 @@ def stock_levels(world: World) -> list[Violation]:
     (:func:`on_their_way`) − the shop's buffer``, never below 0."""
     items = {str(i["number"]).casefold(): i for i in world.rackbeat.get("products") or []}
     locations = world.rackbeat.get("locations") or []
-    way = on_their_way(world)
+    way_orders = orders_on_their_way(world)
+    way = {sku: sum(q for _, q in orders) for sku, orders in way_orders.items()}
     out: list[Violation] = []
     for shop in world.shops:
         if not shop.stock_enabled:
@@ -283,8 +295,16 @@ def stock_levels(world: World) -> list[Violation]:
                 if have != want and not (have is None and want == 0):
                     out.append(Violation(_sku_key(sku), f"{shop.name}/{loc_name} shows {have}, "
                                          f"Rackbeat available {available} − on their way "
-                                         f"{way.get(sku, 0)} − buffer {shop.buffer} = {want}"))
+                                         f"{way.get(sku, 0)} − buffer {shop.buffer} = {want}"
+                                         + _listing(way_orders.get(sku, []))))
     return out
+
+
+def _listing(orders: list[tuple[str, int]]) -> str:
+    if not orders:
+        return ""
+    shown = ", ".join(f"{name} x{qty}" for name, qty in orders[:10])
+    return f" (on their way: {shown}{' ...' if len(orders) > 10 else ''})"
 
 
 def products_once(world: World) -> list[Violation]:
