@@ -406,3 +406,27 @@ def test_an_api_version_not_served_blocks_the_shop_jobs(world: World) -> None:
     assert found.observed == "2026-04" and found.verdict.startswith("differs: jobs ")
     assert report.exit_code == ExitCode.CONTRACT
     assert {"sync-orders", "sync-stock"} <= set(report.blocked)
+
+
+@pytest.mark.parametrize("variant", ["customer-search-no-email", "customer-lookup-refused"])
+def test_sync_orders_finds_the_customer_as_the_contract_says(world: World, variant: str) -> None:
+    """An account whose search does not match e-mails: once recorded, sync-orders asks by
+    filter or pages every customer, and finds the customer Rackbeat already has instead of
+    creating it a second time."""
+    from rackshop.sync.orders import sync_orders
+    from tests.helpers.shopify_orders import Line, OrderSpec, place
+
+    report = probes(world, variant)
+    ct.record(world.runtime.store(), report)
+    runtime = world.fresh_runtime()
+    number, _ = a_product(world)
+    email = "known.buyer@example.dk"
+    world.sandbox.rackbeat_app.add_customer("Kendt Kunde", email)  # in Rackbeat already
+    rb = runtime.rackbeat()
+    before = len(list(rb.iter_list("customers")))
+    place(world.sandbox.shopify_app, "dk", OrderSpec([Line(number, 1, "100.00")], email=email))
+    result = sync_orders(runtime, runtime.config.select(["dk"]))
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    same = [c for c in rb.iter_list("customers")
+            if str(c.get("contact_email") or "").lower() == email]
+    assert len(same) == 1 and len(list(rb.iter_list("customers"))) == before
