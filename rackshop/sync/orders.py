@@ -539,7 +539,13 @@ class _ShopOrders:
         return number, f"new customer {number} ({email})"
 
     def _find_customer(self, email: str) -> int | None:
-        for c in self.rackbeat.iter_list("customers", {"search": email}, page_size=50):
+        """The Rackbeat customer with this e-mail, asked for as ``check --contract`` recorded
+        the account answers (search, a filter, or every customer paged and matched here)."""
+        from rackshop.contract import customer_lookup_params, load
+
+        params = customer_lookup_params(load(self.store), email)
+        for c in self.rackbeat.iter_list("customers", params or {},
+                                         page_size=50 if params else 1000):
             if str(c.get("contact_email") or "").strip().lower() == email:
                 return int(c["number"])
         return None
