@@ -81,11 +81,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "the proxy's read before fulfilling, kept at the file's end: replayed after the fulfilment",
     ),
     (
-        "2025-01--money-bag-presentment-parity.json",
-        "orderEdit",
-        "order editing (orderEditBegin/orderEditCommit) is not modelled",
-    ),
-    (
         "2025-01--order-create-fulfillment-assigned-location.json",
         "operations.locations",
         "locationsAvailableForDeliveryProfilesConnection is not modelled",

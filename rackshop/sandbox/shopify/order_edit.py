@@ -234,6 +234,10 @@ def _m_commit(_: Any, info: GraphQLResolveInfo, id: str, notifyCustomer: bool | 
     if order is None:
         return _fail("The calculated order does not exist.", ["id"], order=None,
                      successMessages=None)
+    if not order["_edit"]["quantities"] and not order["_edit"]["added"]:
+        # recorded (money-bag-presentment-parity): an edit without a change is refused
+        return _fail("There must be at least one change to be made.", ["id"], order=None,
+                     successMessages=None)
     edit = order.pop("_edit")
     _apply(shop, order, edit)
     order["edited"] = True
