@@ -309,3 +309,16 @@ def test_an_order_whose_every_unit_was_refunded_is_not_due() -> None:
     order["displayFinancialStatus"] = "PARTIALLY_REFUNDED"  # the shipping was kept
     order["lineItems"][0]["currentQuantity"] = 0
     assert inv.orders_transferred_once(world) == []
+
+
+def test_a_bom_on_its_way_counts_as_its_components() -> None:
+    world = _world()
+    world.rackbeat["lots"] = [  # type: ignore[index]
+        {"number": "KIT-1", "lines": [{"child_id": "A-1", "quantity": 2}]}]
+    world.shops[0].state["orders"].append(  # type: ignore[attr-defined]
+        _order(1004, status="PENDING", sku="KIT-1", qty=1, total="300.00"))
+    assert inv.on_their_way(world)["a-1"] == 2
+    assert [v.record for v in inv.stock_levels(world)] == ["sku a-1"]
+    world.shops[0].state["inventoryItems"][0]["levels"]["L1"]["quantities"][  # type: ignore[index]
+        "available"] = 3
+    assert inv.stock_levels(world) == []

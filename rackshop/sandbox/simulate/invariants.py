@@ -220,13 +220,19 @@ def customers_once(world: World) -> list[Violation]:
 def on_their_way(world: World) -> dict[str, int]:
     """Case-folded SKU -> units of orders Shopify has taken, in any shop that transfers orders,
     that Rackbeat has not booked (no booked or shipped Rackbeat order names them). Test,
-    cancelled and fully refunded orders are not taken; refunded units are not counted."""
+    cancelled and fully refunded orders are not taken; refunded units are not counted; a BOM's
+    units count as its components'."""
     return {sku: sum(q for _, q in orders) for sku, orders in orders_on_their_way(world).items()}
 
 
 def orders_on_their_way(world: World) -> dict[str, list[tuple[str, int]]]:
-    """Case-folded SKU -> (``shop #name``, units) of the orders :func:`on_their_way` counts."""
+    """Case-folded SKU -> (``shop #name``, units) of the orders :func:`on_their_way` counts.
+
+    A line of a Rackbeat BOM (lot) counts as its components' units (the BOM's ``lines``)."""
     found = rackbeat_orders_by_ref(world)
+    boms = {str(lot["number"]).casefold(): [
+        (str(c.get("child_id") or (c.get("item") or {}).get("number")), float(c["quantity"]))
+        for c in lot.get("lines") or []] for lot in world.rackbeat.get("lots") or []}
     out: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for shop in world.shops:
         if not shop.orders_enabled:
@@ -240,9 +246,15 @@ def orders_on_their_way(world: World) -> dict[str, list[tuple[str, int]]]:
                 continue
             for li in order.get("lineItems") or []:
                 qty = int(li.get("currentQuantity") or 0)
-                if li.get("sku") and qty:
-                    out[str(li["sku"]).strip().casefold()].append(
-                        (f"{shop.name} {order.get('name')}", qty))
+                sku = str(li.get("sku") or "").strip().casefold()
+                if not sku or not qty:
+                    continue
+                name = f"{shop.name} {order.get('name')}"
+                if sku in boms:
+                    for part, per in boms[sku]:
+                        out[part.casefold()].append((f"{name} ({sku})", int(qty * per)))
+                else:
+                    out[sku].append((name, qty))
     return out
 
 
