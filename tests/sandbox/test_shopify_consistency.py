@@ -182,3 +182,38 @@ def test_the_environment_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", "maybe")
     with pytest.raises(ValueError, match="RACKSHOP_SANDBOX_CONSISTENCY must be"):
         ShopifyTwin()
+
+
+def test_a_product_write_answers_the_total_its_own_quantities_make(clock: FakeClock) -> None:
+    """Recorded (product-set-parity): a creating productSet answers the totalInventory its
+    quantities make (7) at once; later inventory writes show in it only after the lag."""
+    twin = _twin(clock)
+    location = next(iter(twin.shop(SHOP).locations))
+    got = run(
+        twin,
+        """mutation($input: ProductSetInput!) {
+      productSet(input: $input, synchronous: true) { product { id totalInventory } } }""",
+        {
+            "input": {
+                "title": "Set",
+                "productOptions": [{"name": "Title", "values": [{"name": "Default Title"}]}],
+                "variants": [
+                    {
+                        "optionValues": [{"optionName": "Title", "name": "Default Title"}],
+                        "inventoryItem": {"tracked": True},
+                        "inventoryQuantities": [
+                            {"locationId": location, "name": "available", "quantity": 7}
+                        ],
+                    }
+                ],
+            }
+        },
+    )
+    product = got["data"]["productSet"]["product"]
+    assert product["totalInventory"] == 7
+    item = twin.shop(SHOP).variants[twin.shop(SHOP).products[product["id"]]["variantIds"][0]]
+    clock.advance(0.5)
+    twin.set_available(SHOP, item["inventoryItemId"], location, 10)
+    assert run(twin, TOTAL, {"id": product["id"]})["data"]["product"]["totalInventory"] == 7
+    clock.advance(3)
+    assert run(twin, TOTAL, {"id": product["id"]})["data"]["product"]["totalInventory"] == 10

@@ -71,6 +71,7 @@ from . import (
     cost,
     draft_orders,
     inventory_ops,
+    taxonomy,
     webhooks,
 )
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
@@ -113,6 +114,7 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
         contract_admin.register(schema)  # issue 16: currentAppInstallation
         inventory_ops.register(schema)
         draft_orders.register(schema)
+        taxonomy.register(schema)
         try:
             from . import orders
         except ImportError:  # the order part is optional

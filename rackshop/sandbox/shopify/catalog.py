@@ -1133,7 +1133,7 @@ def _p_total_inventory(p: dict[str, Any], info: GraphQLResolveInfo) -> int:
             for v in _product_variants(shop, p)
             if shop.inventory_items[v["inventoryItemId"]]["tracked"]
         }
-        total -= consistency.recent_available(shop, items)
+        total -= consistency.recent_available(shop, items, p["id"])
     return total
 
 
@@ -1370,6 +1370,8 @@ def _apply_product_scalars(shop: ShopState, p: dict[str, Any], data: dict[str, A
     ):
         if src in data and data[src] is not None:
             p[dst] = data[src]
+    if "category" in data:  # a TaxonomyCategory gid, or null to clear it (taxonomy.py)
+        p["category"] = data["category"]
     if data.get("status"):
         # The status never publishes: a product is on a channel only once published there.
         p["status"] = data["status"]

@@ -9,7 +9,8 @@ twin does the same, on twin time (``ShopifyTwin.clock``, which a time scale spee
   record created since then is not found; one written since then is matched on its last version
   older than that (what comes back is the record as it is now: only membership lags).
 * **Derived totals**: ``Product.totalInventory`` leaves out the ``available`` changes of the last
-  :attr:`~Consistency.derived_lag` seconds.
+  :attr:`~Consistency.derived_lag` seconds, except those of the write that created the product
+  (recorded: a creating ``productSet`` answers its total at once, an updating one does not).
 * **Bulk operations** stay ``CREATED`` for :attr:`~Consistency.bulk_start` seconds, then run for
   ``max(bulk_min_seconds, objects × bulk_seconds_per_object)`` seconds with ``objectCount``
   growing, then complete. A cancel leaves the operation ``CANCELING`` for
@@ -151,12 +152,18 @@ def record_quantity(shop: ShopState, item_id: str, name: str, delta: int) -> Non
         log.pop(0)
 
 
-def recent_available(shop: ShopState, item_ids: set[str]) -> int:
-    """The ``available`` change of these items within the derived-total lag."""
+def recent_available(shop: ShopState, item_ids: set[str], product_id: str | None = None) -> int:
+    """The ``available`` change of these items within the derived-total lag, leaving out what
+    the write that created the product set (recorded, product-set-parity: a creating
+    ``productSet`` answers the ``totalInventory`` its quantities make, 7; an updating one that
+    sets 10 still answers 7, and so does a read right after it)."""
     settings = shop.twin.consistency
     if not settings.enabled:
         return 0
     cutoff = shop.twin.clock.now() - settings.derived_lag
+    history = shop.search_history.get(product_id or "")
+    if history:
+        cutoff = max(cutoff, history[0][0])  # -inf for a product made before the model
     return sum(d for t, item, d in shop.quantity_log if t > cutoff and item in item_ids)
 
 

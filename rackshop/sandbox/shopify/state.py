@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, value_from_ast_untyped
 
-from . import consistency
+from . import consistency, taxonomy
 
 if TYPE_CHECKING:
     from .app import ShopifyTwin
@@ -271,6 +271,8 @@ class ShopState:
 
     def find_record(self, gid: str) -> dict[str, Any] | None:
         """Any record by gid (what ``node(id:)`` can return)."""
+        if str(gid).startswith(taxonomy.PREFIX):
+            return taxonomy.category(str(gid))
         parsed = parse_gid(gid)
         if parsed is None:
             return None
