@@ -34,7 +34,8 @@ runner = CliRunner()
 
 
 def invoke(args: list[str]) -> tuple[int, str]:
-    result = runner.invoke(cli.app, args, env=configs.ENV)
+    # a wide terminal: rich wraps table cells at the width it finds, which varies by runner
+    result = runner.invoke(cli.app, args, env={**configs.ENV, "COLUMNS": "200"})
     text = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "Traceback" not in text
     return result.exit_code, text
