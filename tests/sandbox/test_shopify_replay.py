@@ -13,7 +13,8 @@ reads them all the same way, with no per-file adapter:
   the answer's root fields, arguments taken from the variables of the same names, the
   ``@idempotent(key: $idempotencyKey)`` directive when that variable is sent, connections asked
   for the number of nodes recorded (250 when the recording has no next page).
-* **Its variables** are its own ``variables``, else the nearest enclosing ones.
+* **Its variables** are its own ``variables`` (or its ``request``'s), else the nearest enclosing
+  ones.
 * **Ids** are mapped as they appear: a recorded gid met in an answer is paired with the twin's
   gid at the same place; recorded gids sent before being met are translated. A location sent
   before being met is created through the sandbox admin API (named as the recording names it
@@ -198,8 +199,9 @@ def exchanges(name: str, rec: Any) -> list[Exchange]:
             return
         if not isinstance(node, dict):
             return
-        own_doc = _text(node)
-        own_vars = node.get("variables") if isinstance(node.get("variables"), dict) else None
+        sent = node.get("request") if isinstance(node.get("request"), dict) else node
+        own_doc = _text(sent) or _text(node)
+        own_vars = sent.get("variables") if isinstance(sent.get("variables"), dict) else None
         doc_here = own_doc or doc
         vars_here = own_vars if own_vars is not None else variables
         if "response" in node and _body(node["response"]) is not None:
@@ -222,7 +224,7 @@ def exchanges(name: str, rec: Any) -> list[Exchange]:
             found.append(Exchange(name, path, None, {}, node, None))
             return
         for key, value in node.items():
-            if key in ("variables", "query", "document"):
+            if key in ("variables", "query", "document", "request"):
                 continue
             walk(value, f"{path}.{key}" if path else key, doc_here, vars_here)
 
