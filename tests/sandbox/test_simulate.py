@@ -322,3 +322,29 @@ def test_a_bom_on_its_way_counts_as_its_components() -> None:
     world.shops[0].state["inventoryItems"][0]["levels"]["L1"]["quantities"][  # type: ignore[index]
         "available"] = 3
     assert inv.stock_levels(world) == []
+
+
+def test_order_events_happen_in_the_shopify_twin(tmp_path: Path) -> None:
+    from rackshop.sandbox.simulate.apply import Applier
+    from rackshop.sandbox.simulate.events import Event
+    from rackshop.sandbox.world import Sandbox
+
+    with Sandbox(seed=1, shops=1, products=12, orders=0) as sandbox:
+        applier = Applier(sandbox)
+        sku = "MUG 350 ML"
+        applier.apply(Event(1, 60, "shopify.order", {
+            "shop": "dk", "ref": "dk-1", "lines": [[sku, 2], [None, 1], ["KIT-1", 1]],
+            "discount": {"pct": 10}, "shipping": "49.00", "paid": False, "test": False,
+            "split_tax": True, "presentment": "EUR", "email": "karen@example.dk"}))
+        applier.apply(Event(2, 120, "shopify.order.pay", {"ref": "dk-1"}))
+        applier.apply(Event(3, 180, "shopify.order.edit", {"ref": "dk-1", "delta": 1}))
+        applier.apply(Event(4, 240, "shopify.order.refund", {"ref": "dk-1"}))
+        assert applier.skipped == {}
+        shop, gid = applier.orders["dk-1"]
+        order = sandbox.shopify_app.shop(shop).orders[gid]
+        assert order["displayFinancialStatus"] == "PARTIALLY_REFUNDED"
+        assert order["presentmentCurrencyCode"] == "EUR"
+        mug = next(li for li in order["lineItems"] if li["sku"] == sku)
+        assert mug["currentQuantity"] == 2  # 2, edited to 3, one refunded
+        assert [li["sku"] for li in order["lineItems"]].count("KIT-1") == 1  # a custom BOM line
+        assert applier.touched[f"order dk {order['name']}"] == [1, 2, 3, 4]

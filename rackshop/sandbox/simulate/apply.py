@@ -213,6 +213,28 @@ class Applier:
         order_api.refund(state, gid, lines={line["id"]: 1}, restock=True)
         self.touch(ev, key, *([sku_key(line["sku"])] if line.get("sku") else []))
 
+    def _shopify_order_edit(self, ev: Event, ref: str, delta: int) -> None:
+        """``orderEditBegin`` / ``orderEditSetQuantity`` / ``orderEditCommit``, as staff would."""
+        state, gid, key = self._order(ref)
+        order = state.orders[gid]
+        line = next((li for li in order["lineItems"] if li.get("variantId")
+                     and int(li.get("currentQuantity") or 0) + delta > 0), None)
+        if line is None or order.get("cancelledAt"):
+            raise ValueError(f"{key} has no line whose quantity can move by {delta}")
+        shop = state.name
+        begun = self._gql(shop, "mutation($id: ID!) { orderEditBegin(id: $id) { "
+                                "calculatedOrder { id } userErrors { field message } } }",
+                          {"id": gid})
+        calc = begun["orderEditBegin"]["calculatedOrder"]["id"]
+        line_id = "gid://shopify/CalculatedLineItem/" + str(line["id"]).rsplit("/", 1)[-1]
+        self._gql(shop, "mutation($id: ID!, $line: ID!, $q: Int!) { orderEditSetQuantity("
+                        "id: $id, lineItemId: $line, quantity: $q, restock: true) { "
+                        "userErrors { field message } } }",
+                  {"id": calc, "line": line_id, "q": int(line["currentQuantity"]) + delta})
+        self._gql(shop, "mutation($id: ID!) { orderEditCommit(id: $id) { "
+                        "userErrors { field message } } }", {"id": calc})
+        self.touch(ev, key, *([sku_key(line["sku"])] if line.get("sku") else []))
+
     # -- Shopify hand edits -----------------------------------------------------------------------
 
     def _variant(self, shop: str, sku: str) -> dict[str, Any]:

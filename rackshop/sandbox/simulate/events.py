@@ -10,7 +10,8 @@ Kinds (``args`` in brackets):
 
 * Shopify orders ``shopify.order`` [shop, ref, lines (SKU or null, quantity), discount, shipping,
   paid, test, split_tax, presentment, email] and their follow-ups ``shopify.order.pay``,
-  ``.fulfil``, ``.cancel`` (early: usually before its transfer; late: after), ``.refund`` [ref];
+  ``.fulfil``, ``.cancel`` (early: usually before its transfer; late: after), ``.refund`` [ref],
+  ``.edit`` [ref, delta: a line's quantity one up or down];
 * Shopify hand edits ``shopify.stock`` [shop, sku, quantity], ``shopify.price`` [shop, sku,
   factor], ``shopify.sku`` [shop, sku, new], ``shopify.delete`` then ``shopify.relist`` [shop,
   sku], ``shopify.product.new`` [shop, sku, title, price];
@@ -193,6 +194,9 @@ def _order(plan: _Plan, shop: str, skus: Sequence[str], cat: Catalogue, at: int)
         plan.add(at + rng.randrange(2 * 3600, 20 * 3600), "shopify.order.cancel", ref=ref)
     elif r < 0.12:
         plan.add(at + rng.randrange(2 * 3600, 30 * 3600), "shopify.order.refund", ref=ref)
+    elif r < 0.16:  # a quantity edited, usually after the transfer
+        plan.add(at + rng.randrange(2 * 3600, 20 * 3600), "shopify.order.edit", ref=ref,
+                 delta=rng.choice([-1, 1]))
 
 
 def _shopify_edits(plan: _Plan, shop: str, skus: list[str], cat: Catalogue, day: int) -> None:
