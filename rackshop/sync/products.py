@@ -109,6 +109,9 @@ NODES_PER_CALL = 100
 VARIANTS_PER_WRITE = 250
 #: Rackbeat items per list page.
 RACKBEAT_PAGE = 1000
+#: Newest products read to find one whose create answer was lost (creates of one pass: a
+#: lost answer is settled by the next pass, long before 100 other products are made).
+NEWEST_PRODUCTS = 100
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -788,6 +791,9 @@ class _RackbeatMaster(_Pass):
                               "skipped_barred")
                     self.record(key, rb, None)
                     continue
+                if key in idx.to_publish and not self.dry_run and \
+                        self.settle_lost_create(key, desired.sku, rb, item):
+                    continue
                 why = self.not_for_shopify(item)
                 if why is None and "sales_price" in self.settings.fields and \
                         self.settings.currency_rate is None:
@@ -1011,6 +1017,26 @@ class _RackbeatMaster(_Pass):
         self.pstore.set_to_publish(self.name, key, False)
         self.result.bump("writes")
         self.result.bump("published")
+
+    def settle_lost_create(self, key: str, sku: str, rb: str, item: RackbeatItem) -> bool:
+        """A create was sent and its answer never recorded: if Shopify made the product, adopt
+        it instead of creating a second one.
+
+        Shopify's search lags a write (a product made seconds ago is not found by ``query:``),
+        so the product is looked for among the newest products, read without a query.
+        """
+        data = self.shopify.query("ProductsNewest", {"first": NEWEST_PRODUCTS})
+        for node in (data.get("products") or {}).get("nodes") or []:
+            variants = ((node.get("variants") or {}).get("nodes")) or []
+            if len(variants) == 1 and sku_key(variants[0].get("sku")) == key:
+                p = product_state(node, variants)
+                self.pstore.put_mapping(self.name, MappingRow.of(p, p.variants[0]))
+                self.record(key, rb, (p, p.variants[0]), item)
+                self.succeeded(key)
+                self.result.bump("settled_create")
+                self.publish(key, sku, p.id)
+                return True
+        return False
 
     def apply_create(self, key: str, desired: DesiredShopify, rb: str,
                      item: RackbeatItem) -> None:

@@ -99,3 +99,25 @@ def test_a_create_whose_answer_was_lost_is_published_by_the_next_pass(tmp_path: 
         assert env.shopify_writes(mark) == {}
     finally:
         env.close()
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice_while_search_lags(
+        tmp_path: Path) -> None:
+    """Shopify's search lags a write: the next pass cannot find the product by `query:` yet.
+    It looks among the newest products instead, and adopts it: no second product."""
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}})
+    try:
+        env.shopify.consistency.update({"enabled": True, "search_lag": 3600.0})
+        env.rackbeat.add_product("NEW-2", "Ny vare", 100.00, 1000)
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("lost",), times=1, match="mutation productSet")])
+        assert env.run().exit_code == ExitCode.PARTIAL
+        second = env.run()
+        assert second.exit_code == ExitCode.OK, second.shops[0].failures
+        assert counts(second, "dk").get("created", 0) == 0
+        assert counts(second, "dk").get("settled_create") == 1
+        products = [p for p in env.shopify.shop("dk").products.values()
+                    if p.get("title") == "Ny vare"]
+        assert len(products) == 1
+    finally:
+        env.close()
