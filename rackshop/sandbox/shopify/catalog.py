@@ -13,7 +13,7 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -2161,6 +2161,35 @@ def _change(
     }
 
 
+Move = tuple[dict[str, Any], str, int, "str | None"]
+"""(level, quantity name, delta, ledger document uri) of one quantity change."""
+
+
+def apply_moves(shop: ShopState, data: Mapping[str, Any], moves: Sequence[Move],
+                merge: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+                ) -> dict[str, Any]:
+    """Apply quantity changes as one adjustment group (with its inventory events); the payload.
+
+    Args:
+        shop: The shop.
+        data: The mutation's input (``reason``, ``referenceDocumentUri``).
+        moves: The changes, in order.
+        merge: Folds the group's changes before it is recorded (moves between locations).
+    """
+    changes: list[dict[str, Any]] = []
+    touched: list[dict[str, Any]] = []
+    for level, name, delta, ledger in moves:
+        for qname, d in shop.change_quantity(level, name, delta):
+            changes.append(_change(qname, d, level, ledger))
+        if delta and not any(t is level for t in touched):
+            touched.append(level)
+    group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"),
+                       merge(changes) if merge else changes)
+    for level in touched:
+        shop.inventory_event(level)
+    return {"inventoryAdjustmentGroup": group, "userErrors": []}
+
+
 def _mismatch_payload(extra: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     def make() -> dict[str, Any]:
         return {
@@ -2236,19 +2265,11 @@ def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
             levels.append(level)
         if errs:
             return fail(errs)
-        changes: list[dict[str, Any]] = []
-        touched = []
+        moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None
-            delta = r["quantity"] - level["quantities"][name]
-            for qname, d in shop.change_quantity(level, str(name), delta):
-                changes.append(_change(qname, d, level))
-            if delta:
-                touched.append(level)
-        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), changes)
-        for level in touched:
-            shop.inventory_event(level)
-        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+            moves.append((level, str(name), r["quantity"] - level["quantities"][name], None))
+        return apply_moves(shop, data, moves)
 
     return idempotent(
         info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})
@@ -2298,18 +2319,11 @@ def _m_adjust_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
             levels.append(level)
         if errs:
             return fail(errs)
-        changes: list[dict[str, Any]] = []
-        touched = []
+        moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None
-            for qname, d in shop.change_quantity(level, str(name), r["delta"]):
-                changes.append(_change(qname, d, level, r.get("ledgerDocumentUri")))
-            if r["delta"]:
-                touched.append(level)
-        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), changes)
-        for level in touched:
-            shop.inventory_event(level)
-        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+            moves.append((level, str(name), r["delta"], r.get("ledgerDocumentUri")))
+        return apply_moves(shop, data, moves)
 
     return idempotent(
         info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})

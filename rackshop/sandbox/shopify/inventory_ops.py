@@ -18,14 +18,13 @@ from .catalog import (
     ADJUSTABLE_NAMES,
     INVENTORY_REASONS,
     MAX_QUANTITY,
-    _change,
     _d,
     _invalid_reason,
     _mismatch_payload,
-    _new_group,
     _require_change_from,
     _row_checks,
     _stocked_level,
+    apply_moves,
     ctx_of,
     idempotent,
     user_error,
@@ -84,19 +83,11 @@ def _m_set_on_hand(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> A
             levels.append(_stocked_level(f, r, "on_hand", ["input", "setQuantities", str(i)], errs))
         if errs:
             return _fail(errs)
-        changes: list[dict[str, Any]] = []
-        touched = []
+        moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None
-            delta = r["quantity"] - level["quantities"]["on_hand"]
-            for qname, d in shop.change_quantity(level, "on_hand", delta):
-                changes.append(_change(qname, d, level))
-            if delta:
-                touched.append(level)
-        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), changes)
-        for level in touched:
-            shop.inventory_event(level)
-        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+            moves.append((level, "on_hand", r["quantity"] - level["quantities"]["on_hand"], None))
+        return apply_moves(shop, data, moves)
 
     return idempotent(
         info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})
@@ -196,21 +187,13 @@ def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
             legs.append((r, src, dst, src_level, dst_level))
         if errs:
             return _fail(errs)
-        changes: list[dict[str, Any]] = []
-        touched = []
+        moves = []
         for r, src, dst, src_level, dst_level in legs:
             assert src_level is not None and dst_level is not None
             q = r["quantity"]
-            for qname, d in shop.change_quantity(src_level, src["name"], -q):
-                changes.append(_change(qname, d, src_level, src.get("ledgerDocumentUri")))
-            for qname, d in shop.change_quantity(dst_level, dst["name"], q):
-                changes.append(_change(qname, d, dst_level, dst.get("ledgerDocumentUri")))
-            if q:
-                touched += [src_level] + ([dst_level] if dst_level is not src_level else [])
-        group = _new_group(shop, data["reason"], data.get("referenceDocumentUri"), _merge(changes))
-        for level in touched:
-            shop.inventory_event(level)
-        return {"inventoryAdjustmentGroup": group, "userErrors": []}
+            moves += [(src_level, src["name"], -q, src.get("ledgerDocumentUri")),
+                      (dst_level, dst["name"], q, dst.get("ledgerDocumentUri"))]
+        return apply_moves(shop, data, moves, merge=_merge)
 
     return idempotent(
         info, {"input": data}, run, _mismatch_payload({"inventoryAdjustmentGroup": None})
