@@ -90,6 +90,7 @@ from rackshop.sync.products_store import (
     Link,
     MappingRow,
     ProductsStore,
+    ShopIndex,
     format_hash,
     parse_hash,
 )
@@ -1163,6 +1164,15 @@ class _ShopifyMaster(_Pass):
             for vid, (p, v) in read_variants_by_id(self.shopify, retry).items():
                 del vid
                 cands[sku_key(v.sku)] = (p, v)
+        # Items changed in Rackbeat (by hand, another app): Shopify is master, so its values are
+        # written back wherever Rackbeat now differs (the diff below decides; none: no write).
+        drifted = [vid for vid in self.rackbeat_drift(idx)
+                   if vid not in {v.id for _, v in cands.values()}]
+        if drifted:
+            for (p, v) in read_variants_by_id(self.shopify, drifted).values():
+                if sku_key(v.sku) and sku_key(v.sku) not in cands:
+                    cands[sku_key(v.sku)] = (p, v)
+                    self.result.bump("rackbeat_changed")
         for k in list(idx.failures):
             if k not in idx.unique:
                 self.succeeded(k)  # the variant is gone or ambiguous now: nothing to retry
@@ -1274,8 +1284,19 @@ class _ShopifyMaster(_Pass):
             if self.progress and plans:
                 self.progress.finish()
             self.pstore.set_cursor(self.name, "shopify_updated_at", _iso(self.started))
+            self.pstore.set_cursor(self.name, "rackbeat_updated_at", _iso(self.started))
             self.links_done()
         self.finish()
+
+    def rackbeat_drift(self, idx: ShopIndex) -> list[str]:
+        """Variant ids linked to Rackbeat items changed since the last pass (none on the first
+        pass: it compares everything anyway)."""
+        since = self.since("rackbeat_updated_at")
+        if since is None or not idx.links:
+            return []
+        changed = {item.id for kind in ("products",) for item in self.feed.changed(since, kind)}
+        return sorted(link.variant_id for item_id, link in idx.links.items()
+                      if item_id in changed)
 
     def apply(self, key: str, p: ProductState, v: VariantState, item: RackbeatItem | None,
               body: dict[str, Any]) -> None:

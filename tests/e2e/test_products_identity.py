@@ -196,12 +196,13 @@ def test_a_change_and_its_reverse_in_each_direction_leave_nothing_behind(tmp_pat
         assert back is not None and back["id"] == item0["id"]
         assert back["sales_price"] == item0["sales_price"] and env.item("MUG-2") is None
         assert env.catalogue("dk") == cat0
-        # Rackbeat (master of dk) changes the name, then puts it back.
+        # The name is changed by hand in Rackbeat. The item is se's (Shopify master for it):
+        # se's pass puts its own name back, and dk (Rackbeat master) follows Rackbeat, so
+        # within two passes every side shows se's name again.
         env.rb_put("MUG-1", {"name": "Stort krus"})
         env.run()
-        assert env.catalogue("dk")["MUG-1"][0]["title"] == "Stort krus"
-        env.rb_put("MUG-1", {"name": "Krus"})
         env.run()
+        assert env.item("MUG-1")["name"] == "Krus"  # type: ignore[index]
         assert env.catalogue("dk") == cat0
         mark = env.mark()
         env.run()

@@ -645,3 +645,27 @@ def test_a_duplicate_sku_made_unique_is_synced(rb_master: Env) -> None:
     p, v = env.catalogue("dk")["DUP-1"]
     assert (p["id"], p["title"], v["price"]) == (a["id"], "Dobbelt", "50.00")
     assert env.catalogue("dk")["DUP-2"][1]["price"] == "1.00"  # not a Rackbeat item
+
+
+def test_shopify_master_puts_back_a_value_edited_in_rackbeat(sf_master: Env) -> None:
+    """Shopify is master: a name and price changed by hand in Rackbeat are written back from
+    Shopify at the next pass (before, the pass only looked at what changed in Shopify, so
+    Rackbeat kept the edit for good); the pass after writes nothing."""
+    env = sf_master
+    assert env.run().exit_code == ExitCode.OK
+    before = env.item("BOX/12")
+    assert before is not None
+    env.rackbeat.account.items[before["id"]].name = "Omdøbt i Rackbeat"  # a hand edit
+    env.rackbeat.account.items[before["id"]].sales_price = 1.0
+    env.rackbeat.account._touch(env.rackbeat.account.items[before["id"]])
+    result = env.run()
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    # every item the first pass wrote is within the overlap too: read again, not written
+    assert counts(result, "dk").get("rackbeat_changed", 0) >= 1
+    assert counts(result, "dk").get("updated") == 1
+    after = env.item("BOX/12")
+    assert after is not None
+    assert (after["name"], after["sales_price"]) == (before["name"], before["sales_price"])
+    mark = env.mark()
+    assert env.run().exit_code == ExitCode.OK
+    assert env.rackbeat_writes(mark) == {}
