@@ -34,13 +34,11 @@ A pass where nothing differs writes nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rackshop.config import ShopConfig
@@ -55,11 +53,11 @@ from rackshop.errors import (
 )
 from rackshop.log import event
 from rackshop.runtime import Runtime
-from rackshop.shopify.bulk import bulk_query_text, run_bulk_query
 from rackshop.shopify.client import ShopifyClient, parse_user_errors
 from rackshop.store import Store, utcnow
 from rackshop.sync.product_map import sku_key
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
+from rackshop.sync.stock_inflight import UNBOOKED_STATES, count_in_flight
 from rackshop.sync.stock_plan import (
     Bom,
     Change,
@@ -71,26 +69,18 @@ from rackshop.sync.stock_plan import (
     location_closure,
     sellable,
 )
+from rackshop.sync.stock_view import ShopView, read_view
+from rackshop.sync.stock_writes import Writes, applied, indexes
 
 log = logging.getLogger("rackshop.stock")
 
 JOB = "sync-stock"
 REPORT_PAGE = 1000
-ORDERS_PAGE = 10
-#: Orders read by id per call (each with its first 50 lines: the query's cost stays < 1,000).
-IDS_PAGE = 10
 #: Up to this many items, a narrowed push reads Rackbeat's report and Shopify's levels for
 #: each of them; more, and the whole catalogue is read (fewer calls).
 FEW_ITEMS = 20
-#: Items named per Shopify search (``id:1 OR id:2 ...``).
-SEARCH_TERMS = 50
 #: How often stale rows are read again and planned again within one pass.
 STALE_ROUNDS = 3
-#: How often a write is sent again while Shopify still works on the same key.
-CONCURRENT_ATTEMPTS = 3
-#: A write journalled as sent but never answered (a crash) is sent again, with its key, by the
-#: next pass within this window; older ones are left to the comparison with Shopify's levels.
-REPLAY_WINDOW = timedelta(hours=1)
 
 LocationCache = MutableMapping[str, dict[str, str]]
 """Shop name -> (config location key -> Shopify location gid), kept by a long-running caller."""
@@ -101,12 +91,9 @@ SKIP_REASONS = {
     "untracked": "Shopify does not track the item's inventory (set stock.track_untracked)",
     "gone": "deleted in Shopify while the pass ran",
 }
-#: Journal states whose orders Rackbeat has not booked (sync-orders writes them).
-UNBOOKED_STATES = ("new", "waiting", "failed", "creating", "created", "held")
-#: userError codes a write handles itself (the rest fail the rows they name).
-HANDLED_CODES = ("CHANGE_FROM_QUANTITY_STALE", "ITEM_NOT_STOCKED_AT_LOCATION",
-                 "INVALID_INVENTORY_ITEM", "IDEMPOTENCY_CONCURRENT_REQUEST",
-                 "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "IDEMPOTENCY_KEY_PARAMETER_MISMATCH")
+
+__all__ = ["JOB", "SKIP_REASONS", "UNBOOKED_STATES", "StockReport", "push_stock", "read_view",
+           "sync_stock"]
 
 
 @dataclass
@@ -247,7 +234,7 @@ class _Shared:
     def figures(self) -> Figures:
         """Orders on their way first, then Rackbeat's stock: the order that makes them agree."""
         if self._figures is None:
-            units, unread = _count_in_flight(self.runtime, self.store(), dry_run=self.dry_run)
+            units, unread = count_in_flight(self.runtime, self.store(), dry_run=self.dry_run)
             boms, numbers = self._boms()
             scope = None if self.only is None else _related(set(self.only), boms)
             stock = self._stock(scope, {**numbers, **(self.only or {})}, numbers, boms)
@@ -334,257 +321,6 @@ def _related(keys: set[str], boms: Bom) -> set[str]:
     return out
 
 
-def _order_lines(client: ShopifyClient, order: Mapping[str, Any]) -> dict[str, int]:
-    """SKU -> units an order takes now (``currentQuantity``), every line, paged to its end."""
-    conn = order.get("lineItems") or {}
-    nodes = list(conn.get("nodes") or [])
-    info = conn.get("pageInfo") or {}
-    if info.get("hasNextPage") and info.get("endCursor"):
-        nodes += client.paginate("StockOrderLines", {"id": order["id"],
-                                                     "after": info["endCursor"]},
-                                 ("order", "lineItems"))
-    out: dict[str, int] = {}
-    for li in nodes:
-        if li.get("sku") and li.get("currentQuantity"):
-            out[li["sku"]] = out.get(li["sku"], 0) + int(li["currentQuantity"])
-    return out
-
-
-def _count_in_flight(runtime: Runtime, store: Store | None, *,
-                     dry_run: bool) -> tuple[dict[str, int], dict[str, str]]:
-    """SKU key -> units taken by orders, in any shop, that Rackbeat does not hold yet.
-
-    Shopify first, the journal second (see the module docstring for why that order), each
-    order at Shopify's current quantities. A shop whose orders cannot be read (its token
-    refused, Shopify down) is named in the second result; its journalled orders are counted
-    from the journal's lines instead, and the other shops go on.
-    """
-    counts: dict[str, int] = {}
-    unread: dict[str, str] = {}
-
-    def add(lines: Mapping[str, Any]) -> None:
-        for sku, qty in lines.items():
-            key = sku_key(sku)
-            counts[key] = counts.get(key, 0) + int(qty)
-
-    shops = {s.name: s for s in runtime.config.shops if s.enabled}
-    recent: dict[tuple[str, str], dict[str, int]] = {}  # orders newer than sync-orders saw
-    for shop in shops.values():
-        if not (shop.orders.enabled and shop.orders.since):
-            continue
-        try:
-            recent.update(_recent_orders(runtime, store, shop))
-        except RackshopError as exc:
-            unread[shop.name] = exc.message
-            log.warning("sync-stock: the orders of shop %s could not be read: %s", shop.name,
-                        exc.message)
-    # After Shopify, in one snapshot: which orders are on their way, which are journalled.
-    journal, settled = _journal_in_flight(runtime, store, recent, dry_run=dry_run)
-    by_shop: dict[str, list[str]] = {}
-    for shop_name, oid in journal:
-        if (shop_name, oid) not in recent and shop_name in shops and shop_name not in unread:
-            by_shop.setdefault(shop_name, []).append(oid)
-    current = dict(recent)
-    for shop_name, ids in by_shop.items():
-        try:
-            current.update(_orders_by_id(runtime.shopify(shops[shop_name]), shop_name, ids))
-        except RackshopError as exc:
-            unread[shop_name] = exc.message
-    for (shop_name, oid), lines in journal.items():
-        if (shop_name, oid) in current:
-            add(current[(shop_name, oid)])
-        elif shop_name in unread or shop_name not in shops:
-            add(lines)  # Shopify cannot tell: the lines as the journal holds them
-        # else: Shopify no longer has the order: nothing is on its way
-    for key, lines in recent.items():
-        if key not in journal and key not in settled:
-            add(lines)  # not journalled yet: Shopify's figure is the only one
-    return counts, unread
-
-
-def _recent_orders(runtime: Runtime, store: Store | None,
-                   shop: ShopConfig) -> dict[tuple[str, str], dict[str, int]]:
-    """Open orders of one shop updated since ``sync-orders``' cursor (less its overlap)."""
-    assert shop.orders.since is not None
-    cursor = store.get_cursor(shop.name, "sync-orders") if store else None
-    since = shop.orders.since
-    if cursor:
-        since = max(since, datetime.fromisoformat(cursor.replace("Z", "+00:00"))
-                    - timedelta(minutes=shop.orders.overlap_minutes))
-    query = f"updated_at:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-    client = runtime.shopify(shop)
-    out: dict[tuple[str, str], dict[str, int]] = {}
-    for order in client.paginate("StockOrders", {"query": query}, ("orders",),
-                                 page_size=ORDERS_PAGE):
-        processed = order.get("processedAt")
-        if processed and datetime.fromisoformat(processed.replace("Z", "+00:00")) < \
-                shop.orders.since:
-            continue  # before go-live: never transferred, never counted
-        out[(shop.name, str(order["id"]))] = ({} if order.get("cancelledAt")
-                                              else _order_lines(client, order))
-    return out
-
-
-def _orders_by_id(client: ShopifyClient, shop: str,
-                  ids: Sequence[str]) -> dict[tuple[str, str], dict[str, int]]:
-    """The current lines of journalled orders (an order Shopify no longer has is left out)."""
-    out: dict[tuple[str, str], dict[str, int]] = {}
-    for i in range(0, len(ids), IDS_PAGE):
-        data = client.query("StockOrdersByIds", {"ids": list(ids[i:i + IDS_PAGE])})
-        for node in data.get("nodes") or []:
-            if node and node.get("id"):
-                out[(shop, str(node["id"]))] = ({} if node.get("cancelledAt")
-                                                else _order_lines(client, node))
-    return out
-
-
-def _journal_in_flight(runtime: Runtime, store: Store | None,
-                       recent: Mapping[tuple[str, str], Any], *, dry_run: bool
-                       ) -> tuple[dict[tuple[str, str], dict[str, int]], set[tuple[str, str]]]:
-    """Journalled orders Rackbeat does not hold yet (with their journalled lines), and which
-    of the ``recent`` orders the journal had already settled, both from one snapshot."""
-    out: dict[tuple[str, str], dict[str, int]] = {}
-    settled: set[tuple[str, str]] = set()
-    if store is None:
-        return out, settled
-    marks = ",".join("?" for _ in UNBOOKED_STATES)
-    with store.snapshot() as conn:
-        # Only rows that may still be on their way: not the years of booked orders.
-        rows = conn.execute(
-            "SELECT shop, shopify_order_id, state, rackbeat_number, steps_done, detail "
-            f"FROM order_journal WHERE state IN ({marks}) OR (state = 'done' AND "
-            "steps_done NOT LIKE '%book%' AND detail NOT LIKE '%\"booked\": true%')",
-            UNBOOKED_STATES).fetchall()
-        for shop_name, oid in recent:
-            if conn.execute("SELECT 1 FROM order_journal WHERE shop = ? AND "
-                            "shopify_order_id = ?", (shop_name, oid)).fetchone():
-                settled.add((shop_name, oid))
-    for row in rows:
-        detail = json.loads(row["detail"] or "{}")
-        lines = {str(k): int(v) for k, v in (detail.get("lines") or {}).items()}
-        booked = "book" in (row["steps_done"] or "").split(",") or detail.get("booked")
-        key = (row["shop"], row["shopify_order_id"])
-        if row["state"] in UNBOOKED_STATES and not booked:
-            out[key] = lines
-        elif row["state"] == "done" and not booked and row["rackbeat_number"]:
-            # Transferred as a draft (process_to = draft): on its way until someone books
-            # it in Rackbeat; one read tells, and a booked answer is remembered.
-            order = runtime.rackbeat().find_one("orders", int(row["rackbeat_number"]))
-            if order is not None and (order.get("is_booked") or order.get("is_shipped")):
-                if not dry_run:
-                    store.journal_put(row["shop"], row["shopify_order_id"],
-                                      detail={"booked": True})
-            elif order is not None:
-                out[key] = lines
-    return out, settled
-
-
-# -- Shopify's side ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One inventory item of a shop, as Shopify has it now."""
-
-    sku: str
-    inventory_item_id: str
-    tracked: bool
-
-
-@dataclass
-class ShopView:
-    """A shop's inventory items by SKU key, and their levels, as read in this pass.
-
-    Attributes:
-        unique: SKU key -> the one item with that SKU.
-        duplicates: SKU key -> the items sharing it (no stock is pushed to any of them).
-        levels: (location gid, item gid) -> available, for every level that is stocked.
-    """
-
-    unique: dict[str, Listed] = field(default_factory=dict)
-    duplicates: dict[str, list[Listed]] = field(default_factory=dict)
-    levels: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, items: Iterable[tuple[Listed, Mapping[str, int]]]) -> ShopView:
-        """The view of ``(item, location gid -> available)`` pairs (items without SKU dropped)."""
-        view = cls()
-        by_key: dict[str, list[Listed]] = {}
-        for item, levels in items:
-            for loc, qty in levels.items():
-                view.levels[(loc, item.inventory_item_id)] = qty
-            if sku_key(item.sku):
-                by_key.setdefault(sku_key(item.sku), []).append(item)
-        for key, listed in by_key.items():
-            if len(listed) == 1:
-                view.unique[key] = listed[0]
-            else:
-                view.duplicates[key] = listed
-        return view
-
-
-def _levels_of(node: Mapping[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for level in (node.get("inventoryLevels") or {}).get("nodes") or []:
-        qty = next((q["quantity"] for q in level.get("quantities") or []
-                    if q.get("name") == "available"), 0)
-        out[str((level.get("location") or {}).get("id"))] = int(qty)
-    return out
-
-
-def _listed(node: Mapping[str, Any]) -> Listed:
-    return Listed(str(node.get("sku") or ""), str(node["id"]), bool(node.get("tracked")))
-
-
-def read_view(client: ShopifyClient, *, skus: Iterable[str] | None = None,
-              item_ids: Iterable[str] | None = None) -> ShopView:
-    """Shopify's inventory items and levels: all of them (one bulk operation), or a few.
-
-    Args:
-        client: The shop's client.
-        skus: Read only the items with these SKUs (matched like SKUs, by :func:`sku_key`).
-        item_ids: Read only these inventory items.
-    """
-    if skus is None and item_ids is None:
-        return ShopView.build(_bulk_items(client))
-    terms = ([f"sku:{_quoted(s)}" for s in sorted(set(skus or ()))]
-             + [f"id:{str(i).rsplit('/', 1)[-1]}" for i in sorted(set(item_ids or ()))])
-    wanted = {sku_key(s) for s in skus or ()}
-    pairs: dict[str, tuple[Listed, Mapping[str, int]]] = {}
-    for i in range(0, len(terms), SEARCH_TERMS):
-        query = " OR ".join(terms[i:i + SEARCH_TERMS])
-        for node in client.paginate("StockLevels", {"query": query}, ("inventoryItems",)):
-            listed = _listed(node)
-            if skus is not None and item_ids is None and sku_key(listed.sku) not in wanted:
-                continue  # Shopify's search matched more loosely than a SKU key does
-            pairs[listed.inventory_item_id] = (listed, _levels_of(node))
-    return ShopView.build(pairs.values())
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _bulk_items(client: ShopifyClient) -> Iterator[tuple[Listed, dict[str, int]]]:
-    """Every inventory item with its levels, from one bulk operation (levels follow items)."""
-    item: Listed | None = None
-    levels: dict[str, int] = {}
-    for line in run_bulk_query(client, bulk_query_text("BulkInventoryLevels")):
-        parent = line.get("__parentId")
-        if parent is None:
-            if item is not None:
-                yield item, levels
-            item, levels = _listed(line), {}
-            continue
-        if item is None or str(parent) != item.inventory_item_id:
-            continue  # a level whose item line was not just read (Shopify keeps them after)
-        qty = next((q["quantity"] for q in line.get("quantities") or []
-                    if q.get("name") == "available"), 0)
-        levels[str((line.get("location") or {}).get("id"))] = int(qty)
-    if item is not None:
-        yield item, levels
-
-
 # -- one shop ------------------------------------------------------------------------------------
 
 
@@ -604,7 +340,7 @@ class _ShopStock:
         self.force = force
         self.client: ShopifyClient = runtime.shopify(shop)
         self.store = None if dry_run else runtime.store()
-        self.writes = _Writes(self.client, self.store, shop.name, result, runtime.sleep)
+        self.writes = Writes(self.client, self.store, shop.name, result, runtime.sleep)
 
     def run(self) -> ShopPlan:
         if self.store is not None:
@@ -804,20 +540,20 @@ class _ShopStock:
         errors = parse_user_errors(payload)
         if errors:
             return self._refused(batch, errors)
-        applied = _applied(payload)
+        done = applied(payload)
         self._record(batch)
-        self.result.bump("changed", len(applied))
+        self.result.bump("changed", len(done))
         if self.progress:
             self.progress.advance(len(batch))
-        event(log, f"{self.shop.name}: set {len(batch)} quantities ({len(applied)} changed)",
-              shop=self.shop.name, quantities=len(batch), changed=len(applied))
+        event(log, f"{self.shop.name}: set {len(batch)} quantities ({len(done)} changed)",
+              shop=self.shop.name, quantities=len(batch), changed=len(done))
         return []
 
     def _refused(self, batch: list[Change], errors: Sequence[UserErrorItem]) -> list[Change]:
         """A refused batch (Shopify applies none of it): sort its rows out, resend the rest."""
-        stale = _indexes(errors, "CHANGE_FROM_QUANTITY_STALE")
-        not_stocked = _indexes(errors, "ITEM_NOT_STOCKED_AT_LOCATION")
-        gone = _indexes(errors, "INVALID_INVENTORY_ITEM")
+        stale = indexes(errors, "CHANGE_FROM_QUANTITY_STALE")
+        not_stocked = indexes(errors, "ITEM_NOT_STOCKED_AT_LOCATION")
+        gone = indexes(errors, "INVALID_INVENTORY_ITEM")
         named = stale | not_stocked | gone
         if not named:  # only idempotency codes, which the writer has settled
             return []
@@ -864,168 +600,3 @@ class _ShopStock:
                 "sku = excluded.sku, pushed_at = excluded.pushed_at",
                 [(self.shop.name, ch.location_id, ch.inventory_item_id, ch.sku, ch.quantity, now)
                  for ch in batch])
-
-
-# -- writes: one key per intended write --------------------------------------------------------
-
-
-class _Writes:
-    """Idempotent Shopify writes with a key made per intended write and journalled first.
-
-    ``stock_batches`` holds each write: its key, the document, the variables, and whether it
-    was answered. A write is journalled ``sent`` before the request leaves and marked ``done``
-    (or ``refused``) with the answer; a row still ``sent`` at the next pass (a crash, an answer
-    that never came) is sent again with its own key within :data:`REPLAY_WINDOW`, so Shopify
-    applies it at most once.
-
-    Shopify's idempotency answers: ``IDEMPOTENCY_CONCURRENT_REQUEST`` (the same key is still being
-    worked on) waits and sends the same key again; ``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED`` and
-    ``IDEMPOTENCY_KEY_PARAMETER_MISMATCH`` send the write once more with a new key (Shopify's
-    documented handling); neither is ever taken for success.
-    """
-
-    def __init__(self, client: ShopifyClient, store: Store | None, shop: str,
-                 result: ShopResult, sleep: Callable[[float], None]) -> None:
-        self.client = client
-        self.store = store
-        self.shop = shop
-        self.result = result
-        self.sleep = sleep
-
-    def send(self, document: str, root: str, variables: Mapping[str, Any], *,
-             skus: Sequence[str]) -> dict[str, Any] | None:
-        """Send a write with a new key; the payload, or ``None`` when it could not be settled.
-
-        Returns the payload with its userErrors (those not about idempotency) for the caller.
-        """
-        for fresh in range(2):
-            key = "rackshop-" + uuid.uuid4().hex
-            self._journal(key, document, root, variables, "sent")
-            payload = self._send_key(key, document, root, variables)
-            if payload is None:
-                return None
-            codes = {e.code for e in parse_user_errors(payload) if e.code}
-            if codes & {"IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
-                        "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"}:
-                self._mark(key, "refused")
-                log.warning("%s: Shopify refused key %s (%s); sending with a new key", self.shop,
-                            key, ", ".join(sorted(codes)))
-                if fresh:
-                    for sku in skus:
-                        self.result.fail(sku, "Shopify refused the write's idempotency key "
-                                         "twice; the next pass sends it again")
-                    return None
-                continue
-            self._mark(key, "refused" if codes else "done")
-            return payload
-        return None  # pragma: no cover - the loop returns
-
-    def _send_key(self, key: str, document: str, root: str,
-                  variables: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Send with ``key``, waiting out ``IDEMPOTENCY_CONCURRENT_REQUEST`` (same key).
-
-        Raises:
-            ShopifyUserErrors: Shopify refused the write for a reason no row-level handling
-                covers (the key is marked refused).
-        """
-        for attempt in range(CONCURRENT_ATTEMPTS):
-            try:
-                payload = self.client.mutate(document, {**variables, "key": key}, root=root,
-                                             idempotent=True, allow_codes=HANDLED_CODES)
-            except ShopifyUserErrors:
-                self._mark(key, "refused")
-                raise
-            codes = {e.code for e in parse_user_errors(payload)}
-            if "IDEMPOTENCY_CONCURRENT_REQUEST" not in codes:
-                return payload
-            self.sleep(0.5 * (attempt + 1))
-        self.result.bump("unanswered")
-        log.warning("%s: Shopify still works on write %s; the next pass sends it again",
-                    self.shop, key)
-        return None  # stays "sent": replayed with its key by the next pass
-
-    def replay_unanswered(self) -> None:
-        """Send again, with their own keys, the writes a killed pass left unanswered."""
-        assert self.store is not None
-        rows = self.store.conn.execute(
-            "SELECT idempotency_key, payload, created_at FROM stock_batches "
-            "WHERE shop = ? AND state = 'sent' ORDER BY created_at", (self.shop,)).fetchall()
-        cutoff = datetime.now(UTC) - REPLAY_WINDOW
-        for row in rows:
-            body = _loads(row["payload"])
-            created = _parse_time(row["created_at"])
-            if body is None or created is None or created < cutoff:
-                self._mark(row["idempotency_key"], "abandoned")
-                continue
-            try:
-                payload = self._send_key(row["idempotency_key"], body["document"],
-                                         body["root"], body["variables"])
-            except ShopifyUserErrors:
-                continue  # refused now; the comparison with Shopify's levels follows
-            if payload is None:
-                continue
-            codes = {e.code for e in parse_user_errors(payload)}
-            self._mark(row["idempotency_key"], "refused" if codes else "done")
-            self.result.bump("replayed")
-            event(log, f"{self.shop}: sent again write {row['idempotency_key']} of a pass "
-                  "that did not finish", shop=self.shop, outcome="refused" if codes else "done")
-
-    def _journal(self, key: str, document: str, root: str, variables: Mapping[str, Any],
-                 state: str) -> None:
-        if self.store is None:
-            return
-        body = json.dumps({"document": document, "root": root, "variables": variables},
-                          sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        with self.store.transaction() as c:
-            c.execute(
-                "INSERT INTO stock_batches (idempotency_key, shop, payload_hash, state, payload, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, self.shop, digest, state, body, utcnow(), utcnow()))
-
-    def _mark(self, key: str, state: str) -> None:
-        if self.store is None:
-            return
-        with self.store.transaction() as c:
-            c.execute("UPDATE stock_batches SET state = ?, updated_at = ? "
-                      "WHERE idempotency_key = ?", (state, utcnow(), key))
-
-
-def _applied(payload: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(location, item) pairs whose available quantity Shopify's answer says it changed."""
-    group = payload.get("inventoryAdjustmentGroup") or {}
-    return {(str((c.get("location") or {}).get("id")), str((c.get("item") or {}).get("id")))
-            for c in group.get("changes") or []
-            if c.get("name") == "available" and c.get("delta")}
-
-
-def _indexes(errors: Sequence[UserErrorItem], code: str) -> set[int]:
-    """Positions in the batch that userErrors with ``code`` point at (field input.quantities.N)."""
-    out: set[int] = set()
-    for e in errors:
-        if e.code != code or not e.field:
-            continue
-        for part in e.field:
-            if part.isdigit():
-                out.add(int(part))
-                break
-    return out
-
-
-def _loads(text: str | None) -> dict[str, Any] | None:
-    try:
-        body = json.loads(text or "")
-    except ValueError:
-        return None
-    if isinstance(body, dict) and {"document", "root", "variables"} <= body.keys():
-        return body
-    return None  # a row of an older rackshop: no replayable write
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-

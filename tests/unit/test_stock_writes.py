@@ -12,8 +12,8 @@ import pytest
 from rackshop.errors import ShopifyUserErrors, UserErrorItem
 from rackshop.store import Store
 from rackshop.sync.runner import ShopResult
-from rackshop.sync.stock import _Writes
 from rackshop.sync.stock_plan import Change, explode, sellable
+from rackshop.sync.stock_writes import Writes
 
 OK = {"inventoryAdjustmentGroup": {"changes": []}, "userErrors": []}
 
@@ -42,11 +42,11 @@ class FakeClient:
 
 
 def _writes(tmp_path: Path, answers: Sequence[Mapping[str, Any]]
-            ) -> tuple[_Writes, FakeClient, Store, ShopResult]:
+            ) -> tuple[Writes, FakeClient, Store, ShopResult]:
     store = Store(tmp_path / "state.sqlite3")
     client = FakeClient(answers)
     result = ShopResult("dk")
-    return _Writes(client, store, "dk", result, lambda _s: None), client, store, result  # type: ignore[arg-type]
+    return Writes(client, store, "dk", result, lambda _s: None), client, store, result  # type: ignore[arg-type]
 
 
 def _states(store: Store) -> dict[str, str]:
