@@ -10,9 +10,9 @@ overlapping jobs (``ops.overlap``) run in two threads with a runtime each, as tw
 would.
 
 At the end of each day comes the quiet point: faults off, tokens restored, and every job run
-twice (the first round's ``sync-stock`` with ``--full``, the daily repair of hand edits). The
-second round's writes are counted in the twins' request logs, then the invariants
-(:mod:`.invariants`) are checked against the twins' state.
+twice (every ``sync-stock`` pass compares with Shopify's levels, so hand edits are repaired
+by the first round). The second round's writes are counted in the twins' request logs, then
+the invariants (:mod:`.invariants`) are checked against the twins' state.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Simulation:
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    def run_job(self, runtime: Runtime, job: str, *, full: bool = False) -> JobRun:
+    def run_job(self, runtime: Runtime, job: str) -> JobRun:
         """One pass of ``job`` in-process, as its CLI command would run it."""
         from rackshop.sync.orders import sync_orders
         from rackshop.sync.products import sync_products
@@ -149,7 +149,7 @@ class Simulation:
             if job == "sync-orders":
                 result = sync_orders(runtime, shops, now=self.clock.now)
             elif job == "sync-stock":
-                result = sync_stock(runtime, shops, full=full, now=self.clock.now)
+                result = sync_stock(runtime, shops, now=self.clock.now)
             else:
                 result = sync_products(runtime, shops, now=self.clock.now)
         except LockHeldError as exc:
@@ -307,7 +307,7 @@ class Simulation:
         jobs = ("sync-products", "sync-orders", "sync-stock")
         self.clock.advance_to(at)
         for job in jobs:
-            self._record(self.run_job(runtime, job, full=job == "sync-stock"))
+            self._record(self.run_job(runtime, job))
         self.clock.advance_to(at + 60)
         marks = (sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark())
         before = {o["number"] for o in sandbox.rackbeat_app.snapshot()["orders"]}
