@@ -230,6 +230,11 @@ CREATE TABLE IF NOT EXISTS contract_probes (
     finished_at TEXT
 )
     """,
+    # sync-fulfillments and the listener find the Shopify order of a Rackbeat order by its
+    # number, once per shipment or event: without this every lookup read the whole journal.
+    """
+CREATE INDEX order_journal_by_rackbeat_number ON order_journal (rackbeat_number, shop)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
