@@ -299,16 +299,15 @@ class _ShopFulfillments:
         return out
 
     def _location_for(self, shipment: Mapping[str, Any]) -> str | None:
-        """The Shopify location the map names for the shipment's Rackbeat location, if any."""
+        """The Shopify location the map names for the shipment's Rackbeat location, if any
+        (lines from several mapped locations: the first of them, in a stable order)."""
         if not self.cfg.location_map:
             return None
-        numbers = {int(ln["location_id"]) for ln in shipment.get("lines") or []
-                   if ln.get("location_id") is not None}
-        mapped = {self._shopify_locations().get(n) for n in numbers}
-        mapped.discard(None)
-        if len(mapped) != 1:
-            return None if not mapped else sorted(m for m in mapped if m)[0]
-        return mapped.pop()
+        locations = self._shopify_locations()
+        mapped = sorted({locations[int(ln["location_id"])] for ln in shipment.get("lines") or []
+                         if ln.get("location_id") is not None
+                         and int(ln["location_id"]) in locations})
+        return mapped[0] if mapped else None
 
     def _shopify_locations(self) -> dict[int, str]:
         """Rackbeat location number -> Shopify location gid, from the config's map."""

@@ -284,3 +284,29 @@ def test_real_time_a_rackbeat_order_event_fulfils_and_the_timetable_is_the_safet
     [fulfilment] = _state(world, gid)["fulfillments"]
     assert fulfilment["trackingInfo"][0]["number"] == "RT1"
     assert worker.status()["fulfillment_passes"] == 1
+
+
+@pytest.mark.parametrize(("where", "fulfilled"), [("Lager", True), ("Butik", False)])
+def test_a_location_map_decides_which_shopify_location_fulfils(
+        tmp_path: Path, where: str, fulfilled: bool) -> None:
+    """Rackbeat location -> Shopify location: a fulfilment order assigned elsewhere is not
+    fulfilled; the shipment fails with the reason."""
+    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=50.0) as sandbox:
+        path = sandbox.write_config(tmp_path / "rackshop.toml")
+        rb_locations = [loc["number"] for loc in sandbox.rackbeat_app.snapshot()["locations"]]
+        _configure(path, location_map={str(n): where for n in rb_locations})
+        world = World(sandbox, path)
+        try:
+            [(gid, number)] = _transfer(world, OrderSpec([Line(A, 1, "550.00")]))
+            _ship(world, number)
+            result = sync_fulfillments(world.runtime, world.config.shops)
+            state = _state(world, gid)
+            if fulfilled:
+                assert result.exit_code == ExitCode.OK, result.shops[0].failures
+                assert state["displayFulfillmentStatus"] == "FULFILLED"
+            else:
+                [(_record, reason)] = result.shops[0].failures
+                assert "at the mapped location" in reason
+                assert state["fulfillments"] == []
+        finally:
+            world.runtime.close()
