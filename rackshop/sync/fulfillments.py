@@ -322,7 +322,7 @@ class _ShopFulfillments:
                                  if s.name == self.shop.name)
                     known = ", ".join(sorted(str(n["name"]) for n in nodes)) or "none"
                     raise ConfigError([ConfigProblem(
-                        f"shops[{index}].fulfillments.location_map.{number}",
+                        f'shops[{index}].fulfillments.location_map["{number}"]',
                         f"the shop has no Shopify location {where!r} (known: {known})")])
                 out[int(number)] = by_key[where]
             self._locations = out
