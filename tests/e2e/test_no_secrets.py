@@ -33,6 +33,10 @@ def test_no_secret_anywhere(tmp_path: Path) -> None:
             _run(["check", "--config", str(cfg), "--verbose"]),
             _run(["sync-orders", "--config", str(cfg), "--log-format", "json", "--debug"]),
             _run(["sync-orders", "--config", str(cfg), "--dry-run", "--verbose"]),
+            _run(["sync-stock", "--config", str(cfg), "--log-format", "json", "--debug"]),
+            _run(["sync-fulfillments", "--config", str(cfg), "--log-format", "json",
+                  "--debug"]),
+            _run(["check", "--contract", "--config", str(cfg), "--format", "json"]),
             _run(["status", "--config", str(cfg), "--log-format", "json"]),
             _run(["status", "--config", str(cfg)]),
         ]
@@ -46,6 +50,8 @@ def test_no_secret_anywhere(tmp_path: Path) -> None:
         outputs.append(_run(["check", "--config", str(bad_cfg), "--debug"]))
         outputs.append(_run(["sync-orders", "--config", str(bad_cfg), "--debug",
                              "--log-format", "json"]))
+        outputs.append(_run(["sync-stock", "--config", str(bad_cfg), "--debug"]))
+        outputs.append(_run(["sync-fulfillments", "--config", str(bad_cfg), "--debug"]))
         # an API failing on every request: the errors carry URLs and statuses, never tokens
         sandbox.set_faults(1.0, kinds=("5xx",))
         cfg.write_text(cfg.read_text() + "\n[http]\nattempts = 2\nbackoff_seconds = 0.01\n")
