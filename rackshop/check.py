@@ -295,7 +295,7 @@ def _check_shop(runtime: Runtime, shop: ShopConfig,
     for problem in shop_setting_problems(shop, info):
         report.add(target, "settings", "fail", problem, ExitCode.CONFIG)
     if shop.enabled and shop.products.master != "off" and info.get("currencyCode"):
-        from rackshop.sync.products import currency_check  # issue 19: currencies
+        from rackshop.sync.products_read import currency_check  # issue 19: currencies
         try:
             status, text = currency_check(runtime, shop, str(info["currencyCode"]))
             report.add(target, "prices", status, text)

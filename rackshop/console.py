@@ -1,7 +1,7 @@
 """Everything that draws on the terminal: the only module that imports rich.
 
 The core hands plain data (tables as rows, progress as callbacks, errors as exceptions) to the
-functions here; ``cli.py`` decides which console they go to. Tables and summaries go to stdout;
+functions here; the CLI decides which console they go to. Tables and summaries go to stdout;
 logs, progress bars and errors go to stderr, so ``rackshop status > file`` stays clean.
 """
 

@@ -3,7 +3,8 @@
 Exceptions are named by what the caller should do with them, not by where they came from:
 
 * :class:`FatalError` and its subclasses stop the whole run (bad config, wrong credentials, an
-  API that stays down, another run holding the lock). ``cli.py`` maps each to an exit code.
+  API that stays down, another run holding the lock). The CLI (:mod:`rackshop.cli`) maps each
+  to an exit code.
 * :class:`RetryableError` is transient: the HTTP layer retries it with backoff; when retries are
   exhausted it becomes :class:`ApiUnavailableError`.
 * :class:`OutcomeUnknownError` means a write may or may not have happened. It is never retried

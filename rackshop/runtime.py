@@ -82,7 +82,7 @@ class Runtime:
             token = rb.token
             self._rackbeat = RackbeatClient(rb.base_url, token.reveal, transport, limiter=limiter)
             # issue 16: page size and pacing as `check --contract` observed them (if it ran)
-            from rackshop.contract import adapt_rackbeat_client, load_path
+            from rackshop.contract.recorded import adapt_rackbeat_client, load_path
             adapt_rackbeat_client(self._rackbeat, load_path(self.state_path))
         return self._rackbeat
 

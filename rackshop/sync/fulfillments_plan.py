@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 
 #: Fulfilment order states that can still be fulfilled.
 FULFILLABLE = ("OPEN", "IN_PROGRESS")

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 
 ProductAction = Literal["create", "link", "no_sku", "duplicate", "invalid"]
 """``create`` a Rackbeat product, ``link`` to the existing one, or leave the variant out:

@@ -541,7 +541,7 @@ class _ShopOrders:
     def _find_customer(self, email: str) -> int | None:
         """The Rackbeat customer with this e-mail, asked for as ``check --contract`` recorded
         the account answers (search, a filter, or every customer paged and matched here)."""
-        from rackshop.contract import customer_lookup_params, load
+        from rackshop.contract.recorded import customer_lookup_params, load
 
         params = customer_lookup_params(load(self.store), email)
         for c in self.rackbeat.iter_list("customers", params or {},

@@ -2,7 +2,7 @@
 
 * ``mappings`` (shop, sku): the Shopify product, variant and inventory item of every SKU that
   exactly one variant of the shop holds. ``sku`` is the SKU exactly as Shopify spells it; lookups
-  go through :func:`~rackshop.sync.product_map.sku_key` (trimmed, case-folded), as Rackbeat
+  go through :func:`~rackshop.sync.product_values.sku_key` (trimmed, case-folded), as Rackbeat
   matches numbers. SKUs held by several variants are **not** in ``mappings`` (no job may write to
   an ambiguous SKU); they are kept under ``record_hashes`` job ``sync-products:duplicates``
   (key: the SKU key, hash: a JSON list of the holders), so the SKU becomes mappable again when
@@ -36,7 +36,8 @@ from typing import Any
 
 from rackshop.runtime import Runtime
 from rackshop.store import Store, utcnow
-from rackshop.sync.product_map import ProductState, VariantState, sku_key
+from rackshop.sync.product_state import ProductState, VariantState
+from rackshop.sync.product_values import sku_key
 
 JOB = "sync-products"
 DUPLICATES_JOB = "sync-products:duplicates"

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rackshop.config import ShopConfig
-from rackshop.contract import StockAdapter
+from rackshop.contract.recorded import StockAdapter
 from rackshop.errors import (
     ConfigError,
     ConfigProblem,
@@ -55,7 +55,7 @@ from rackshop.log import event
 from rackshop.runtime import Runtime
 from rackshop.shopify.client import ShopifyClient, parse_user_errors
 from rackshop.store import Store, utcnow
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 from rackshop.sync.stock_inflight import UNBOOKED_STATES, count_in_flight
 from rackshop.sync.stock_plan import (

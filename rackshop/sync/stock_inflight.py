@@ -20,7 +20,7 @@ from rackshop.errors import RackshopError
 from rackshop.runtime import Runtime
 from rackshop.shopify.client import ShopifyClient
 from rackshop.store import Store
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 
 log = logging.getLogger("rackshop.stock")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rackshop.shopify.bulk import bulk_query_text, run_bulk_query
 from rackshop.shopify.client import ShopifyClient
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 
 #: Items named per Shopify search (``id:1 OR id:2 ...``).
 SEARCH_TERMS = 50

@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from rackshop import cli
+from rackshop.cli.common import Common, run
 from rackshop.errors import (
     AbortedError,
     ApiUnavailableError,
@@ -159,8 +160,8 @@ def test_second_concurrent_run_gets_lock_code_and_pid(tmp_path: Path) -> None:
             proc.stdout.close()
 
 
-def _raiser(exc: BaseException) -> Callable[[cli.Common], ExitCode]:
-    def body(_: cli.Common) -> ExitCode:
+def _raiser(exc: BaseException) -> Callable[[Common], ExitCode]:
+    def body(_: Common) -> ExitCode:
         raise exc
 
     return body
@@ -182,7 +183,7 @@ def _raiser(exc: BaseException) -> Callable[[cli.Common], ExitCode]:
 def test_error_handler_maps_every_exit_code(exc: BaseException, code: ExitCode,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(typer.Exit) as info:
-        cli._run(cli.Common(), _raiser(exc))
+        run(Common(), _raiser(exc))
     assert info.value.exit_code == code
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -191,7 +192,7 @@ def test_error_handler_maps_every_exit_code(exc: BaseException, code: ExitCode,
 def test_body_result_becomes_exit_code() -> None:
     for code in (ExitCode.OK, ExitCode.PARTIAL):
         with pytest.raises(typer.Exit) as info:
-            cli._run(cli.Common(), lambda _c, code=code: code)
+            run(Common(), lambda _c, code=code: code)
         assert info.value.exit_code == code
 
 

@@ -16,20 +16,31 @@ import requests
 from typer.testing import CliRunner
 
 from rackshop import cli
-from rackshop import contract as ct
+from rackshop.contract.recorded import Contract, StockAdapter, customer_lookup_params, load, record
+from rackshop.contract.report import (
+    CANNOT_TELL,
+    MINUS_BOOKED_LINES,
+    MINUS_IN_ORDER,
+    OK,
+    REPORTED,
+    ContractReport,
+    Probe,
+)
+from rackshop.contract.run import run_contract
+from rackshop.contract.write_probes import PROBE_REFERENCE, cleanup_write_probes, run_write_probes
 from rackshop.errors import ExitCode, ValidationError
 from rackshop.runtime import Runtime
 from rackshop.sandbox.rackbeat.variants import VARIANTS, check_names
 from rackshop.sync import stock as stock_job
-from rackshop.sync.product_map import sku_key
+from rackshop.sync.product_values import sku_key
 from tests.e2e.conftest import World
 from tests.helpers import configs
 
 
-def probes(world: World, *variants: str) -> ct.ContractReport:
+def probes(world: World, *variants: str) -> ContractReport:
     world.sandbox.rackbeat_app.variants = check_names(variants)
     runtime = world.fresh_runtime()
-    return ct.run_contract(runtime, runtime.config.shops)
+    return run_contract(runtime, runtime.config.shops)
 
 
 def admin(world: World, action: str, body: dict[str, Any]) -> None:
@@ -39,7 +50,7 @@ def admin(world: World, action: str, body: dict[str, Any]) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def row(report: ct.ContractReport, assumption: str, api: str = "rackbeat") -> ct.Probe:
+def row(report: ContractReport, assumption: str, api: str = "rackbeat") -> Probe:
     [found] = [p for p in report.probes if p.api == api and assumption in p.assumption]
     return found
 
@@ -71,21 +82,21 @@ def a_product(world: World) -> tuple[str, int]:
 
 def test_the_twin_as_it_is_passes_and_is_recorded(world: World) -> None:
     report = probes(world)
-    bad = [p for p in report.probes if p.verdict not in (ct.OK, ct.CANNOT_TELL)]
+    bad = [p for p in report.probes if p.verdict not in (OK, CANNOT_TELL)]
     assert bad == [] and report.exit_code == ExitCode.OK
     assert {p.api for p in report.probes} == {"rackbeat", "shopify dk", "shopify se"}
-    assert ct.record(world.runtime.store(), report) >= 8
-    contract = ct.load(world.runtime.store())
+    assert record(world.runtime.store(), report) >= 8
+    contract = load(world.runtime.store())
     assert (contract.per_location, contract.report_filter, contract.customer_lookup,
-            contract.page_limit) == (ct.REPORTED, "server", "search", 1000)
+            contract.page_limit) == (REPORTED, "server", "search", 1000)
     assert report.calls <= 30  # a handful of reads per API
 
 
 VARIANT_VERDICTS: dict[str, tuple[str, str, str | None, Any]] = {
     "no-location-available": ("per-location availability", "differs: using stock_quantity − "
-                              "in_order_quantity", "per_location", ct.MINUS_IN_ORDER),
+                              "in_order_quantity", "per_location", MINUS_IN_ORDER),
     "no-location-reservations": ("per-location availability", "differs: using stock_quantity "
-                                 "− booked", "per_location", ct.MINUS_BOOKED_LINES),
+                                 "− booked", "per_location", MINUS_BOOKED_LINES),
     "report-filter-refused": ("simple_filter[number]", "differs: using the whole report",
                               "report_filter", "local"),
     "report-filter-ignored": ("simple_filter[number]", "differs: using the whole report",
@@ -114,7 +125,7 @@ def test_each_variant_is_detected(world: World, variant: str) -> None:
     # a fallback exists for each of these: every job can still run
     assert report.exit_code == ExitCode.OK, report.blocked
     others = [p for p in report.probes if p is not found
-              and p.verdict not in (ct.OK, ct.CANNOT_TELL) and p.key != "per_location"]
+              and p.verdict not in (OK, CANNOT_TELL) and p.key != "per_location"]
     assert others == [] or variant == "since-filter-ignored"
 
 
@@ -126,7 +137,7 @@ def test_order_lookup_without_other_reference_blocks_sync_orders(world: World,
                                                                  tmp_path: Path) -> None:
     number, location = a_product(world)
     book_order(world, number, 1, location, reference="#1001-probe")
-    assert row(probes(world), "order found by other_reference").verdict == ct.OK
+    assert row(probes(world), "order found by other_reference").verdict == OK
     report = probes(world, "order-search-no-reference")
     found = row(report, "order found by other_reference")
     assert found.verdict == "differs: job sync-orders cannot run"
@@ -158,8 +169,8 @@ def test_missing_scopes_block_the_job_that_needs_them(world: World) -> None:
     found = row(report, "access scopes for sync-fulfillments", "shopify dk")
     assert found.verdict == "differs: job sync-fulfillments cannot run"
     assert "write_merchant_managed_fulfillment_orders" in found.observed
-    assert row(report, "access scopes for sync-orders", "shopify dk").verdict == ct.OK
-    assert row(report, "access scopes for sync-orders", "shopify se").verdict == ct.OK
+    assert row(report, "access scopes for sync-orders", "shopify dk").verdict == OK
+    assert row(report, "access scopes for sync-orders", "shopify se").verdict == OK
     assert report.blocked == ["sync-fulfillments"]
 
 
@@ -169,7 +180,7 @@ def test_another_plan_rate_is_seen_and_paced(world: World) -> None:
     found = row(report, "plan rate", "shopify se")
     assert found.verdict.startswith("differs: using the observed rate (50 points/s")
     assert found.value == [1000.0, 50.0]
-    assert row(report, "plan rate", "shopify dk").verdict == ct.OK
+    assert row(report, "plan rate", "shopify dk").verdict == OK
     assert report.exit_code == ExitCode.OK
 
 
@@ -190,12 +201,12 @@ def test_per_location_availability_computed_when_not_reported(world: World,
              for loc in next(r for r in report_rows(world.runtime)
                              if r["number"] == number)["locations"]}
     report = probes(world, variant)
-    ct.record(world.runtime.store(), report)
+    record(world.runtime.store(), report)
     runtime = world.fresh_runtime()
     item = next(r for r in report_rows(runtime) if r["number"] == number)
     # the old reading takes stock for available: it offers the 3 booked units again
     assert _old_reading(item)[location] == truth[location] + 3
-    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
+    adapter = StockAdapter.for_runtime(runtime, runtime.store())
     assert adapter.per_location(item) == truth
 
 
@@ -214,9 +225,9 @@ def test_bom_sets_follow_their_components_under_booked_lines(world: World) -> No
     truth = {sku_key(r["number"]): {int(loc["number"]): float(loc["available_quantity"])
                                     for loc in r["locations"]} for r in report_rows(runtime)}
     report = probes(world, "no-location-reservations")
-    ct.record(world.runtime.store(), report)
+    record(world.runtime.store(), report)
     runtime = world.fresh_runtime()
-    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store(), boms)
+    adapter = StockAdapter.for_runtime(runtime, runtime.store(), boms)
     got = adapter.finish({sku_key(r["number"]): adapter.per_location(r)
                           for r in report_rows(runtime)})
     assert got[sku_key(lot["number"])] == truth[sku_key(lot["number"])]
@@ -239,12 +250,12 @@ def test_refused_report_filter_is_paged_and_filtered_locally(world: World,
     wanted = [{"simple_filter[number]": number}]
     before = [r for f in wanted for r in report_rows(world.runtime, f)]
     report = probes(world, variant)
-    ct.record(world.runtime.store(), report)
+    record(world.runtime.store(), report)
     runtime = world.fresh_runtime()
     if variant == "report-filter-refused":  # the narrowed read of old fails outright
         with pytest.raises(ValidationError):
             report_rows(runtime, wanted[0])
-    adapter = ct.StockAdapter.for_runtime(runtime, runtime.store())
+    adapter = StockAdapter.for_runtime(runtime, runtime.store())
     marks = world.marks()
     rows = [r for f in adapter.report_filters(wanted) for r in report_rows(runtime, f)
             if r["number"] == number]
@@ -258,7 +269,7 @@ def test_page_limit_and_pacing_follow_the_recorded_contract(world: World) -> Non
     runtime = world.fresh_runtime()
     with pytest.raises(ValidationError):  # before the contract is recorded
         runtime.rackbeat().list_all("products")
-    ct.record(world.runtime.store(), report)
+    record(world.runtime.store(), report)
     runtime = world.fresh_runtime()
     client = runtime.rackbeat()
     assert client.max_page_size == 500
@@ -267,10 +278,10 @@ def test_page_limit_and_pacing_follow_the_recorded_contract(world: World) -> Non
 
 
 def test_customer_lookup_params_follow_the_contract() -> None:
-    assert ct.customer_lookup_params(ct.Contract(), "a@b.dk") == {"search": "a@b.dk"}
-    sf = ct.Contract({("rackbeat", "customer_lookup"): "simple_filter"})
-    assert ct.customer_lookup_params(sf, "a@b.dk") == {"simple_filter[contact_email]": "a@b.dk"}
-    assert ct.customer_lookup_params(ct.Contract({("rackbeat", "customer_lookup"): "all"}),
+    assert customer_lookup_params(Contract(), "a@b.dk") == {"search": "a@b.dk"}
+    sf = Contract({("rackbeat", "customer_lookup"): "simple_filter"})
+    assert customer_lookup_params(sf, "a@b.dk") == {"simple_filter[contact_email]": "a@b.dk"}
+    assert customer_lookup_params(Contract({("rackbeat", "customer_lookup"): "all"}),
                                      "a@b.dk") is None
 
 
@@ -280,10 +291,10 @@ def test_customer_lookup_params_follow_the_contract() -> None:
 def test_write_probe_creates_and_deletes_one_draft(world: World) -> None:
     runtime = world.runtime
     orders_before = len(world.sandbox.rackbeat_app.snapshot()["orders"])
-    report = ct.ContractReport()
-    ct.run_write_probes(runtime, runtime.store(), report)
+    report = ContractReport()
+    run_write_probes(runtime, runtime.store(), report)
     [found] = report.probes
-    assert found.verdict == ct.OK, found
+    assert found.verdict == OK, found
     assert found.observed == "subtotal 26.97, vat 6.74, total 33.71"
     assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == orders_before
     rows = runtime.store().conn.execute("SELECT state FROM contract_probes").fetchall()
@@ -300,12 +311,12 @@ def test_write_probe_left_by_a_crash_is_deleted_next_time(world: World) -> None:
                            "('draft-order', 'creating', '2026-01-01T00:00:00+00:00')")
         pid = int(cur.lastrowid or 0)
     rb.create("orders", {"customer_id": customer["number"],
-                         "other_reference": ct.PROBE_REFERENCE.format(id=pid)},
+                         "other_reference": PROBE_REFERENCE.format(id=pid)},
               path="orders/drafts")
     before = len(world.sandbox.rackbeat_app.snapshot()["orders"])
-    assert ct.cleanup_write_probes(rb, store) == 1
+    assert cleanup_write_probes(rb, store) == 1
     assert len(world.sandbox.rackbeat_app.snapshot()["orders"]) == before - 1
-    assert ct.cleanup_write_probes(rb, store) == 0
+    assert cleanup_write_probes(rb, store) == 0
 
 
 def test_write_probes_need_yes_without_a_terminal(world: World) -> None:
@@ -335,15 +346,15 @@ def test_webhook_events_and_topics_with_listen(world: World) -> None:
         world.config.listen, public_url="http://127.0.0.1:9/rackshop"))
     runtime = Runtime(config)
     try:
-        report = ct.run_contract(runtime, config.shops)
+        report = run_contract(runtime, config.shops)
         events = [p for p in report.probes if p.assumption.startswith("webhook event")]
-        assert events and {p.verdict for p in events} == {ct.CANNOT_TELL}  # none subscribed
+        assert events and {p.verdict for p in events} == {CANNOT_TELL}  # none subscribed
         topics = [p for p in report.probes if p.assumption.startswith("webhook topic")]
-        assert topics and {p.verdict for p in topics} == {ct.OK}
+        assert topics and {p.verdict for p in topics} == {OK}
         wa.register(runtime, config.shops)
-        report = ct.run_contract(runtime, config.shops)
+        report = run_contract(runtime, config.shops)
         events = [p for p in report.probes if p.assumption.startswith("webhook event")]
-        assert {p.verdict for p in events} == {ct.OK}
+        assert {p.verdict for p in events} == {OK}
         assert report.exit_code == ExitCode.OK
     finally:
         runtime.close()
@@ -384,7 +395,7 @@ def test_sync_stock_never_offers_booked_units_again(world: World) -> None:
     # before a contract is recorded (the reading of old took stock for available: truth + 3)
     assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
 
-    ct.record(runtime.store(), ct.run_contract(runtime, runtime.config.shops))
+    record(runtime.store(), run_contract(runtime, runtime.config.shops))
     runtime = world.fresh_runtime()
     assert sync_stock(runtime, runtime.config.select(())).exit_code == ExitCode.OK
     assert shopify_levels(world.sandbox, "dk")[(number, name)] == truth
@@ -417,7 +428,7 @@ def test_sync_orders_finds_the_customer_as_the_contract_says(world: World, varia
     from tests.helpers.shopify_orders import Line, OrderSpec, place
 
     report = probes(world, variant)
-    ct.record(world.runtime.store(), report)
+    record(world.runtime.store(), report)
     runtime = world.fresh_runtime()
     number, _ = a_product(world)
     email = "known.buyer@example.dk"

@@ -16,13 +16,9 @@ from rackshop.errors import ConfigError, ExitCode, SafetyStopError, UsageError
 from rackshop.runtime import Runtime
 from rackshop.sandbox.world import Sandbox
 from rackshop.store import Store
-from rackshop.sync.initial import (
-    PERMANENT_WARNING,
-    REPORT_COLUMNS,
-    InitSyncDoneError,
-    apply_init_sync,
-    preview_init_sync,
-)
+from rackshop.sync.initial import InitSyncDoneError, apply_init_sync, preview_init_sync
+from rackshop.sync.initial_apply import REPORT_COLUMNS
+from rackshop.sync.initial_preview import PERMANENT_WARNING
 from tests.helpers.init_world import build_init_world, rackbeat_state, write_init_config
 
 BULK = "mutation bulkOperationRunQuery"

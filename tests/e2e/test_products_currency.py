@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from rackshop.errors import ExitCode
-from rackshop.sync.products import ProductsReport, sync_products
+from rackshop.sync.products import sync_products
+from rackshop.sync.products_pass import ProductsReport
 from rackshop.sync.runner import JobResult
 from tests.e2e.conftest import World
 from tests.e2e.test_sync_products import RB_MASTER, SF_MASTER, Env, counts

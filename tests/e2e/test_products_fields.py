@@ -15,7 +15,7 @@ from rackshop.config import load_config
 from rackshop.errors import ExitCode
 from rackshop.runtime import Runtime
 from rackshop.sync.initial import apply_init_sync, preview_init_sync
-from rackshop.sync.products import ProductsReport
+from rackshop.sync.products_pass import ProductsReport
 from tests.e2e.test_sync_products import RB_MASTER, Env, counts
 
 

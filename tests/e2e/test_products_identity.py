@@ -13,7 +13,7 @@ import pytest
 from rackshop.config import load_config
 from rackshop.errors import ExitCode
 from rackshop.runtime import Runtime
-from rackshop.sync.products import ProductsReport
+from rackshop.sync.products_pass import ProductsReport
 from tests.e2e.test_sync_products import (
     RB_MASTER,
     SF_MASTER,

@@ -13,7 +13,7 @@ from rackshop.config import load_config
 from rackshop.errors import ExitCode
 from rackshop.runtime import Runtime
 from rackshop.sync.initial import apply_init_sync, preview_init_sync
-from rackshop.sync.products import ProductsReport
+from rackshop.sync.products_pass import ProductsReport
 from tests.e2e.test_sync_products import RB_MASTER, SF_MASTER, Env, counts
 
 LONG_TITLE = "Håndlavet " + "meget lang titel " * 14  # 248 characters

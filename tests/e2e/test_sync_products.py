@@ -19,7 +19,9 @@ from rackshop.runtime import Runtime
 from rackshop.sandbox.base import FaultRule
 from rackshop.sandbox.seed import shop_token
 from rackshop.sandbox.world import RACKBEAT_TOKEN, Sandbox
-from rackshop.sync.products import ProductsReport, Tuning, sync_products
+from rackshop.sync.products import sync_products
+from rackshop.sync.products_pass import ProductsReport
+from rackshop.sync.products_read import Tuning
 from rackshop.sync.runner import JobResult
 
 ALL_PRODUCTS = """{ products(first: 100) { nodes {

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rackshop import contract as ct
+from rackshop.contract.rackbeat_probes import judge_per_location
+from rackshop.contract.recorded import (
+    Contract,
+    StockAdapter,
+    add_line_reservation,
+    load,
+    load_path,
+    record,
+)
+from rackshop.contract.report import (
+    CANNOT_TELL,
+    MINUS_BOOKED_LINES,
+    MINUS_IN_ORDER,
+    OK,
+    REPORTED,
+    ContractReport,
+    Probe,
+    cannot_run,
+    using,
+)
+from rackshop.contract.shopify_probes import granted_covers
+from rackshop.contract.write_probes import expected_line_amounts, judge_line_price
 from rackshop.errors import ExitCode
 from rackshop.store import Store
 
@@ -16,35 +37,35 @@ def loc(number: int, **fields: float) -> dict[str, float]:
 def test_per_location_modes() -> None:
     full = [{"number": "A", "locations": [loc(1, stock_quantity=5, in_order_quantity=2,
                                               available_quantity=3)]}]
-    assert ct.judge_per_location(full)[1] == ct.REPORTED
+    assert judge_per_location(full)[1] == REPORTED
     no_avail = [{"number": "A", "locations": [loc(1, stock_quantity=5, in_order_quantity=2)]}]
-    assert ct.judge_per_location(no_avail)[1] == ct.MINUS_IN_ORDER
+    assert judge_per_location(no_avail)[1] == MINUS_IN_ORDER
     bare = [{"number": "A", "locations": [loc(1, stock_quantity=5)]}]
-    assert ct.judge_per_location(bare)[1] == ct.MINUS_BOOKED_LINES
+    assert judge_per_location(bare)[1] == MINUS_BOOKED_LINES
     # one row without the field is enough to need the fallback
     mixed = [*full, {"number": "B", "locations": [loc(1, stock_quantity=1)]}]
-    assert ct.judge_per_location(mixed)[1] == ct.MINUS_BOOKED_LINES
-    assert ct.judge_per_location([])[1] is None
-    assert ct.judge_per_location([{"number": "A"}])[1] == ""
-    assert ct.judge_per_location([{"number": "A", "locations": [{"number": 1}]}])[1] == ""
+    assert judge_per_location(mixed)[1] == MINUS_BOOKED_LINES
+    assert judge_per_location([])[1] is None
+    assert judge_per_location([{"number": "A"}])[1] == ""
+    assert judge_per_location([{"number": "A", "locations": [{"number": 1}]}])[1] == ""
 
 
 def test_scopes_write_grants_read() -> None:
-    assert ct.granted_covers(["write_orders"], ["read_orders", "write_orders"]) == []
-    assert ct.granted_covers(["read_orders"], ["read_orders", "write_orders"]) == [
+    assert granted_covers(["write_orders"], ["read_orders", "write_orders"]) == []
+    assert granted_covers(["read_orders"], ["read_orders", "write_orders"]) == [
         "write_orders"]
-    assert ct.granted_covers([], ["read_locations"]) == ["read_locations"]
+    assert granted_covers([], ["read_locations"]) == ["read_locations"]
 
 
 def test_verdict_words_and_exit_code() -> None:
-    assert ct.cannot_run(["sync-stock"]) == "differs: job sync-stock cannot run"
-    assert ct.cannot_run(["sync-stock", "sync-orders"]) == \
+    assert cannot_run(["sync-stock"]) == "differs: job sync-stock cannot run"
+    assert cannot_run(["sync-stock", "sync-orders"]) == \
         "differs: jobs sync-orders, sync-stock cannot run"
-    report = ct.ContractReport()
-    report.add(ct.Probe("rackbeat", "a", "x", "y", ct.using("z"), ("sync-stock",)))
-    report.add(ct.Probe("rackbeat", "b", "x", "y", ct.CANNOT_TELL, ("sync-orders",)))
+    report = ContractReport()
+    report.add(Probe("rackbeat", "a", "x", "y", using("z"), ("sync-stock",)))
+    report.add(Probe("rackbeat", "b", "x", "y", CANNOT_TELL, ("sync-orders",)))
     assert report.exit_code == ExitCode.OK and report.blocked == []
-    report.add(ct.Probe("rackbeat", "c", "x", "y", ct.cannot_run(["sync-orders"]),
+    report.add(Probe("rackbeat", "c", "x", "y", cannot_run(["sync-orders"]),
                         ("sync-orders",)))
     assert report.exit_code == ExitCode.CONTRACT == 12 and report.blocked == ["sync-orders"]
 
@@ -52,12 +73,12 @@ def test_verdict_words_and_exit_code() -> None:
 def test_line_reservations_explode_boms_and_skip_shipped() -> None:
     out: dict[tuple[str, int], float] = {}
     boms = {"kit": [("a", 2.0), ("b", 1.0)]}  # SKU keys, as sync-stock reads them
-    ct.add_line_reservation(out, {"item": {"number": "a"}, "quantity": 3, "shipped_quantity": 1,
+    add_line_reservation(out, {"item": {"number": "a"}, "quantity": 3, "shipped_quantity": 1,
                                   "location": {"number": 2}}, boms)
-    ct.add_line_reservation(out, {"item_id": "KIT", "quantity": 2, "location_id": 1}, boms)
-    ct.add_line_reservation(out, {"item_id": "A", "quantity": 1, "shipped_quantity": 1,
+    add_line_reservation(out, {"item_id": "KIT", "quantity": 2, "location_id": 1}, boms)
+    add_line_reservation(out, {"item_id": "A", "quantity": 1, "shipped_quantity": 1,
                                   "location_id": 1}, boms)
-    ct.add_line_reservation(out, {"item_id": "A", "quantity": 1}, boms)  # no location: none
+    add_line_reservation(out, {"item_id": "A", "quantity": 1}, boms)  # no location: none
     assert out == {("a", 2): 2.0, ("kit", 1): 2.0, ("a", 1): 4.0, ("b", 1): 2.0}
 
 
@@ -74,48 +95,48 @@ def test_adapter_modes_and_bom_sets() -> None:
         return orders  # type: ignore[return-value]
 
     row = {"number": "A", "locations": [loc(1, stock_quantity=10), loc(2, stock_quantity=4)]}
-    booked = ct.StockAdapter(ct.Contract({("rackbeat", "per_location"):
-                                          ct.MINUS_BOOKED_LINES}), read, {"kit": [("a", 2.0)]})
+    booked = StockAdapter(Contract({("rackbeat", "per_location"):
+                                          MINUS_BOOKED_LINES}), read, {"kit": [("a", 2.0)]})
     assert booked.per_location(row) == {1: 7.0, 2: 4.0}
     kit = {"number": "KIT", "locations": [loc(1, stock_quantity=5), loc(2, stock_quantity=2)]}
     stock = {"a": booked.per_location(row), "kit": booked.per_location(kit)}
     assert booked.finish(stock)["kit"] == {1: 3.0, 2: 2.0}  # floor(7/2), floor(4/2)
     assert calls == [1]  # the orders are read once per pass
-    reported = ct.StockAdapter(ct.Contract(), read)
+    reported = StockAdapter(Contract(), read)
     full = {"number": "A", "locations": [loc(1, stock_quantity=10, in_order_quantity=3,
                                              available_quantity=6)]}
     assert reported.per_location(full) == {1: 6.0}
     assert reported.report_filters([{"simple_filter[number]": "A"}]) == [
         {"simple_filter[number]": "A"}]
-    local = ct.StockAdapter(ct.Contract({("rackbeat", "report_filter"): "local"}), read)
+    local = StockAdapter(Contract({("rackbeat", "report_filter"): "local"}), read)
     assert local.report_filters([{"simple_filter[number]": "A"},
                                  {"simple_filter[number]": "B"}]) == [{}]
     assert calls == [1]
 
 
 def test_line_price_judged() -> None:
-    assert ct.expected_line_amounts() == {"subtotal": 26.97, "vat": 6.74, "total": 33.71}
-    assert ct.judge_line_price({"total_subtotal": 26.97, "total_vat": 6.74,
-                                "total_total": 33.71})[1] == ct.OK
-    observed, verdict = ct.judge_line_price({"total_subtotal": 8.99, "total_vat": 2.25,
+    assert expected_line_amounts() == {"subtotal": 26.97, "vat": 6.74, "total": 33.71}
+    assert judge_line_price({"total_subtotal": 26.97, "total_vat": 6.74,
+                                "total_total": 33.71})[1] == OK
+    observed, verdict = judge_line_price({"total_subtotal": 8.99, "total_vat": 2.25,
                                              "total_total": 11.24})
     assert verdict == "differs: job sync-orders cannot run"
     assert "line_price read as the line's total" in observed
-    assert ct.judge_line_price({"total_subtotal": "x"})[1] == ct.CANNOT_TELL
+    assert judge_line_price({"total_subtotal": "x"})[1] == CANNOT_TELL
 
 
 def test_record_replaces_and_load_path_reads_without_writing(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    assert ct.load_path(path) == ct.Contract() and not path.exists()
+    assert load_path(path) == Contract() and not path.exists()
     with Store(path) as store:
-        report = ct.ContractReport()
-        report.add(ct.Probe("rackbeat", "page size", "", "", ct.OK, (), "page_limit", 1000))
-        ct.record(store, report)
-        report = ct.ContractReport()
-        report.add(ct.Probe("rackbeat", "page size", "", "", ct.using("500"), (),
+        report = ContractReport()
+        report.add(Probe("rackbeat", "page size", "", "", OK, (), "page_limit", 1000))
+        record(store, report)
+        report = ContractReport()
+        report.add(Probe("rackbeat", "page size", "", "", using("500"), (),
                             "page_limit", 500))
-        report.add(ct.Probe("rackbeat", "no key", "", "", ct.OK))
-        assert ct.record(store, report) == 1
-        assert ct.load(store).page_limit == 500
+        report.add(Probe("rackbeat", "no key", "", "", OK))
+        assert record(store, report) == 1
+        assert load(store).page_limit == 500
         assert store.count("contract") == 1
-    assert ct.load_path(path).page_limit == 500
+    assert load_path(path).page_limit == 500

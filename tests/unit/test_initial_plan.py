@@ -197,13 +197,13 @@ def test_spools_of_dead_processes_are_swept(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from rackshop.sync import initial
+    from rackshop.sync import initial_spool
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    stale = tmp_path / f"{initial.SPOOL_PREFIX}{dead.stdout.strip()}-abc"
+    stale = tmp_path / f"{initial_spool.SPOOL_PREFIX}{dead.stdout.strip()}-abc"
     stale.mkdir()
-    mine = tmp_path / f"{initial.SPOOL_PREFIX}{os.getpid()}-xyz"
+    mine = tmp_path / f"{initial_spool.SPOOL_PREFIX}{os.getpid()}-xyz"
     mine.mkdir()
-    initial._sweep_dead_spools(str(tmp_path))
+    initial_spool._sweep_dead_spools(str(tmp_path))
     assert not stale.exists() and mine.exists()

@@ -9,30 +9,36 @@ import pytest
 
 from rackshop.sync.product_map import (
     DesiredShopify,
-    ProductState,
     PushSettings,
+    desired_from_rackbeat,
+    diff_for_shopify,
+    product_create_input,
+    product_update_input,
+    rackbeat_source_hash,
+    shopify_state_hash,
+    variant_update_input,
+)
+from rackshop.sync.product_map_rackbeat import (
+    diff_for_rackbeat,
+    rackbeat_fields_from_variant,
+    rackbeat_product_from_variant,
+    shopify_source_hash,
+)
+from rackshop.sync.product_state import (
+    ProductState,
     RackbeatItem,
     VariantState,
-    convert_weight,
-    desired_from_rackbeat,
-    diff_for_rackbeat,
-    diff_for_shopify,
-    html_to_text,
     index_skus,
-    product_create_input,
     product_state,
-    product_update_input,
-    rackbeat_fields_from_variant,
+)
+from rackshop.sync.product_values import (
+    convert_weight,
+    html_to_text,
     rackbeat_price,
-    rackbeat_product_from_variant,
-    rackbeat_source_hash,
     shopify_price,
-    shopify_source_hash,
-    shopify_state_hash,
     sku_key,
     text_to_html,
     variant_name,
-    variant_update_input,
 )
 
 D = Decimal
@@ -414,12 +420,12 @@ def test_desired_json_is_hashable_input() -> None:
     ("0.20", "95", "0.95"), ("0", "95", "0.00"),
 ])
 def test_round_price(value: str, rounding: str, out: str) -> None:
-    from rackshop.sync.product_map import round_price
+    from rackshop.sync.product_values import round_price
     assert round_price(Decimal(value), rounding) == Decimal(out)
 
 
 def test_to_shop_currency_rounds_once_and_never_for_the_base_currency() -> None:
-    from rackshop.sync.product_map import to_shop_currency
+    from rackshop.sync.product_values import to_shop_currency
     assert to_shop_currency(Decimal("65"), Decimal("0.65"), "95") == Decimal("99.95")
     assert to_shop_currency(Decimal("65.004"), Decimal(1), "whole") == Decimal("65.00")
 
@@ -427,12 +433,11 @@ def test_to_shop_currency_rounds_once_and_never_for_the_base_currency() -> None:
 def test_owned_fields_and_the_ownership_rule_in_the_diff() -> None:
     from rackshop.sync.product_map import (
         PushSettings,
-        RackbeatItem,
         desired_from_rackbeat,
         diff_for_shopify,
         owned_fields,
-        variant_state,
     )
+    from rackshop.sync.product_state import RackbeatItem, variant_state
     item = RackbeatItem("A-1", "product", "Krus", "", Decimal(80), None, False, 1000, "Varer",
                         Decimal(25), None, None, "")
     desired = desired_from_rackbeat(item, PushSettings(fields=("barcode", "group", "sales_price")))
@@ -451,7 +456,8 @@ def test_owned_fields_and_the_ownership_rule_in_the_diff() -> None:
 
 
 def test_untaxed_variant_price_has_no_vat() -> None:
-    from rackshop.sync.product_map import PushSettings, RackbeatItem, desired_from_rackbeat
+    from rackshop.sync.product_map import PushSettings, desired_from_rackbeat
+    from rackshop.sync.product_state import RackbeatItem
     item = RackbeatItem("G-1", "product", "Gavekort", "", Decimal(200), None, False, 1000,
                         "Varer", Decimal(25), None, None, "")
     settings = PushSettings(fields=("sales_price",))
@@ -460,7 +466,7 @@ def test_untaxed_variant_price_has_no_vat() -> None:
 
 
 def test_shorten_and_group_for_type() -> None:
-    from rackshop.sync.product_map import NAME_LIMIT, group_for_type, shorten
+    from rackshop.sync.product_values import NAME_LIMIT, group_for_type, shorten
     assert shorten("Kort") == ("Kort", None)
     text, note = shorten("x" * 300)
     assert len(text) == NAME_LIMIT and text.endswith("…") and note and "300" in note

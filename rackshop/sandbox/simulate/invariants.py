@@ -360,7 +360,7 @@ def linked_fields(world: World) -> list[Violation]:
     for an untaxed variant). Another currency (docs/products.md): the variant price without
     VAT times the rate equals Rackbeat's price within a cent of each currency; a shop without a
     rate, or with ``price_rounding`` other than cent, is not checked for prices."""
-    from rackshop.sync.product_map import shopify_price, vat_factor
+    from rackshop.sync.product_values import shopify_price, vat_factor
 
     items = {str(i["number"]).casefold(): i for i in world.rackbeat.get("products") or []}
     out: list[Violation] = []

@@ -1,0 +1,146 @@
+"""`rackshop orders list | resolve | retry`: the orders that need a person.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from rackshop import console
+from rackshop.cli.common import (
+    Common,
+    ConfigOpt,
+    DebugOpt,
+    FormatOpt,
+    LogFormat,
+    LogFormatOpt,
+    OutputFormat,
+    ShopOpt,
+    VerboseOpt,
+    load,
+    run,
+)
+from rackshop.cli.jobs import job_body
+from rackshop.errors import ExitCode
+
+orders_app = typer.Typer(help="Orders that need a person: list them, mark one handled by hand, "
+                         "or send a refused one again.", no_args_is_help=True)
+
+
+ShopArg = Annotated[str, typer.Argument(metavar="SHOP", help="The shop's name in the config.")]
+
+
+OrderArg = Annotated[str, typer.Argument(
+    metavar="ORDER_NAME", help="The order as Shopify names it, e.g. '#1001' (quote it for the "
+    "shell), or its numeric id.")]
+
+
+@orders_app.command("list")
+def orders_list_cmd(
+    config: ConfigOpt = None,
+    shop: ShopOpt = None,
+    output: FormatOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the orders that failed, were refused, are held, stopped, half-done or waiting.
+
+    Reads only the state store; calls no API. Kinds: refused (waits for a change, see
+    `rackshop orders retry`), failed (tried again each pass), held (Rackbeat's total disagreed),
+    stopped (cancelled or refunded in Shopify while half-done), half-done (resumed by the next
+    pass), waiting (trigger not met). Exit code 0.
+    """
+    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.orders import list_orders
+
+        cfg = load(c)
+        runtime = Runtime(cfg)
+        names = {s.name for s in cfg.select(c.shops)}
+        try:
+            store = runtime.store() if runtime.state_path.exists() else None
+            rows = list_orders(store, names)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        attention = sum(1 for r in rows if r["attention"])
+        if output == OutputFormat.json or (output is None and c.log_format == LogFormat.json):
+            import json
+
+            out.file.write(json.dumps({"attention": attention, "orders": rows}, default=str)
+                           + "\n")
+            return ExitCode.OK
+        console.print_table(
+            out, "orders", ["shop", "order", "kind", "rackbeat", "attempts", "reason", "since"],
+            [(r["shop"], r["order"], r["kind"] + ("" if r["attention"] else " (no action)"),
+              r["rackbeat_order"] or "", r["attempts"], r["reason"], r["since"]) for r in rows]
+            or [("-", "", "nothing to list", "", "", "", "")])
+        console.print_line(out, f"{attention} order(s) need attention")
+        return ExitCode.OK
+
+    run(common, body)
+
+
+@orders_app.command("resolve")
+def orders_resolve_cmd(
+    shop_name: ShopArg,
+    order_name: OrderArg,
+    config: ConfigOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Mark an order as handled by hand (e.g. entered in Rackbeat yourself).
+
+    Its journal state becomes 'resolved': sync-orders no longer fails on it and sync-stock no
+    longer holds its units back. Example: rackshop orders resolve dk '#1001'. Exit code 0, or
+    2 when the shop or order is unknown (or the order was transferred normally).
+    """
+    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+
+    def body(c: Common) -> ExitCode:
+        from rackshop.runtime import Runtime
+        from rackshop.sync.orders import resolve_order
+
+        cfg = load(c)
+        [shop_cfg] = cfg.select(c.shops)
+        runtime = Runtime(cfg)
+        try:
+            before = resolve_order(runtime.store(), shop_cfg.name, order_name)
+        finally:
+            runtime.close()
+        out, _ = console.make_consoles()
+        was = f"was {before['state']}" + (f": {before['reason']}" if before["reason"] else "")
+        console.print_line(out, f"{shop_cfg.name} {before['order_name']}: resolved ({was})")
+        return ExitCode.OK
+
+    run(common, body)
+
+
+@orders_app.command("retry")
+def orders_retry_cmd(
+    shop_name: ShopArg,
+    order_name: OrderArg,
+    config: ConfigOpt = None,
+    log_format: LogFormatOpt = None,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Send a refused order to Rackbeat again now, though nothing changed.
+
+    Runs sync-orders for that one order and prints its summary; the exit code is sync-orders'
+    (0 transferred, 1 refused again). 2 when the shop or order is unknown or not failed.
+    """
+    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+
+    def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
+        from rackshop.sync.orders import request_retry, sync_orders
+
+        row = request_retry(runtime.store(), shops[0].name, order_name)
+        return sync_orders(runtime, shops, order_names=(str(row["order_name"]),), progress=bars)
+
+    run(common, job_body(job))
