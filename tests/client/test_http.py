@@ -147,3 +147,28 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("1.5") == 1.5
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+def test_session_reads_the_proxy_environment_once_per_host_and_still_honours_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rackshop.http import make_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setenv("NO_PROXY", "bypass.example.test")
+    reads: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counting(url: str, no_proxy: object = None) -> dict[str, str]:
+        reads.append(url)
+        return real(url, no_proxy=no_proxy)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    session = make_session()
+    for _ in range(5):
+        settings = session.merge_environment_settings(URL, {}, False, None, None)
+        assert settings["proxies"]["https"] == "http://proxy.example.test:3128"
+        settings["proxies"].clear()  # a caller changing its copy changes nothing kept
+    bypass = session.merge_environment_settings(
+        "https://bypass.example.test/x", {}, False, None, None)
+    assert "https" not in bypass["proxies"]
+    assert reads == [URL, "https://bypass.example.test/x"]
