@@ -36,8 +36,9 @@ def test_the_stream_holds_every_kind_of_event_in_time_order() -> None:
     kinds = {e.kind for e in events}
     for kind in ("shopify.order", "shopify.order.pay", "shopify.order.fulfil",
                  "shopify.order.cancel", "shopify.order.refund", "rackbeat.stock",
-                 "rackbeat.price", "rackbeat.product.new", "ops.faults", "ops.overlap",
-                 "ops.kill"):
+                 "rackbeat.price", "rackbeat.product.new", "rackbeat.ship", "rackbeat.number",
+                 "ops.faults",
+                 "ops.overlap", "ops.kill"):
         assert kind in kinds, kind
     assert [e.at for e in events] == sorted(e.at for e in events)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
@@ -60,6 +61,7 @@ def test_timetable_follows_the_readme_cron() -> None:
     assert sum(t.job == "sync-orders" for t in ticks) == 12
     assert sum(t.job == "sync-stock" for t in ticks) == 4
     assert [t.at for t in ticks if t.job == "sync-products"] == [CRON["sync-products"][1]]
+    assert sum(t.job == "sync-fulfillments" for t in ticks) == 6  # */10, as the README has it
 
 
 # -- the invariants on a hand-made world -----------------------------------------------------------
@@ -90,8 +92,9 @@ def _world() -> World:
         "inventoryItems": [
             {"id": "I1", "tracked": True, "levels": {"L1": {"quantities": {"available": 5}}}},
             {"id": "I2", "tracked": True, "levels": {"L1": {"quantities": {"available": 3}}}}],
-        "orders": [_order(1001), _order(1002), _order(1003, status="PENDING", sku="B-2",
-                                                      qty=1, total="62.50")],
+        "orders": [_order(1001, fulfillments=[{"trackingInfo": [{"number": "T-1"}]}]),
+                   _order(1002), _order(1003, status="PENDING", sku="B-2", qty=1,
+                                        total="62.50")],
     }
     group = {"vat_domestic": 25}
     rackbeat = {
@@ -112,10 +115,14 @@ def _world() -> World:
             {"number": 5002, "other_reference": "rackshop:dk:1002 #1002", "total_total": 250.0,
              "currency": "DKK", "is_booked": True}],
         "customers": [{"contact_email": "karen@example.dk"}, {"contact_email": "ole@example.dk"}],
+        "order_shipments": [{"id": 71, "order_number": 5001, "is_shipped": True,
+                             "tracking_number": "T-1"},
+                            {"id": 72, "order_number": 5002, "is_shipped": False,
+                             "tracking_number": "T-2"}],
     }
     shop = ShopView("dk", shop_state, master="rackbeat", fields=("name", "sales_price"),
                     prices_include_tax=True, transfer_on="paid", stock_enabled=True,
-                    stock_targets={"Lager": (1,)}, buffer=0)
+                    stock_targets={"Lager": (1,)}, buffer=0, fulfillments_enabled=True)
     return World(rackbeat=rackbeat, shops=[shop],
                  runs=[JobRun("sync-orders", 0), JobRun("sync-orders", 1,
                                                         failures=[("dk", "#1003", "no SKU")])])
@@ -156,6 +163,10 @@ PLANTED = {
         sales_price=104.0)),
     "name not synced": (inv.linked_fields, lambda w: w.rackbeat["products"][1].update(
         name="Beta 2")),
+    "shipment not fulfilled": (inv.shipments_fulfilled, lambda w: w.shops[0].state["orders"]
+                               [0].update(fulfillments=[])),
+    "second parcel not fulfilled": (inv.shipments_fulfilled, lambda w: w.rackbeat[
+        "order_shipments"][1].update(is_shipped=True)),
     "quiet round wrote": (inv.quiet_round_writes_nothing, lambda w: setattr(
         w, "quiet_writes", {"shopify mutation inventorySetQuantities": 1})),
     "exit 1 naming nothing": (inv.failures_name_records, lambda w: w.runs.append(
@@ -349,3 +360,51 @@ def test_order_events_happen_in_the_shopify_twin(tmp_path: Path) -> None:
         assert mug["currentQuantity"] == 2  # 2, edited to 3, one refunded
         assert [li["sku"] for li in order["lineItems"]].count("KIT-1") == 1  # a custom BOM line
         assert applier.touched[f"order dk {order['name']}"] == [1, 2, 3, 4]
+
+
+def test_a_shipped_order_in_two_parcels_becomes_two_fulfilments(tmp_path: Path) -> None:
+    """``rackbeat.ship`` ships a transferred order from the Rackbeat twin (two parcels, each
+    with its tracking number); the simulation's sync-fulfillments pass makes them fulfilments,
+    and the invariant sees them; a ship event for an order not yet in Rackbeat is skipped."""
+    from rackshop.config import load_config, write_config
+    from rackshop.runtime import Runtime
+    from rackshop.sandbox.simulate.apply import Applier
+    from rackshop.sandbox.simulate.events import Event
+    from rackshop.sandbox.simulate.runner import world_of
+    from rackshop.sandbox.world import Sandbox
+    from rackshop.sync.fulfillments import sync_fulfillments
+    from rackshop.sync.orders import sync_orders
+
+    with Sandbox(seed=1, shops=1, products=12, orders=0) as sandbox:
+        path = tmp_path / "rackshop.toml"
+        write_config(sandbox.config_dict(tmp_path / "secrets", tmp_path / "state.db"), path)
+        config = load_config(path)
+        applier = Applier(sandbox)
+        order = {"shop": "dk", "lines": [["MUG 350 ML", 2], ["KIT-1", 1]], "discount": None,
+                 "shipping": "49.00", "paid": True, "test": False, "split_tax": False,
+                 "presentment": None, "email": "karen@example.dk"}
+        applier.apply(Event(1, 60, "shopify.order", {**order, "ref": "dk-1"}))
+        runtime = Runtime(config)
+        try:
+            assert sync_orders(runtime, config.shops).exit_code == 0
+            applier.apply(Event(3, 120, "rackbeat.ship",
+                                {"ref": "dk-1", "parcels": 2, "tracking": "00370001"}))
+            assert applier.skipped == {}
+            applier.apply(Event(4, 130, "shopify.order", {**order, "ref": "dk-3"}))
+            applier.apply(Event(5, 140, "rackbeat.ship",
+                                {"ref": "dk-3", "parcels": 1, "tracking": "00370003"}))
+            assert "not in Rackbeat" in applier.skipped[5]
+            shipments = sandbox.rackbeat_app.snapshot()["order_shipments"]
+            assert sorted(s["tracking_number"] for s in shipments) == ["003700011", "003700012"]
+            assert all(s["is_shipped"] for s in shipments)
+            world = world_of(sandbox, config, runtime, [], {}, {})
+            assert len(inv.shipments_fulfilled(world)) == 2  # before the pass
+            assert sync_fulfillments(runtime, config.shops).exit_code == 0
+            world = world_of(sandbox, config, runtime, [], {}, {})
+            assert inv.shipments_fulfilled(world) == []
+            shop, gid = applier.orders["dk-1"]
+            fulfilled = sandbox.shopify_app.shop(shop).orders[gid]["fulfillments"]
+            assert sorted(t["number"] for f in fulfilled for t in f["trackingInfo"]) == [
+                "003700011", "003700012"]
+        finally:
+            runtime.close()

@@ -342,6 +342,10 @@ class Applier:
         self._update_item(sku, {"name": name})
         self.touch(ev, sku_key(sku))
 
+    def _rackbeat_number(self, ev: Event, sku: str, new: str) -> None:
+        self._update_item(sku, {"number": new})
+        self.touch(ev, sku_key(sku), sku_key(new))
+
     def _rackbeat_product_new(self, ev: Event, sku: str, name: str, price: str, group: int,
                               stock: dict[str, int]) -> None:
         self.sandbox.rackbeat_app.add_product(
@@ -353,6 +357,36 @@ class Applier:
                           components: dict[str, int]) -> None:
         self.sandbox.rackbeat_app.add_lot(sku, name, float(price), 1000, components)
         self.touch(ev, sku_key(sku), *(sku_key(c) for c in components))
+
+    def _rackbeat_ship(self, ev: Event, ref: str, parcels: int, tracking: str) -> None:
+        """The warehouse ships a transferred order: one shipment, or two parcels (the first
+        half of the lines, then the rest), each marked shipped with its tracking number."""
+        state, gid, key = self._order(ref)
+        order = state.orders[gid]
+        legacy = order.get("legacyResourceId") or str(gid).rsplit("/", 1)[-1]
+        prefix = f"rackshop:{state.name}:{legacy} "
+        twin = self.sandbox.rackbeat_app
+
+        def run() -> None:
+            acc = twin.account
+            rb = next((o for o in acc.orders.values()
+                       if str(o.header.get("other_reference") or "").startswith(prefix)), None)
+            if rb is None:
+                raise KeyError(f"{key} is not in Rackbeat (yet)")
+            left = [(ln, ln.quantity - ln.shipped - ln.in_shipment) for ln in rb.lines]
+            left = [(ln, q) for ln, q in left if q > 0]
+            parts: list[dict[str, Any]] = []
+            if parcels > 1 and len(left) > 1:
+                parts.append({"lines": [{"line_id": ln.id, "quantity": q}
+                                        for ln, q in left[: len(left) // 2]]})
+            parts.append({})
+            for n, part in enumerate(parts, start=1):
+                shipment = acc.create_shipment(
+                    rb, {**part, "tracking_number": f"{tracking}{n}", "carrier": "PostNord"})
+                acc.mark_shipped(shipment, {"pick": True})
+
+        twin._python(run)
+        self.touch(ev, key)
 
     # -- operations --------------------------------------------------------------------------------
 

@@ -24,11 +24,12 @@ CRON: dict[str, tuple[int, int]] = {
     "sync-orders": (300, 0),
     "sync-stock": (900, 0),
     "sync-products": (3600, 420),
+    "sync-fulfillments": (600, 0),
 }
 
 #: The order jobs run in when several are due at the same minute (as cron would start them,
 #: one after the other in the simulation).
-JOB_ORDER = ("sync-products", "sync-orders", "sync-stock")
+JOB_ORDER = ("sync-products", "sync-orders", "sync-fulfillments", "sync-stock")
 
 
 class SimClock:

@@ -10,14 +10,17 @@ Kinds (``args`` in brackets):
 
 * Shopify orders ``shopify.order`` [shop, ref, lines (SKU or null, quantity), discount, shipping,
   paid, test, split_tax, presentment, email] and their follow-ups ``shopify.order.pay``,
-  ``.fulfil``, ``.cancel`` (early: usually before its transfer; late: after), ``.refund`` [ref],
-  ``.edit`` [ref, delta: a line's quantity one up or down];
+  ``.fulfil`` (fulfilled by hand in Shopify), ``.cancel`` (early: usually before its transfer;
+  late: after), ``.refund`` [ref], ``.edit`` [ref, delta: a line's quantity one up or down];
 * Shopify hand edits ``shopify.stock`` [shop, sku, quantity], ``shopify.price`` [shop, sku,
   factor], ``shopify.sku`` [shop, sku, new], ``shopify.delete`` then ``shopify.relist`` [shop,
   sku], ``shopify.product.new`` [shop, sku, title, price];
 * Rackbeat ``rackbeat.stock`` [sku, location, delta, why: receipt, correction, sale, return],
-  ``rackbeat.price`` [sku, factor], ``rackbeat.name`` [sku, name], ``rackbeat.product.new``,
-  ``rackbeat.bom.new``;
+  ``rackbeat.price`` [sku, factor], ``rackbeat.name`` [sku, name], ``rackbeat.number`` [sku,
+  new: the item's number renamed; later Rackbeat events use the new one],
+  ``rackbeat.product.new``,
+  ``rackbeat.bom.new``, and the warehouse shipping a transferred order ``rackbeat.ship`` [ref,
+  parcels: 1 or 2 shipments, tracking];
 * operations (only with ``--faults`` above 0) ``ops.faults`` [twin, rate, kinds, minutes],
   ``ops.token`` [shop, minutes], ``ops.overlap`` [jobs], ``ops.kill`` [job, after_ms].
 """
@@ -46,6 +49,7 @@ RATES: dict[str, float] = {
     "rackbeat.stock": 40.0,
     "rackbeat.price": 3.0,
     "rackbeat.name": 2.0,
+    "rackbeat.number": 0.3,
     "rackbeat.product.new": 1.0,
     "rackbeat.bom.new": 0.3,
     # operations, when faults > 0
@@ -55,7 +59,7 @@ RATES: dict[str, float] = {
     "ops.kill": 2.0,
 }
 
-JOBS = ("sync-orders", "sync-stock", "sync-products")
+JOBS = ("sync-orders", "sync-stock", "sync-products", "sync-fulfillments")
 FAULT_KINDS = ("5xx", "429", "slow", "drop", "lost")
 CUSTOMERS = ("karen@example.dk", "SOREN.K@example.dk", "astrid@example.se",
              "new.customer@example.com", "ny.kunde@example.dk")
@@ -185,8 +189,12 @@ def _order(plan: _Plan, shop: str, skus: Sequence[str], cat: Catalogue, at: int)
              email=rng.choice(CUSTOMERS) if rng.random() < 0.9 else None)
     if not paid and rng.random() < 0.7:
         plan.add(at + rng.randrange(600, 8 * 3600), "shopify.order.pay", ref=ref)
-    if rng.random() < 0.5:
+    r = rng.random()
+    if r < 0.2:  # fulfilled by hand in Shopify
         plan.add(at + rng.randrange(3600, 30 * 3600), "shopify.order.fulfil", ref=ref)
+    elif r < 0.65:  # shipped from the warehouse in Rackbeat, once it is there
+        plan.add(at + rng.randrange(2 * 3600, 30 * 3600), "rackbeat.ship", ref=ref,
+                 parcels=2 if rng.random() < 0.2 else 1, tracking=f"00370{plan.order_no:08d}")
     r = rng.random()
     if r < 0.04:
         plan.add(at + rng.randrange(60, 20 * 60), "shopify.order.cancel", ref=ref)
@@ -239,6 +247,12 @@ def _rackbeat(plan: _Plan, rb_skus: list[str], cat: Catalogue, shop_skus: dict[s
         plan.new_no += 1
         plan.add(plan.moment(day), "rackbeat.name", sku=rng.choice(rb_skus),
                  name=f"Omdøbt vare {plan.new_no}")
+    for _ in range(plan.count(RATES["rackbeat.number"])):
+        plan.new_no += 1
+        i = rng.randrange(len(rb_skus))
+        new = f"{rb_skus[i]}-R{plan.new_no}"
+        plan.add(plan.moment(day), "rackbeat.number", sku=rb_skus[i], new=new)
+        rb_skus[i] = new
     for _ in range(plan.count(RATES["rackbeat.product.new"])):
         plan.new_no += 1
         sku = f"SIM-{plan.new_no}"

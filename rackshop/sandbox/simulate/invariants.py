@@ -52,6 +52,7 @@ class ShopView:
     buffer: int = 0
     currency_rate: float | None = None
     price_rounding: str = "cent"
+    fulfillments_enabled: bool = False
 
 
 @dataclass
@@ -409,6 +410,38 @@ def linked_fields(world: World) -> list[Violation]:
     return out
 
 
+def shipments_fulfilled(world: World) -> list[Violation]:
+    """Every Rackbeat shipment marked shipped, of an order transferred from a shop with
+    ``fulfillments.enabled``, is a fulfilment in Shopify carrying its tracking number, unless
+    the Shopify order is cancelled, was already wholly fulfilled (by hand), or the shipment is
+    listed as needing attention with a reason."""
+    by_number = {o.get("number"): o for o in world.rackbeat.get("orders") or []}
+    shops = {s.name: s for s in world.shops if s.fulfillments_enabled}
+    out: list[Violation] = []
+    for shipment in world.rackbeat.get("order_shipments") or []:
+        if not shipment.get("is_shipped"):
+            continue
+        rb_order = by_number.get(shipment.get("order_number")) or {}
+        m = REFERENCE.match(str(rb_order.get("other_reference") or ""))
+        shop = shops.get(m["shop"]) if m else None
+        if m is None or shop is None:
+            continue
+        order = next((o for o in shop.state.get("orders") or []
+                      if legacy_id(o) == m["legacy"]), None)
+        if order is None or order.get("cancelledAt"):
+            continue
+        tracking = str(shipment.get("tracking_number") or "")
+        numbers = {str(t.get("number")) for f in order.get("fulfillments") or []
+                   for t in f.get("trackingInfo") or []}
+        by_hand = order.get("displayFulfillmentStatus") == "FULFILLED" and tracking not in numbers
+        if tracking in numbers or by_hand \
+                or (shop.name, str(shipment.get("id"))) in world.attention:
+            continue
+        out.append(Violation(_order_key(shop.name, order),
+                             f"Rackbeat shipment {shipment.get('id')} (tracking {tracking}) is "
+                             "not a fulfilment in Shopify and not listed as needing attention"))
+    return out
+
 def quiet_round_writes_nothing(world: World) -> list[Violation]:
     """In the second round of every job at the quiet point (no events, no faults), neither
     twin's request log has a write request (a mutation, or a POST/PUT/DELETE)."""
@@ -445,6 +478,7 @@ INVARIANTS: list[tuple[str, Callable[[World], list[Violation]]]] = [
     ("stock levels", stock_levels),
     ("products once", products_once),
     ("linked fields", linked_fields),
+    ("shipments fulfilled", shipments_fulfilled),
     ("quiet round writes nothing", quiet_round_writes_nothing),
     ("failures name records", failures_name_records),
 ]

@@ -139,6 +139,7 @@ class Simulation:
 
     def run_job(self, runtime: Runtime, job: str) -> JobRun:
         """One pass of ``job`` in-process, as its CLI command would run it."""
+        from rackshop.sync.fulfillments import sync_fulfillments
         from rackshop.sync.orders import sync_orders
         from rackshop.sync.products import sync_products
         from rackshop.sync.stock import sync_stock
@@ -150,6 +151,8 @@ class Simulation:
                 result = sync_orders(runtime, shops, now=self.clock.now)
             elif job == "sync-stock":
                 result = sync_stock(runtime, shops, now=self.clock.now)
+            elif job == "sync-fulfillments":
+                result = sync_fulfillments(runtime, shops, now=self.clock.now)
             else:
                 result = sync_products(runtime, shops, now=self.clock.now)
         except LockHeldError as exc:
@@ -304,7 +307,7 @@ class Simulation:
     def _quiet_point(self, day: int, sandbox: Any, config: Config, runtime: Runtime,
                      applier: Applier, dups: dict[str, set[str]], at: int) -> None:
         applier.quiet()
-        jobs = ("sync-products", "sync-orders", "sync-stock")
+        jobs = ("sync-products", "sync-orders", "sync-fulfillments", "sync-stock")
         self.clock.advance_to(at)
         for job in jobs:
             self._record(self.run_job(runtime, job))
@@ -367,7 +370,8 @@ def world_of(sandbox: Any, config: Config, runtime: Runtime, runs: list[JobRun],
             stock_targets={t.shopify_location: t.rackbeat_locations for t in stock.targets},
             buffer=stock.buffer,
             currency_rate=getattr(shop.products, "currency_rate", None),
-            price_rounding=str(getattr(shop.products, "price_rounding", "cent"))))
+            price_rounding=str(getattr(shop.products, "price_rounding", "cent")),
+            fulfillments_enabled=shop.fulfillments.enabled))
     attention = {(f["shop"], f["key"]): f["reason"] for f in runtime.store().failures()}
     return World(rackbeat=sandbox.rackbeat_app.snapshot(), shops=views,
                  rackbeat_includes_vat=config.rackbeat.prices_include_vat,
