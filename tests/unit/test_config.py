@@ -632,7 +632,7 @@ def test_example_config_loads_cleanly(tmp_path: Path) -> None:
 
 
 def test_example_config_documents_every_key() -> None:
-    from rackshop.config import _KEYS
+    from rackshop.config import TABLE_KEYS as _KEYS
 
     text = (ROOT / "examples" / "config.toml").read_text(encoding="utf-8")
     docs = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")

@@ -1,0 +1,128 @@
+"""The configuration: a TOML file, declared once as a schema, turned into frozen dataclasses.
+
+One file describes the Rackbeat account and every Shopify shop (see ``examples/config.toml`` and
+``docs/config.md``). The package, by concern:
+
+- :mod:`.values`: constants, allowed values (``Literal`` types), :class:`Secret`,
+  :class:`FrozenMap`.
+- :mod:`.schema`: every table and key with its type, default, range and description (pydantic).
+- :mod:`.fields`: the value types the schema uses (URLs, dates, location maps, ...).
+- :mod:`.validate`, :mod:`.messages`, :mod:`.checks`: validation table by table, pydantic's errors
+  reworded with key paths and did-you-mean, the rules between keys and the warnings.
+- :mod:`.secrets`: ``{ env = ... }`` / ``{ file = ... }`` references read into :class:`Secret`.
+- :mod:`.objects`, :mod:`.build`: the frozen dataclasses every job reads, built in one place.
+- :mod:`.files`: finding, loading and writing the file.
+- :mod:`.docs`: the key tables of ``docs/config.md``, the JSON Schema, ``config show``.
+
+Secrets are never written in the file. A secret key holds a reference; the value is read at load
+time, wrapped in a :class:`Secret` (whose repr is ``Secret('***')``) and registered with
+:mod:`rackshop.redact` so it is masked wherever it might be logged.
+"""
+
+from rackshop.config.files import (
+    default_state_path,
+    default_user_config_path,
+    find_config_path,
+    load_config,
+    validate_dict,
+    write_config,
+)
+from rackshop.config.messages import TABLE_KEYS
+from rackshop.config.objects import (
+    Config,
+    CustomerDefaults,
+    FulfillmentsConfig,
+    HttpConfig,
+    InitialConfig,
+    ListenConfig,
+    LogConfig,
+    OrdersConfig,
+    ProductsConfig,
+    RackbeatConfig,
+    ShopConfig,
+    StateConfig,
+    StockConfig,
+    StockTarget,
+)
+from rackshop.config.values import (
+    APP_NAME,
+    CONFIG_ENV_VAR,
+    DEFAULT_API_VERSION,
+    DEFAULT_CONFIG_NAME,
+    DEFAULT_RACKBEAT_URL,
+    METAFIELD_KEY,
+    METAFIELD_NAMESPACE,
+    RACKBEAT_FIELDS,
+    SHOPIFY_FIELDS,
+    SHOPIFY_ORDER_HISTORY_DAYS,
+    AfterTransfer,
+    BarredAction,
+    FrozenMap,
+    LogFormat,
+    LogLevel,
+    OrderCurrency,
+    PriceRounding,
+    ProcessTo,
+    ProductMaster,
+    ProductStatus,
+    RackbeatField,
+    Secret,
+    ShopifyField,
+    ShopPlan,
+    TransferOn,
+    VatZone,
+    WeightUnit,
+    WriteBack,
+)
+
+__all__ = [
+    "APP_NAME",
+    "CONFIG_ENV_VAR",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_CONFIG_NAME",
+    "DEFAULT_RACKBEAT_URL",
+    "METAFIELD_KEY",
+    "METAFIELD_NAMESPACE",
+    "RACKBEAT_FIELDS",
+    "SHOPIFY_FIELDS",
+    "SHOPIFY_ORDER_HISTORY_DAYS",
+    "TABLE_KEYS",
+    "AfterTransfer",
+    "BarredAction",
+    "Config",
+    "CustomerDefaults",
+    "FrozenMap",
+    "FulfillmentsConfig",
+    "HttpConfig",
+    "InitialConfig",
+    "ListenConfig",
+    "LogConfig",
+    "LogFormat",
+    "LogLevel",
+    "OrderCurrency",
+    "OrdersConfig",
+    "PriceRounding",
+    "ProcessTo",
+    "ProductMaster",
+    "ProductStatus",
+    "ProductsConfig",
+    "RackbeatConfig",
+    "RackbeatField",
+    "Secret",
+    "ShopConfig",
+    "ShopPlan",
+    "ShopifyField",
+    "StateConfig",
+    "StockConfig",
+    "StockTarget",
+    "TransferOn",
+    "VatZone",
+    "WeightUnit",
+    "WriteBack",
+    "default_state_path",
+    "default_user_config_path",
+    "find_config_path",
+    "load_config",
+    "validate_dict",
+    "write_config",
+]
