@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from rackshop import console
-from rackshop.cli import check, init_sync, jobs, listen, orders, sandbox, status
+from rackshop.cli import check, config, init_sync, jobs, listen, orders, sandbox, status
 from rackshop.cli.common import app
 from rackshop.errors import RackshopError
 
@@ -27,6 +27,7 @@ app.command("demo")(sandbox.demo_cmd)
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(listen.webhooks_app, name="webhooks")
 app.add_typer(orders.orders_app, name="orders")
+app.add_typer(config.config_app, name="config")
 
 
 def main() -> None:

@@ -159,18 +159,23 @@ class RackbeatTable(Table):
         None, description="The Rackbeat API token (Rackbeat: Settings -> API).")
     base_url: Annotated[Url, AfterValidator(_with_slash)] = Field(
         DEFAULT_RACKBEAT_URL,
-        description="Rackbeat's API address; change it only for the sandbox. A trailing / is "
-        "added; plain http to anything but the local machine gives a warning.")
+        description=(
+        "An `http://` or `https://` URL without user, password, query or fragment; a trailing"
+        " `/` is added. Change it only for the sandbox; plain `http` to anything but the "
+        "local machine gives a warning."))
     requests_per_minute: int = Field(
         480, ge=1, le=1_000_000,
-        description="The most requests per minute sent to Rackbeat, all jobs of a run together; "
-        "above 480 (Rackbeat's limit per token) gives a warning unless base_url points elsewhere.")
+        description=(
+        "The most requests per minute rackshop sends to Rackbeat, all jobs of a run together."
+        " Above 480 (Rackbeat's limit per token) gives a warning, unless `base_url` points "
+        "elsewhere (the sandbox)."))
     prices_include_vat: bool = Field(
         False, description="Whether Rackbeat's sales prices include VAT.")
     timeout_seconds: float = Field(
         30.0, ge=1, le=600, description="Seconds to wait for one answer before retrying.")
     webhook_token: SecretKey = Field(
-        None, description="The token Rackbeat sends with its webhooks (`rackshop listen`).")
+        None,
+        description="Optional. The token Rackbeat sends with its webhooks (`rackshop listen`).")
 
 
 class StateTable(Table):
@@ -180,10 +185,10 @@ class StateTable(Table):
 
     path: FilePath | None = Field(
         None,
-        description="The SQLite state store (order journal, id mappings, cursors, run log); "
-        "default: the platform's state folder + state.sqlite3 "
-        "(~/.local/state/rackshop/state.sqlite3 on Linux). Must not be a folder. Back it up: it "
-        "is what makes reruns safe.")
+        description=(
+        "The SQLite state store: order journal, id mappings, cursors, run log. Default: the "
+        "platform state folder + `state.sqlite3` (`~/.local/state/rackshop/state.sqlite3` on "
+        "Linux). Must not be a folder. Back it up: it is what makes reruns safe."))
 
 
 class LogTable(Table):
@@ -193,7 +198,8 @@ class LogTable(Table):
 
     level: LogLevel = Field("info", description="The least important messages logged.")
     format: LogFormat = Field(
-        "text", description="text (for people) or json (one object per line); --log-format "
+        "text",
+        description="`text` (for people) or `json` (one object per line). `--log-format` "
         "overrides it.")
     file: FilePath | None = Field(
         None, description="Also append the log to this file. Must not be a folder.")
@@ -210,7 +216,7 @@ class HttpTable(Table):
         description="First wait between attempts; doubles each attempt, plus up to 25 % jitter.")
     max_backoff_seconds: float = Field(
         60.0, ge=0.01, le=3600,
-        description="Longest single wait, also the cap of an honoured Retry-After.")
+        description="Longest single wait, also the cap of an honoured `Retry-After`.")
 
 
 class ListenTable(Table):
@@ -223,8 +229,9 @@ class ListenTable(Table):
         "address and put a TLS-terminating proxy in front.")
     port: int = Field(8787, ge=1, le=65535, description="The port to listen on.")
     public_url: Url | None = Field(
-        None, description="The listener's public https address, used to register Shopify "
-        "webhooks; a non-https URL gives a warning (Shopify delivers only to https).")
+        None, description=(
+        "The listener's public `https` address, used to register Shopify webhooks. A "
+        "non-https URL gives a warning (Shopify delivers only to https)."))
     orders_poll_minutes: int = Field(
         5, ge=1, le=1440, description="Safety-net polling for orders, in minutes.")
     stock_poll_minutes: int = Field(
@@ -254,21 +261,21 @@ class CustomerTable(Table):
     header: ClassVar[str] = "shops.orders.customer"
 
     group: Annotated[int | None, _CUSTOMER_GROUP] = Field(
-        None, ge=1, description="Rackbeat customer group number; required when orders are "
-        "enabled.")
+        None, ge=1, description="Required when orders are enabled. Rackbeat customer group number.")
     vat_zone: VatZone = Field(
-        "domestic", description="The VAT zone of new customers (domestic_exempt: domestic "
-        "without VAT).")
+        "domestic", description="`domestic_exempt` is domestic without VAT.")
     payment_terms: Annotated[int | None, _TERMS] = Field(
-        None, ge=1, description="Rackbeat payment terms number; required when orders are "
-        "enabled.")
+        None, ge=1, description="Required when orders are enabled. Rackbeat payment terms number.")
     layout: Annotated[int | None, _LAYOUT] = Field(
         None, ge=1, description="Rackbeat layout id for new customers.")
     currency: Currency | None = Field(
-        None, description="ISO 4217 code for new customers, e.g. \"DKK\"; default: the "
-        "currency of the order that creates the customer.")
+        None, description=(
+        'ISO 4217: three upper-case letters, e.g. `"DKK"`. Default: the currency of the order'
+        " that creates the customer."))
     locale: Locale | None = Field(
-        None, description='A language code, optionally with a country: "da", "sv", "da_DK".')
+        None, description=(
+        'A language code, optionally with a country: `"da"`, `"sv"`, `"en"`, `"de"`, '
+        '`"da_DK"`.'))
 
 
 class OrdersTable(Table):
@@ -278,51 +285,75 @@ class OrdersTable(Table):
     absent: ClassVar[dict[str, Any]] = {"enabled": False}
 
     enabled: bool = Field(
-        True, description="Sync this shop's orders; true when the table is present.")
+        True, description="`true` if the table is present, else `false`.")
     since: GoLive | None = Field(
-        None, description="Go-live: orders created before it are never imported (required when "
-        "enabled). More than 60 days ago gives a warning unless base_url is set.")
+        None, description=(
+        "Required when enabled. Go-live: orders created before it are never imported. A TOML "
+        "date is midnight UTC; a date-time without an offset is UTC. More than 60 days ago "
+        "gives a warning (Shopify shows older orders only with `read_all_orders`), except for"
+        " a shop with `base_url` (the sandbox)."))
     transfer_on: TransferOn = Field(
         "paid", description="The Shopify state that sends the order to Rackbeat.")
     process_to: ProcessTo = Field(
-        "booked", description="How far rackshop takes the Rackbeat order; booked reserves the "
-        "stock, so the other shops stop selling it.")
+        "booked", description=(
+        "How far rackshop takes the Rackbeat order. The default books it, which reserves the "
+        "stock in Rackbeat so that the other shops stop selling it. Any combination with "
+        "`transfer_on` is allowed."))
     overlap_minutes: int = Field(
         60, ge=0, le=1440, description="Each poll looks back this far before the last one.")
     include_test_orders: bool = Field(False, description="Transfer Shopify test orders too.")
     currency: OrderCurrency = Field(
-        "shop", description="The Rackbeat order's currency: the shop's, or the one the buyer "
-        "paid in (presentment).")
+        "shop", description=(
+        "`shop` (the shop's currency) or `presentment` (the currency the buyer paid in) for "
+        "the Rackbeat order."))
     shipping_item: ItemNumber | None = Field(
-        None, description="Number of the Rackbeat item used for shipping lines (required when "
-        "enabled).")
+        None, description=(
+        "Required when enabled. Number of the Rackbeat item used for shipping lines. An "
+        "integer is accepted and used as text."))
     rounding_item: ItemNumber | None = Field(
-        None, description="Number of the Rackbeat item for rounding lines (øreafrunding); "
-        "without it, orders Rackbeat's per-line VAT rounding cannot reach fail instead.")
+        None, description=(
+        'Number of the Rackbeat item for rounding lines ("øreafrunding", quantity 1, 0 % '
+        "VAT), added when Rackbeat's per-line VAT rounding cannot reach Shopify's total "
+        "otherwise. Without it such orders fail with a reason saying so. An integer is "
+        "accepted and used as text."))
     rounding_per_line: Annotated[float, Hint(what=" (an amount per line, e.g. 0.01)")] = Field(
-        0.01, ge=0, le=1, description="The largest rounding line allowed, per Shopify line "
-        "(items and shipping).")
+        0.01, ge=0, le=1, description=(
+        "The largest rounding line allowed, per Shopify line (items and shipping); a larger "
+        "gap fails the order."))
     guest_customer: Annotated[int | None, _CUSTOMER_NO] = Field(
-        None, ge=1, description="Rackbeat customer number for orders without an e-mail.")
+        None, ge=1, description="Rackbeat customer number for orders without an e-mail address.")
     location: Annotated[int | None, _LOCATION_NO] = Field(
-        None, ge=1, description="Rackbeat location set on every order line (default: each "
-        "item's default location).")
+        None, ge=1, description=(
+        "Rackbeat location number set on every order line (default: each item's default "
+        "location)."))
     layout: Annotated[int | None, _LAYOUT] = Field(
         None, ge=1, description="Rackbeat order layout id.")
     after_transfer: AfterTransfer = Field(
-        "sync", description="What a cancellation, refund or edit in Shopify after the transfer "
-        "does: sync carries it into Rackbeat, report only reports it.")
+        "sync", description=(
+        "What a cancellation, refund or edit made in Shopify after the order reached Rackbeat"
+        " does. `sync` carries it into Rackbeat (draft: lines changed or the draft deleted; "
+        "booked: reopened, changed, booked again; invoiced: a credit note per refund); "
+        '`report` only names it in the summary and `status`. See the README, "After the '
+        'transfer".'))
     refund_item: ItemNumber | None = Field(
-        None, description="Rackbeat item for amount-only refunds (no lines, no shipping) on a "
-        "credit note; without it such a refund holds the order.")
+        None, description=(
+        "Number of the Rackbeat item that carries an amount-only refund (money back on no "
+        "line and no shipping) on a credit note. Without it such a refund holds the order "
+        "with a reason. An integer is accepted and used as text."))
     return_location: Annotated[int | None, _LOCATION_NO] = Field(
-        None, ge=1, description="Rackbeat location restocked goods return to when the refund's "
-        "location maps to none (default: the invoice line's location).")
+        None, ge=1, description=(
+        "Rackbeat location that goods a refund restocked return to when the refund's Shopify "
+        "location maps to no Rackbeat location (`initial.location_map`). Default: the invoice"
+        " line's location."))
     write_back: WriteBack = Field(
-        "tag", description="How the Shopify order is marked once it is in Rackbeat (the "
-        "metafield is rackshop.rackbeat_order).")
+        "tag", description=(
+        "How the Shopify order is marked once it is in Rackbeat. The metafield is "
+        "`rackshop.rackbeat_order` (namespace and key are fixed) and holds the Rackbeat order"
+        " number."))
     tag: ShopifyTag = Field(
-        "rackbeat", description='The tag added with write_back = "tag" or "both".')
+        "rackbeat", description=(
+        'The tag added with `write_back = "tag"` or `"both"`. At most 40 characters, no '
+        "commas. Setting it with `metafield`/`off` gives a warning (no effect)."))
     customer: CustomerTable | None = Field(
         None, description="Defaults for customers created from orders; required when enabled.")
 
@@ -333,48 +364,60 @@ class ProductsTable(Table):
     header: ClassVar[str] = "shops.products"
 
     master: ProductMaster = Field(
-        "off", description="rackbeat (Rackbeat -> Shopify), shopify (Shopify -> Rackbeat) or "
-        "off.")
+        "off",
+        description="`rackbeat` (Rackbeat -> Shopify), `shopify` (Shopify -> Rackbeat), `off`.")
     fields: names(RACKBEAT_FIELDS, '["name", "number"]') = Field(  # type: ignore[valid-type]
-        RACKBEAT_FIELDS, description="Rackbeat master: the fields synced (number is the variant "
-        "SKU, group the product type).")
+        RACKBEAT_FIELDS, description=(
+        'With `master = "rackbeat"`: `number` is the variant SKU, `sales_price` has VAT added'
+        " as needed, `group` is the product type. Not empty, no repeats."))
     shopify_fields: names(  # type: ignore[valid-type]
         SHOPIFY_FIELDS, '["name", "description"]',
         refused=(("number", "'number' is the key that links a Shopify variant (SKU) to a "
                   "Rackbeat item and is always used; remove it from shopify_fields"),),
-    ) = Field(SHOPIFY_FIELDS, description="Shopify master: the fields synced (the SKU is the "
-              "key and always used).")
-    include_boms: bool = Field(False, description="Rackbeat master: also sync BOMs.")
+    ) = Field(SHOPIFY_FIELDS, description=(
+        'With `master = "shopify"`. The number (SKU) is the key and always used, so `number` '
+        "is refused here."))
+    include_boms: bool = Field(
+        False, description='With `master = "rackbeat"`: also sync BOMs (Rackbeat lots).')
     create_missing: bool = Field(
-        False, description="Rackbeat master: create Shopify products for Rackbeat items the "
-        "shop does not have.")
+        False, description=(
+        'With `master = "rackbeat"`: create Shopify products for Rackbeat items the shop does'
+        " not have."))
     new_product_status: ProductStatus = Field(
         "draft", description="Status of products rackshop creates.")
     barred: BarredAction = Field(
         "draft", description="What happens in Shopify to a barred Rackbeat item.")
     default_group: Annotated[int | None, _PRODUCT_GROUP] = Field(
-        None, ge=1, description="Rackbeat product group for items created from Shopify "
-        'products; required when master = "shopify", also used by init-sync.')
+        None, ge=1, description=(
+        "Rackbeat product group for items created from Shopify products. Required when "
+        '`master = "shopify"`; also used by `init-sync`.'))
     vat_rate: Annotated[float, Hint(what=" (a percentage: 25 means 25 %)")] = Field(
-        25.0, ge=0, le=100, description="VAT percentage used when an item's product group gives "
-        "none.")
+        25.0, ge=0, le=100, description=(
+        "A percentage. Used when an item's product group gives none. A value between 0 and 1 "
+        "gives a warning (it looks like a fraction)."))
     weight_unit: WeightUnit = Field("kg", description="Rackbeat's weight unit.")
     recreate_deleted: bool = Field(
-        False, description="Rackbeat master: create a linked listing again when it was deleted "
-        "in Shopify.")
+        False, description=(
+        "Rackbeat master: create a linked listing again when it was deleted in Shopify "
+        "(otherwise the deletion is respected and reported as `deleted_in_shop`)."))
     rename_numbers: bool = Field(
-        False, description="Shopify master: a SKU edited in Shopify renames the linked Rackbeat "
-        "item's number.")
+        False, description=(
+        "Shopify master: a SKU edited in Shopify renames the linked Rackbeat item's number "
+        "(otherwise a failure row until the SKU is put back)."))
     create_groups: bool = Field(
-        False, description="init-sync: create a Rackbeat product group for a product type no "
-        "group is named after.")
+        False, description=(
+        "init-sync: create a Rackbeat product group named after a Shopify product type no "
+        "group has (VAT and inventory as `default_group`'s); otherwise such items go to "
+        "`default_group` and the shop keeps its type."))
     sales_channels: SalesChannels = Field(
-        ["Online Store"], description="Rackbeat master: the sales channels a created product "
-        "is published to, by name; [] publishes nowhere.")
+        ["Online Store"], description=(
+        "Rackbeat master: publications a created product is published to, by name; `[]` "
+        "publishes nowhere."))
     currency_rate: Annotated[float | None, Hint(
         what=" (units of Rackbeat's base currency per unit of the shop's currency)")] = Field(
-        None, gt=0, le=1e9, description="Units of Rackbeat's base currency per unit of the "
-        "shop's currency (default: Rackbeat's own rates).")
+        None, gt=0, le=1e9, description=(
+        "Units of Rackbeat's base currency per unit of the shop's currency, when they differ "
+        "(default: Rackbeat's own rates; see docs/products.md)."))
     price_rounding: PriceRounding = Field(
         "cent", description="Rounding of prices converted into the shop's currency.")
 
@@ -386,27 +429,30 @@ class StockTable(Table):
     absent: ClassVar[dict[str, Any]] = {"enabled": False}
 
     enabled: bool = Field(
-        True, description="Sync this shop's stock; true when the table is present.")
+        True, description="`true` if the table is present, else `false`.")
     rackbeat_locations: Annotated[
         LocationList | None, BeforeValidator(_all_is_none), WithJsonSchema({"anyOf": [
             {"const": "all"},
             {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
              "uniqueItems": True}]})
     ] = Field(None, json_schema_extra={"default": "all"},
-              description='"all", or the Rackbeat locations (child locations included) whose '
-              "available stock is offered at shopify_location.")
+              description=(
+        "Rackbeat location numbers (no repeats, not empty) whose available stock is offered; "
+        "child locations are included. Used with `shopify_location`."))
     shopify_location: ShopifyLocation | None = Field(
-        None, description="The Shopify location to update: its name or "
-        "gid://shopify/Location/<id>.")
+        None, description="The Shopify location to update: its name or `gid://shopify/Location/<id>`.")
     location_map: StockLocationMap | None = Field(
-        None, description="Several Shopify locations: { \"Shopify location\" = [Rackbeat "
-        "location numbers] }; a Rackbeat location may feed one Shopify location only.")
+        None, description=(
+        'Several Shopify locations: `{ "Shopify location" = [Rackbeat location numbers], ... '
+        "}`. A single number may be written without brackets. A Rackbeat location may appear "
+        "under one Shopify location only (otherwise its stock would be offered twice)."))
     buffer: Annotated[int, Hint(what=" (units held back per item)")] = Field(
         0, ge=0, description="Units held back per item: the shop sees available minus buffer, "
         "never below 0.")
     zero_guard: Annotated[float, Hint(what=" (a share of tracked items: 0.5 means 50 %)")] = Field(
-        0.5, gt=0, le=1, description="A pass that would set more than this share of the "
-        "tracked items to zero is refused (--force overrides); 1 disables the check.")
+        0.5, gt=0, le=1, description=(
+        "A pass that would set more than this share of the tracked items to zero is refused "
+        "(`--force` overrides); `1` disables the check."))
     track_untracked: bool = Field(
         False, description="Turn on inventory tracking for untracked variants instead of "
         "skipping them.")
@@ -418,8 +464,12 @@ class InitialTable(Table):
     header: ClassVar[str] = "shops.initial"
 
     location_map: InitialLocationMap | None = Field(
-        None, description="{ \"Shopify location\" = Rackbeat location number }: the ONE "
-        "Rackbeat location each Shopify location's stock is imported to.")
+        None, description=(
+        '`{ "Shopify location" = Rackbeat location number }`: the ONE Rackbeat location each '
+        "Shopify location's stock is imported to (`[1]` is accepted as `1`; two numbers are "
+        "an error). Required by `init-sync` when it imports stock. Two Shopify locations "
+        "importing into the same Rackbeat location give a warning: their quantities are added"
+        " together."))
 
 
 class FulfillmentsTable(Table):
@@ -427,26 +477,38 @@ class FulfillmentsTable(Table):
 
     header: ClassVar[str] = "shops.fulfillments"
 
-    enabled: bool = Field(False, description="Run sync-fulfillments for this shop.")
+    enabled: bool = Field(False, description=(
+        'Run `sync-fulfillments` for this shop. Not with `orders.transfer_on = "fulfilled"` '
+        "(that shop fulfils in Shopify first; the check refuses the pair)."))
     notify_customer: bool = Field(
-        False, description="Shopify sends the customer its shipping confirmation for each "
-        "fulfilment.")
+        False, description=(
+        "Shopify sends the customer its shipping confirmation (with the tracking) for each "
+        "fulfilment."))
     location_map: FulfillmentLocationMap | None = Field(
-        None, description="{ \"Rackbeat location number\" = \"Shopify location\" }: the Shopify "
-        "location that fulfils what leaves each Rackbeat location (default: each fulfilment "
-        "order's own).")
+        None, description=(
+        '`{ "Rackbeat location number" = "Shopify location name or gid" }`: the Shopify '
+        "location that fulfils what leaves each Rackbeat location. A fulfilment order "
+        "assigned elsewhere is not fulfilled: the shipment fails with a reason (move the "
+        "fulfilment order in Shopify, or fix the map). Empty: each fulfilment order's own "
+        "assigned location fulfils."))
     tracking_number_field: ShipmentField = Field(
-        "tracking_number", description="The shipment field (or dotted path) holding the "
-        "tracking number.")
+        "tracking_number", description=(
+        "The shipment field (or dotted path) holding the tracking number; several numbers "
+        "separated by commas, semicolons or spaces, or a list. Rackbeat's public API "
+        "documents no tracking fields, so name the one your account uses; the sandbox's "
+        "shipments use the defaults. No number: the fulfilment is made without tracking."))
     tracking_url_field: ShipmentField = Field(
         "tracking_url", description="The shipment field holding the tracking URL.")
     tracking_company_field: ShipmentField = Field(
-        "carrier", description="The shipment field holding the carrier's name.")
+        "carrier", description=(
+        "The shipment field holding the carrier's name (send it exactly as Shopify lists "
+        "carriers, e.g. `PostNord`, `DHL Express`, so Shopify makes the number clickable)."))
     tracking_company: Text | None = Field(
         None, description="The carrier named when the shipment names none.")
     tracking_url_template: UrlTemplate | None = Field(
-        None, description="A tracking URL per number, with {number} where the number goes; it "
-        "wins over tracking_url_field.")
+        None, description=(
+        "A URL per tracking number, with `{number}` where the number goes; it wins over "
+        "`tracking_url_field`."))
 
 
 class ShopTable(Table):
@@ -457,31 +519,43 @@ class ShopTable(Table):
         extra="forbid", strict=True, frozen=True, json_schema_extra=_required("name", "domain"))
 
     name: ShopName | None = Field(
-        None, description="Unique; used with --shop and as the key in the state store: do not "
-        "rename a shop that has run.")
+        None, description=(
+        "1 to 40 of `a-z`, `0-9`, `-`, `_`. Unique. Used with `--shop` and as the key in the "
+        "state store: do not rename a shop that has run."))
     domain: Domain | None = Field(
-        None, description="The permanent *.myshopify.com domain (no https://, no path), not "
-        "the storefront domain; any host name when base_url is set.")
+        None, description=(
+        "The permanent `*.myshopify.com` domain (a bare host name, no `https://`, no path), "
+        "not the storefront domain. Unique across shops (compared case-insensitively). Any "
+        "host name is accepted when `base_url` is set."))
     api_version: ApiVersion = Field(
-        DEFAULT_API_VERSION, description="The Shopify Admin API version (YYYY-MM, a release "
-        "month); another than 2026-07, a retired or an unreleased one gives a warning.")
+        DEFAULT_API_VERSION, description=(
+        "`YYYY-MM` with a release month (`01`, `04`, `07`, `10`). A version other than "
+        "2026-07 (the one rackshop is tested against), a retired one (older than 12 months) "
+        "or an unreleased one gives a warning."))
     base_url: Url | None = Field(
-        None, description="Send API calls here instead of https://<domain> (the sandbox).")
+        None, description=(
+        "Send API calls here instead of `https://<domain>` (the sandbox). `http(s)` URL; a "
+        "trailing `/` is removed; rackshop appends `/admin/api/<api_version>/graphql.json`."))
     token: SecretKey = Field(
-        None, description="An Admin API access token (shpat_...); or client_id + "
-        "client_secret.")
+        None, description=(
+        "An Admin API access token (`shpat_...`). Give either `token` or `client_id` + "
+        "`client_secret`."))
     client_id: Text | None = Field(
-        None, description="The client ID of an app of your organisation (not a secret).")
+        None, description=(
+        "The client ID of an app of your organisation (not a secret); with `client_secret`, "
+        "instead of `token`."))
     client_secret: SecretKey = Field(
-        None, description="That app's client secret; rackshop requests and refreshes the "
-        "token (client-credentials grant).")
+        None, description=(
+        "That app's client secret; rackshop requests a token with the client-credentials "
+        "grant and refreshes it."))
     webhook_secret: SecretKey = Field(
-        None, description="The secret Shopify signs webhooks with (HMAC), for rackshop listen.")
+        None, description="The secret Shopify signs webhooks with (HMAC), for `rackshop listen`.")
     plan: ShopPlan = Field(
-        "standard", description="The first guess of the API rate (standard: Basic, Shopify, "
-        "Grow); rackshop then paces itself by what Shopify reports.")
+        "standard", description=(
+        "`standard` is Basic, Shopify and Grow. Only the first guess of the API rate; "
+        "rackshop then paces itself by what Shopify reports."))
     enabled: bool = Field(
-        True, description="false skips the shop in every job; its secrets are then not read.")
+        True, description="`false` skips the shop in every job; its secrets are then not read.")
     prices_include_tax: bool = Field(
         True, description="Whether the shop's prices include tax (Shopify: Settings -> Taxes "
         "and duties).")

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 import responses
 import typer
-from typer.testing import CliRunner
 
-from rackshop import cli
 from rackshop.cli.common import Common, run
 from rackshop.errors import (
     AbortedError,
@@ -30,16 +28,7 @@ from rackshop.errors import (
     UsageError,
 )
 from tests.helpers import configs
-
-runner = CliRunner()
-
-
-def invoke(args: list[str]) -> tuple[int, str]:
-    # a wide terminal: rich wraps table cells at the width it finds, which varies by runner
-    result = runner.invoke(cli.app, args, env={**configs.ENV, "COLUMNS": "200"})
-    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
-    assert "Traceback" not in text
-    return result.exit_code, text
+from tests.helpers.cli import invoke
 
 
 def test_ok_check_offline(tmp_path: Path) -> None:

@@ -525,6 +525,36 @@ CASES = [
         "expected a table (a [shops.orders] section), got a string ('yes')",
     ),
     Case(
+        "env name not a name",
+        S("shops.0.token", {"env": 5}),
+        "shops[0].token",
+        "expected the name of an environment variable (letters, digits and _",
+    ),
+    Case(
+        "rackbeat location below 1",
+        S("shops.0.stock.rackbeat_locations", [1, 0]),
+        "shops[0].stock.rackbeat_locations[1]",
+        "0 is not a Rackbeat location number; numbers start at 1",
+    ),
+    Case(
+        "fulfillments map key not a location number",
+        S("shops.0.fulfillments", {"location_map": {"main": "Main warehouse"}}),
+        'shops[0].fulfillments.location_map["main"]',
+        "'main' is not a Rackbeat location number: write the number in quotes",
+    ),
+    Case(
+        "stock map key a bad gid",
+        S("shops.1.stock.location_map", {"gid://shopify/Location/x": [3]}),
+        'shops[1].stock.location_map["gid://shopify/Location/x"]',
+        "is not a Shopify location gid",
+    ),
+    Case(
+        "fulfillments while transfer_on is fulfilled",
+        S("shops.1.fulfillments", {"enabled": True}),
+        "shops[1].fulfillments.enabled",
+        'cannot be true while orders.transfer_on = "fulfilled"',
+    ),
+    Case(
         "TOML syntax error",
         '[rackbeat]\ntoken = { env = "RACKBEAT_TOKEN" }\nbase_url = nope\n',
         "",
@@ -584,6 +614,26 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
     text = str(err)
     assert text.startswith(f"6 problems with the configuration in {tmp_path / 'rackshop.toml'}:")
     assert "  - shops[0].orders.transfer_on: 'payed' is not one of created, paid, fulfilled" in text
+
+
+def test_a_wrong_key_never_hides_a_rule_of_its_table(tmp_path: Path) -> None:
+    # Each table is checked on the keys that are right: a bad plan does not hide the missing
+    # credentials, and a bad [shops.orders] does not hide a bad [shops.stock].
+    data = base()
+    data["shops"][0]["plan"] = "pluss"
+    del data["shops"][0]["token"]
+    data["shops"][0]["orders"]["transfer_on"] = "payed"
+    del data["shops"][0]["orders"]["since"]
+    data["shops"][0]["stock"]["location_map"] = {"Outlet": [3]}
+    err = errors_of(tmp_path, data)
+    assert [p.path for p in err.problems] == [
+        "shops[0].plan",
+        "shops[0].token",
+        "shops[0].orders.transfer_on",
+        "shops[0].orders.since",
+        "shops[0].stock.location_map",
+    ]
+    assert "did you mean 'plus'?" in err.problems[0].message
 
 
 def test_invalid_values_do_not_cascade(tmp_path: Path) -> None:
