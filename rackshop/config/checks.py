@@ -179,7 +179,7 @@ def _api_version_age(ctx: Ctx, path: str, version: str) -> None:
 
 
 def _credentials(ctx: Ctx, node: Node) -> None:
-    stem = _secret_stem(node)
+    prefix = node.names.env_prefix
     has_token = node.has("token")
     has_id, has_secret = node.has("client_id"), node.has("client_secret")
     if has_token and (has_id or has_secret):
@@ -193,14 +193,14 @@ def _credentials(ctx: Ctx, node: Node) -> None:
         ctx.problem(
             node.key("token"),
             f"required: Shopify credentials, either token = {{ env = "
-            f'"SHOPIFY_{stem}_TOKEN" }} (an Admin API access token, shpat_...) or client_id = '
-            f'"..." with client_secret = {{ env = "SHOPIFY_{stem}_CLIENT_SECRET" }}',
+            f'"{prefix}_TOKEN" }} (an Admin API access token, shpat_...) or client_id = '
+            f'"..." with client_secret = {{ env = "{prefix}_CLIENT_SECRET" }}',
         )
     elif has_id and not has_secret:
         ctx.problem(
             node.key("client_secret"),
             f"required when client_id is set: client_secret = "
-            f'{{ env = "SHOPIFY_{stem}_CLIENT_SECRET" }}',
+            f'{{ env = "{prefix}_CLIENT_SECRET" }}',
         )
     elif has_secret and not has_id:
         ctx.problem(
@@ -208,12 +208,6 @@ def _credentials(ctx: Ctx, node: Node) -> None:
             "required when client_secret is set: the app's client ID "
             '(not a secret), client_id = "..."',
         )
-
-
-def _secret_stem(node: Node) -> str:
-    from rackshop.config.validate import env_stem
-
-    return env_stem(node.raw.get("name"), int(node.path[len("shops["):-1]))
 
 
 def across_tables(ctx: Ctx, shop: Node) -> None:

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, ValidationError
 from pydantic.functional_serializers import PlainSerializer
@@ -525,8 +525,6 @@ FulfillmentLocationMap = Annotated[
 
 def names(allowed: Sequence[str], example: str, refused: tuple[tuple[str, str], ...] = ()) -> Any:
     """An array of distinct names out of ``allowed`` (product fields), not empty."""
-    from typing import Literal
-
     item = Literal[tuple(allowed)]  # type: ignore[valid-type]
     return Annotated[
         list[item],  # type: ignore[valid-type]

@@ -57,6 +57,8 @@ class Node:
     children: dict[str, Node] = field(default_factory=dict)
     items: list[Node] = field(default_factory=list)
     """The ``[[shops]]`` tables, for the top level."""
+    names: SecretNames = field(default_factory=lambda: SecretNames("", ""))
+    """The names its messages suggest for secrets (``SHOPIFY_DK_...``)."""
 
     def has(self, key: str) -> bool:
         """The file gives ``key``."""
@@ -99,7 +101,7 @@ def validate_table(
     """Validate one table (not its sub-tables) and read its secrets."""
     subtables = _subtables(model)
     own = {k: v for k, v in raw.items() if k not in subtables}
-    node = Node(model.header, path, raw, True, None)
+    node = Node(model.header, path, raw, True, None, names=names)
     try:
         node.model = model.model_validate(own)
     except ValidationError as exc:
