@@ -197,6 +197,13 @@ Url = Annotated[
 ]
 """An http(s) URL without credentials, query or fragment, with no trailing slash."""
 
+def _with_slash(value: str) -> str:
+    return value.rstrip("/") + "/"
+
+
+RackbeatUrl = Annotated[Url, AfterValidator(_with_slash)]
+"""Rackbeat's API address: a URL that ends with ``/`` (paths are joined to it)."""
+
 FilePath = Annotated[
     str, BeforeValidator(_strip), _STRIPPED, Hint(expected="a file path (a quoted string)")]
 """A path; relative to the config file's folder, ``~`` expanded (by :mod:`.build`)."""
@@ -412,14 +419,26 @@ LocationList = Annotated[
 ]
 
 
-def _all_or_locations(value: Any) -> Any:
+def _all_is_none(value: Any) -> Any:
+    # "all" (the default) is no list: every location.
     if value == "all":
-        return "all"
+        return None
     if isinstance(value, str):
         raise fail(
             f'{short(value)} is not "all" or a list of Rackbeat location numbers such as [1, 2]'
         )
     return value
+
+
+AllOrLocations = Annotated[
+    LocationList | None,
+    BeforeValidator(_all_is_none),
+    WithJsonSchema({"anyOf": [
+        {"const": "all"},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
+         "uniqueItems": True}]}),
+]
+"""``"all"`` (validated as None) or an array of Rackbeat location numbers."""
 
 
 def _stock_map(value: dict[str, Any]) -> FrozenMap[str, tuple[int, ...]]:
@@ -521,6 +540,15 @@ FulfillmentLocationMap = Annotated[
     WithJsonSchema({"type": "object", "propertyNames": {"pattern": "^[1-9][0-9]*$"},
                     "additionalProperties": {"type": "string", "minLength": 1}}),
 ]
+
+
+SalesChannels = Annotated[
+    list[Text],
+    AfterValidator(lambda value: tuple(dict.fromkeys(value))),
+    Hint(expected='an array of sales channel names, e.g. ["Online Store", "Point of Sale"] '
+         "([] publishes nowhere)"),
+]
+"""Sales channel names, each once."""
 
 
 def names(allowed: Sequence[str], example: str, refused: tuple[tuple[str, str], ...] = ()) -> Any:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
 from rackshop.config.fields import (
+    AllOrLocations,
     ApiVersion,
     Currency,
     Domain,
@@ -29,7 +30,8 @@ from rackshop.config.fields import (
     ItemNumber,
     ListenHost,
     Locale,
-    LocationList,
+    RackbeatUrl,
+    SalesChannels,
     ShipmentField,
     ShopifyLocation,
     ShopifyTag,
@@ -38,7 +40,6 @@ from rackshop.config.fields import (
     Text,
     Url,
     UrlTemplate,
-    _all_or_locations,
     fail,
     names,
 )
@@ -128,26 +129,6 @@ SecretKey = Annotated[SecretRef | None, Hint(secret=True)]
 # The Rackbeat account and the process.
 
 
-def _with_slash(value: str) -> str:
-    return value.rstrip("/") + "/"
-
-
-def _all_is_none(value: Any) -> Any:
-    # "all" is the default: no list, every location.
-    return None if _all_or_locations(value) == "all" else value
-
-
-def _channels(value: Any) -> Any:
-    return tuple(dict.fromkeys(value))
-
-
-SalesChannels = Annotated[
-    list[Text], AfterValidator(_channels),
-    Hint(expected='an array of sales channel names, e.g. ["Online Store", "Point of Sale"] '
-         "([] publishes nowhere)"),
-]
-
-
 class RackbeatTable(Table):
     """The one Rackbeat account every shop syncs with."""
 
@@ -157,7 +138,7 @@ class RackbeatTable(Table):
 
     token: SecretKey = Field(
         None, description="The Rackbeat API token (Rackbeat: Settings -> API).")
-    base_url: Annotated[Url, AfterValidator(_with_slash)] = Field(
+    base_url: RackbeatUrl = Field(
         DEFAULT_RACKBEAT_URL,
         description=(
         "An `http://` or `https://` URL without user, password, query or fragment; a trailing"
@@ -430,12 +411,7 @@ class StockTable(Table):
 
     enabled: bool = Field(
         True, description="`true` if the table is present, else `false`.")
-    rackbeat_locations: Annotated[
-        LocationList | None, BeforeValidator(_all_is_none), WithJsonSchema({"anyOf": [
-            {"const": "all"},
-            {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
-             "uniqueItems": True}]})
-    ] = Field(None, json_schema_extra={"default": "all"},
+    rackbeat_locations: AllOrLocations = Field(None, json_schema_extra={"default": "all"},
               description=(
         "Rackbeat location numbers (no repeats, not empty) whose available stock is offered; "
         "child locations are included. Used with `shopify_location`."))
