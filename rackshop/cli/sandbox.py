@@ -168,6 +168,8 @@ def sandbox_simulate_cmd(
                                       "days give the same events, byte for byte.")] = 1,
     shops: Annotated[int, typer.Option("--shops", min=1, max=8,
                                        help="Shops of the demo world.")] = 3,
+    products: Annotated[int, typer.Option("--products", min=12, max=2000,
+                                          help="Products of the demo world's catalogue.")] = 40,
     faults: Annotated[float, typer.Option(
         "--faults", min=0.0, max=1.0, metavar="RATE", help="Background fault rate on both twins; "
         "above 0 also fault windows, a revoked token, overlapping and killed passes.")] = 0.0,
@@ -197,7 +199,8 @@ def sandbox_simulate_cmd(
         from rackshop.sandbox.simulate import SimOptions, run_simulation
 
         out, err = console.make_consoles()
-        opts = SimOptions(seed=seed, days=days, shops=shops, faults=faults, config=config)
+        opts = SimOptions(seed=seed, days=days, shops=shops, products=products, faults=faults,
+                          config=config)
         with tempfile.TemporaryDirectory(prefix="rackshop-simulate-") as tmp:
             workdir = keep or Path(tmp)
             with console.progress_bars(err, enabled=bars_enabled(c, err)) as bars:
