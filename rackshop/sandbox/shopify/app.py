@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import secrets
 import uuid
@@ -29,8 +28,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from graphql import (
-    ArgumentNode,
-    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -40,28 +37,12 @@ from graphql import (
     GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
-    ListValueNode,
-    Node,
-    ObjectValueNode,
     OperationDefinitionNode,
-    TypeInfo,
-    TypeInfoVisitor,
-    VariableDefinitionNode,
-    VariableNode,
-    Visitor,
     build_schema,
     execute_sync,
-    get_named_type,
-    is_input_type,
     parse,
-    print_ast,
-    type_from_ast,
-    validate,
-    visit,
 )
 from graphql.execution.executor import Executor
-from graphql.execution.values import get_argument_values, get_variable_values
-from graphql.utilities import validate_input_value
 
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
 from . import (
@@ -75,6 +56,14 @@ from . import (
     taxonomy,
     webhooks,
 )
+from .graphql_errors import (
+    execution_error,
+    max_cost_message,
+    node_locations,
+    parse_error_message,
+    validation_errors,
+)
+from .input_checks import coerce_variables, oversized_inputs
 from .state import PLANS, Bucket, Context, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -82,7 +71,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 READ_ONLY_MUTATIONS = frozenset({"bulkOperationRunQuery"})
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED_DOC = "https://shopify.dev/api/usage/rate-limits"
-MAX_INPUT_ARRAY = 250
 TOKEN_LIFETIME = 86399
 DEFAULT_SCOPES = (
     "read_products,write_products,read_inventory,write_inventory,read_locations,"
@@ -139,595 +127,6 @@ def shared_schema() -> GraphQLSchema:
 
 
 # -- Shopify-shaped errors --------------------------------------------------------------------
-
-_PUNCT = {
-    "{": "LCURLY",
-    "}": "RCURLY",
-    "(": "LPAREN",
-    ")": "RPAREN",
-    "[": "LBRACKET",
-    "]": "RBRACKET",
-}
-
-
-def parse_error_message(exc: GraphQLError) -> str:
-    """A graphql-core syntax error worded as Shopify's parser words it."""
-    desc = str(getattr(exc, "description", "") or exc.message)
-    if "<EOF>" in desc:
-        return "syntax error, unexpected end of file"
-    m = re.search(r"(?:found|Unexpected) (?:'([^']*)'|(\w+) \"([^\"]*)\"|(\w+))", desc)
-    if m:
-        token = m.group(1) or m.group(3) or m.group(4) or ""
-        return f"syntax error, unexpected {token}"
-    return f"syntax error, {desc.rstrip('.')}"
-
-
-def _locations(nodes: Iterable[Node]) -> list[dict[str, int]]:
-    out = []
-    for n in nodes:
-        if n is not None and n.loc is not None:
-            loc = n.loc.source.get_location(n.loc.start)
-            out.append({"line": loc.line, "column": loc.column})
-    return out
-
-
-class _DocIndex:
-    """Where every node of a document sits: its path (as graphql-ruby names it), its field,
-    argument and operation."""
-
-    def __init__(self, doc: DocumentNode) -> None:
-        self.path: dict[int, list[str]] = {}
-        self.field: dict[int, FieldNode] = {}
-        self.argument: dict[int, ArgumentNode] = {}
-        self.directive: dict[int, DirectiveNode] = {}
-        self.owner: dict[int, Node] = {}
-        for d in doc.definitions:
-            if isinstance(d, OperationDefinitionNode):
-                label = d.operation.value + (f" {d.name.value}" if d.name else "")
-            elif isinstance(d, FragmentDefinitionNode):
-                label = f"fragment {d.name.value}"
-            else:
-                continue
-            self._walk(d, [label], None, None, None, d)
-
-    def _walk(
-        self,
-        node: Any,
-        path: list[str],
-        field: FieldNode | None,
-        arg: ArgumentNode | None,
-        directive: DirectiveNode | None,
-        owner: Node,
-    ) -> None:
-        if not isinstance(node, Node):
-            return
-        key = id(node)
-        if isinstance(node, FieldNode):
-            path = [*path, node.alias.value if node.alias else node.name.value]
-            field = node
-            arg = None
-            directive = None
-        elif isinstance(node, ArgumentNode):
-            path = [*path, node.name.value]
-            arg = node
-        elif isinstance(node, DirectiveNode):
-            directive = node
-        elif isinstance(node, InlineFragmentNode):
-            cond = node.type_condition.name.value if node.type_condition else ""
-            path = [*path, f"... on {cond}" if cond else "..."]
-        elif isinstance(node, FragmentSpreadNode):
-            path = [*path, f"... {node.name.value}"]
-        self.path[key] = path
-        if field is not None:
-            self.field[key] = field
-        if arg is not None:
-            self.argument[key] = arg
-        if directive is not None:
-            self.directive[key] = directive
-        self.owner[key] = owner
-        for attr in node.keys:
-            if attr == "loc":
-                continue
-            child = getattr(node, attr, None)
-            children = child if isinstance(child, (list, tuple)) else [child]
-            for c in children:
-                if isinstance(c, Node):
-                    self._walk(c, path, field, arg, directive, owner)
-
-
-def _root_name(name: str, schema: GraphQLSchema) -> str:
-    """Shopify calls the query root ``QueryRoot``."""
-    if schema.query_type is not None and name == schema.query_type.name:
-        return "QueryRoot"
-    return name
-
-
-def _op_label(owner: Node | None) -> str:
-    if isinstance(owner, OperationDefinitionNode):
-        if owner.name:
-            return owner.name.value
-        return f"anonymous {owner.operation.value}"
-    if isinstance(owner, FragmentDefinitionNode):
-        return owner.name.value
-    return "anonymous query"
-
-
-def _argument_types(schema: GraphQLSchema, doc: DocumentNode) -> dict[int, str]:
-    """The declared type of every argument node in a document."""
-    types: dict[int, str] = {}
-    info = TypeInfo(schema)
-
-    class Collect(Visitor):
-        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
-            arg = info.get_argument()
-            if arg is not None:
-                types[id(node)] = str(arg.type)
-
-    visit(doc, TypeInfoVisitor(info, Collect()))
-    return types
-
-
-def validation_errors(schema: GraphQLSchema, doc: DocumentNode) -> list[dict[str, Any]]:
-    """graphql-core's validation, reported in Shopify's (graphql-ruby's) shapes and codes."""
-    raw = validate(schema, doc)
-    if not raw:
-        return []
-    idx = _DocIndex(doc)
-    arg_types = _argument_types(schema, doc)
-    out: list[dict[str, Any]] = []
-    missing: dict[int, dict[str, Any]] = {}
-    literal_args: set[int] = set()
-
-    def add(
-        message: str, nodes: list[Node], path_node: Node | None, ext: dict[str, Any]
-    ) -> dict[str, Any]:
-        err: dict[str, Any] = {"message": message, "locations": _locations(nodes)}
-        if path_node is not None and id(path_node) in idx.path:
-            err["path"] = idx.path[id(path_node)]
-        err["extensions"] = ext
-        out.append(err)
-        return err
-
-    for e in raw:
-        msg = e.message
-        nodes = list(e.nodes or [])
-        first = nodes[0] if nodes else None
-        m = re.match(r"Cannot query field '([^']+)' on type '([^']+)'", msg)
-        if m:
-            t = _root_name(m.group(2), schema)
-            add(
-                f"Field '{m.group(1)}' doesn't exist on type '{t}'",
-                nodes,
-                first,
-                {"code": "undefinedField", "typeName": t, "fieldName": m.group(1)},
-            )
-            continue
-        m = re.match(r"Unknown argument '([^']+)' on field '[^.']+\.([^']+)'", msg)
-        if m:
-            add(
-                f"Field '{m.group(2)}' doesn't accept argument '{m.group(1)}'",
-                nodes,
-                first,
-                {
-                    "code": "argumentNotAccepted",
-                    "name": m.group(2),
-                    "typeName": "Field",
-                    "argumentName": m.group(1),
-                },
-            )
-            continue
-        m = re.match(r"Unknown argument '([^']+)' on directive '@([^']+)'", msg)
-        if m:
-            add(
-                f"Directive '{m.group(2)}' doesn't accept argument '{m.group(1)}'",
-                nodes,
-                first,
-                {
-                    "code": "argumentNotAccepted",
-                    "name": m.group(2),
-                    "typeName": "Directive",
-                    "argumentName": m.group(1),
-                },
-            )
-            continue
-        m = re.match(
-            r"Argument '(?:[^.'(]+\.)?@?([^('.]+)\(([^:]+):\)' of type '[^']+' is required", msg
-        )
-        if m and first is not None:
-            is_directive = "'@" in msg
-            key = id(first)
-            if key in missing:
-                missing[key]["_args"].append(m.group(2))
-                names = ", ".join(missing[key]["_args"])
-                missing[key]["extensions"]["arguments"] = names
-                kind = "Directive" if is_directive else "Field"
-                missing[key]["message"] = (
-                    f"{kind} '{m.group(1)}' is missing required arguments: {names}"
-                )
-                continue
-            kind = "Directive" if is_directive else "Field"
-            err = add(
-                f"{kind} '{m.group(1)}' is missing required arguments: {m.group(2)}",
-                nodes,
-                first,
-                {
-                    "code": "missingRequiredArguments",
-                    "className": kind,
-                    "name": m.group(1),
-                    "arguments": m.group(2),
-                },
-            )
-            err["_args"] = [m.group(2)]
-            missing[key] = err
-            continue
-        m = re.match(
-            r"Variable '\$([^']+)' of type '([^']+)' used in position expecting type '([^']+)'", msg
-        )
-        if m:
-            var_node = nodes[-1] if nodes else None
-            arg = idx.argument.get(id(var_node)) if var_node is not None else None
-            arg_name = arg.name.value if arg else "?"
-            add(
-                f"Type mismatch on variable ${m.group(1)} and argument {arg_name} "
-                f"({m.group(2)} / {m.group(3)})",
-                [n for n in [arg or var_node] if n is not None],
-                arg or var_node,
-                {
-                    "code": "variableMismatch",
-                    "variableName": m.group(1),
-                    "typeName": m.group(2),
-                    "argumentName": arg_name,
-                    "errorMessage": "Type mismatch",
-                },
-            )
-            continue
-        m = re.match(r"Field '([^']+)' of type '([^']+)' must have a selection of subfields", msg)
-        if m:
-            t = get_named_type_name(m.group(2))
-            add(
-                f"Field must have selections (field '{m.group(1)}' returns {t} but has no "
-                "selections. "
-                f"Did you mean '{m.group(1)} {{ ... }}'?)",
-                nodes,
-                first,
-                {"code": "selectionMismatch", "nodeName": f"field '{m.group(1)}'", "typeName": t},
-            )
-            continue
-        m = re.match(
-            r"Field '([^']+)' must not have a selection since type '([^']+)' has no subfields", msg
-        )
-        if m:
-            t = get_named_type_name(m.group(2))
-            field = idx.field.get(id(first)) if first is not None else None
-            subs = []
-            if field is not None and field.selection_set is not None:
-                subs = [
-                    s.name.value for s in field.selection_set.selections if isinstance(s, FieldNode)
-                ]
-            add(
-                f"Selections can't be made on scalars (field '{m.group(1)}' returns {t} but has "
-                f"selections [{', '.join(subs)}])",
-                [field] if field is not None else nodes,
-                field or first,
-                {"code": "selectionMismatch", "nodeName": f"field '{m.group(1)}'", "typeName": t},
-            )
-            continue
-        m = re.match(r"Variable '\$([^']+)' is never used", msg)
-        if m:
-            owner = idx.owner.get(id(first)) if first is not None else None
-            add(
-                f"Variable ${m.group(1)} is declared by {_op_label(owner)} but not used",
-                nodes,
-                owner,
-                {"code": "variableNotUsed", "variableName": m.group(1)},
-            )
-            continue
-        m = re.match(r"Variable '\$([^']+)' is not defined", msg)
-        if m:
-            owner = idx.owner.get(id(first)) if first is not None else None
-            add(
-                f"Variable ${m.group(1)} is used by {_op_label(owner)} but not declared",
-                nodes[:1],
-                first,
-                {"code": "variableNotDefined", "variableName": m.group(1)},
-            )
-            continue
-        m = re.match(r"Unknown type '([^']+)'", msg)
-        if m:
-            var_def = None
-            for d in doc.definitions:
-                for vd in getattr(d, "variable_definitions", None) or ():
-                    if first is not None and get_named_type_node(vd) is first:
-                        var_def = vd
-            if var_def is not None:
-                name = var_def.variable.name.value
-                add(
-                    f"{m.group(1)} isn't a defined input type (on ${name})",
-                    [var_def],
-                    idx.owner.get(id(first)) if first is not None else None,
-                    {
-                        "code": "variableRequiresValidType",
-                        "typeName": m.group(1),
-                        "variableName": name,
-                    },
-                )
-            else:
-                add(
-                    f"No such type {m.group(1)}, so it can't be a fragment condition",
-                    nodes,
-                    first,
-                    {"code": "undefinedType", "typeName": m.group(1)},
-                )
-            continue
-        m = re.match(r"Unknown fragment '([^']+)'", msg)
-        if m:
-            add(
-                f"Fragment {m.group(1)} was used, but not defined",
-                nodes,
-                first,
-                {"code": "useAndDefineFragment", "fragmentName": m.group(1)},
-            )
-            continue
-        m = re.match(r"Fragment '([^']+)' is never used", msg)
-        if m:
-            add(
-                f"Fragment {m.group(1)} was defined, but not used",
-                nodes,
-                first,
-                {"code": "useAndDefineFragment", "fragmentName": m.group(1)},
-            )
-            continue
-        m = re.match(r"Unknown directive '@([^']+)'", msg)
-        if m:
-            add(
-                f"Directive @{m.group(1)} is not defined",
-                nodes,
-                first,
-                {"code": "undefinedDirective", "directiveName": m.group(1)},
-            )
-            continue
-        m = re.match(r"There can be only one operation named '([^']+)'", msg)
-        if m:
-            add(
-                f'Operation name "{m.group(1)}" must be unique',
-                nodes,
-                None,
-                {"code": "operationNotUnique", "operationName": m.group(1)},
-            )
-            continue
-        arg = idx.argument.get(id(first)) if first is not None else None
-        if arg is not None:
-            # A literal that does not fit its argument's type (ValuesOfCorrectTypeRule).
-            if id(arg) in literal_args:
-                continue
-            literal_args.add(id(arg))
-            directive = idx.directive.get(id(arg))
-            holder = idx.field.get(id(arg))
-            if directive is not None:
-                where, kind = directive.name.value, "Directive"
-            else:
-                where, kind = (holder.name.value if holder else "?"), "Field"
-            add(
-                f"Argument '{arg.name.value}' on {kind} '{where}' has an invalid value "
-                f"({print_ast(arg.value)}). Expected type '{arg_types.get(id(arg), '?')}'.",
-                [holder or arg],
-                arg,
-                {
-                    "code": "argumentLiteralsIncompatible",
-                    "typeName": kind,
-                    "argumentName": arg.name.value,
-                },
-            )
-            continue
-        add(msg, nodes, first, {"code": "validationError"})
-    for err in out:
-        err.pop("_args", None)
-    return out
-
-
-def get_named_type_name(type_str: str) -> str:
-    return type_str.replace("!", "").replace("[", "").replace("]", "")
-
-
-def get_named_type_node(vd: VariableDefinitionNode) -> Node:
-    t: Any = vd.type
-    while hasattr(t, "type"):
-        t = t.type
-    return t  # type: ignore[no-any-return]
-
-
-def _problem(message: str, value: Any, type_: Any, path: list[Any]) -> dict[str, Any]:
-    """One ``problems`` entry (graphql-ruby's wording) from a graphql-core coercion error."""
-    m = re.match(
-        r"Expected value of type '([^']+)' not to include unknown field '([^']+)'", message
-    )
-    if m:
-        return {"path": [*path, m.group(2)], "explanation": f"Field is not defined on {m.group(1)}"}
-    m = re.match(r"Expected value of type '[^']+' to include required field '([^']+)'", message)
-    if m:
-        return {"path": [*path, m.group(1)], "explanation": "Expected value to not be null"}
-    if "not to be None" in message:
-        return {"path": path, "explanation": "Expected value to not be null"}
-    named = get_named_type(type_)
-    m = re.match(r"Value '[^']*' does not exist in '([^']+)' enum", message)
-    if m and hasattr(named, "values"):
-        bad = _value_at(value, path)
-        enum = named if named.name == m.group(1) else None
-        values = list(enum.values) if enum is not None else []
-        return {
-            "path": path,
-            "explanation": f"Expected {json.dumps(bad)} to be one of: " + ", ".join(values),
-        }
-    m = re.match(r"(Int|Float|String|Boolean|ID) cannot represent", message)
-    if m:
-        return {
-            "path": path,
-            "explanation": (
-                f"Could not coerce value {json.dumps(_value_at(value, path))} to {m.group(1)}"
-            ),
-        }
-    if "to be an object" in message:
-        return {
-            "path": path,
-            "explanation": (
-                f"Expected {json.dumps(_value_at(value, path))} to be a key-value object."
-            ),
-        }
-    return {"path": path, "explanation": message.rstrip(".")}
-
-
-def _value_at(value: Any, path: list[Any]) -> Any:
-    for p in path:
-        try:
-            value = value[p]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value
-
-
-def coerce_variables(
-    schema: GraphQLSchema, op: OperationDefinitionNode, raw: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Check the request's variables; errors in Shopify's ``INVALID_VARIABLE`` shape."""
-    errors: list[dict[str, Any]] = []
-    for vd in op.variable_definitions or ():
-        name = vd.variable.name.value
-        var_type = type_from_ast(schema, vd.type)
-        if var_type is None or not is_input_type(var_type):
-            continue
-        type_str = print_ast(vd.type)
-        problems: list[dict[str, Any]] = []
-        if name not in raw:
-            if vd.default_value is None and type_str.endswith("!"):
-                problems.append({"path": [], "explanation": "Expected value to not be null"})
-            value = None
-        else:
-            value = raw[name]
-
-            def on_error(
-                error: GraphQLError,
-                path: list[Any],
-                _t: Any = var_type,
-                _v: Any = value,
-                _out: list[dict[str, Any]] = problems,
-            ) -> None:
-                _out.append(_problem(error.message, _v, _t, list(path)))
-
-            validate_input_value(value, var_type, on_error, True)
-        if not problems:
-            continue
-        detail = [p for p in problems if p["path"]]
-        message = f"Variable ${name} of type {type_str} was provided invalid value"
-        if detail:
-            message += " for " + ", ".join(
-                f"{'.'.join(str(x) for x in p['path'])} ({p['explanation']})" for p in detail
-            )
-        errors.append(
-            {
-                "message": message,
-                "locations": _locations([vd]),
-                "extensions": {"code": "INVALID_VARIABLE", "value": value, "problems": problems},
-            }
-        )
-    return errors
-
-
-def oversized_inputs(
-    schema: GraphQLSchema,
-    doc: DocumentNode,
-    op: OperationDefinitionNode,
-    variables: Mapping[str, Any],
-) -> list[dict[str, Any]]:
-    """Input arrays over 250 items (Shopify refuses them before running the query)."""
-    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-    errors: list[dict[str, Any]] = []
-    root = schema.get_root_type(op.operation)
-    coerced = get_variable_values(schema, op.variable_definitions or (), dict(variables))
-    if isinstance(coerced, list):  # already reported by coerce_variables
-        return []
-
-    def sizes(value: Any, path: list[Any]) -> Iterable[tuple[int, list[Any]]]:
-        if isinstance(value, list):
-            if len(value) > MAX_INPUT_ARRAY:
-                yield len(value), path
-            for i, v in enumerate(value):
-                yield from sizes(v, [*path, i])
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                yield from sizes(v, [*path, k])
-
-    def walk(parent: Any, sel: Any, path: list[str]) -> None:
-        if sel is None or parent is None:
-            return
-        for s in sel.selections:
-            if isinstance(s, FieldNode):
-                fdef = getattr(parent, "fields", {}).get(s.name.value)
-                if fdef is None:
-                    continue
-                key = s.alias.value if s.alias else s.name.value
-                if s.arguments and any(
-                    isinstance(a.value, (ListValueNode, ObjectValueNode, VariableNode))
-                    for a in s.arguments
-                ):
-                    try:
-                        args = get_argument_values(fdef, s, coerced)
-                    except GraphQLError:
-                        args = {}
-                    for n, p in sizes(args, [*path, key]):
-                        errors.append(
-                            {
-                                "message": f"The input array size of {n} is greater than "
-                                f"the maximum allowed of {MAX_INPUT_ARRAY}.",
-                                "locations": _locations([s]),
-                                "path": p,
-                                "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
-                            }
-                        )
-                walk(get_named_type(fdef.type), s.selection_set, [*path, key])
-            elif isinstance(s, InlineFragmentNode):
-                walk(parent, s.selection_set, path)
-            elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
-                walk(parent, fragments[s.name.value].selection_set, path)
-
-    walk(root, op.selection_set, [])
-    return errors
-
-
-def max_cost_message(requested: int) -> str:
-    """Shopify's ``MAX_COST_EXCEEDED`` message."""
-    return (
-        f"Query cost is {requested}, which exceeds the single query max cost limit "
-        f"({cost.MAX_QUERY_COST}).\n\n"
-        "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how "
-        "the\ncost of a query is calculated.\n\n"
-        "To query larger amounts of data with fewer limits, bulk operations should be used "
-        "instead.\nSee https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n"
-    )
-
-
-def _format_execution_error(e: GraphQLError, request_id: str) -> dict[str, Any]:
-    original = e.original_error
-    if original is not None and not isinstance(original, GraphQLError):
-        # A twin bug: answer like Shopify's internal error, but say what broke.
-        return {
-            "message": "Internal error. Looks like something went wrong on our end.\n"
-            f"Request ID: {request_id} (include this in support requests).",
-            "locations": _locations(e.nodes or []),
-            "path": e.path,
-            "extensions": {
-                "code": "INTERNAL_SERVER_ERROR",
-                "requestId": request_id,
-                "twinError": f"{type(original).__name__}: {original}",
-            },
-        }
-    out: dict[str, Any] = {"message": e.message}
-    if e.nodes:
-        out["locations"] = _locations(e.nodes)
-    if e.path is not None:
-        out["path"] = e.path
-    if e.extensions:
-        out["extensions"] = dict(e.extensions)
-    return out
 
 
 # -- the twin ---------------------------------------------------------------------------------
@@ -1253,7 +652,7 @@ class ShopifyTwin(TwinApp):
                     "errors": [
                         {
                             "message": parse_error_message(exc),
-                            "locations": _locations(exc.nodes or [])
+                            "locations": node_locations(exc.nodes or [])
                             or [
                                 {"line": loc.line, "column": loc.column}
                                 for loc in exc.locations or []
@@ -1336,7 +735,7 @@ class ShopifyTwin(TwinApp):
         )
         out: dict[str, Any] = {}
         if result.errors:
-            out["errors"] = [_format_execution_error(e, request_id) for e in result.errors]
+            out["errors"] = [execution_error(e, request_id) for e in result.errors]
         out["data"] = result.data
         extensions: dict[str, Any] = {}
         if charge:
@@ -1458,8 +857,5 @@ def _root_fields(sel: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> l
 __all__ = [
     "ShopifyTwin",
     "build_twin_schema",
-    "coerce_variables",
-    "parse_error_message",
     "schema_sdl",
-    "validation_errors",
 ]

@@ -31,6 +31,7 @@ from graphql import (
 from . import consistency, search
 from .catalog import ctx_of, run_search, user_error
 from .cost import _unwrap, is_connection_type
+from .graphql_errors import parse_error_message, validation_errors
 from .state import Context, ShopState, bulk_mode, gid_number
 
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
@@ -136,8 +137,6 @@ def validate_inner_query(
     schema: GraphQLSchema, text: str
 ) -> tuple[list[dict[str, Any]], DocumentNode | None]:
     """Check a bulk query the way Shopify does; returns (userErrors, parsed document)."""
-    from .app import parse_error_message, validation_errors  # app imports this module
-
     try:
         doc = parse(text)
     except GraphQLError as exc:

@@ -26,10 +26,9 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .state import ShopState
+from ..base import Clock
 
 #: Record kinds whose search goes through Shopify's search index.
 SEARCHED_KINDS = frozenset({"Product", "ProductVariant", "Order"})
@@ -94,12 +93,29 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     return {"enabled": True, **data}
 
 
+class _Twin(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def consistency(self) -> Consistency: ...
+
+
+class _Shop(Protocol):
+    """What this module reads of a shop (a state.ShopState; state imports this module)."""
+
+    @property
+    def twin(self) -> _Twin: ...
+
+    search_history: dict[str, list[tuple[float, dict[str, Any]]]]
+    quantity_log: list[tuple[float, str, int]]
+
+
 def _kind(record: dict[str, Any]) -> str:
     parts = str(record.get("id") or "").split("/")
     return parts[3] if len(parts) > 4 else ""
 
 
-def record_write(shop: ShopState, record: dict[str, Any]) -> None:
+def record_write(shop: _Shop, record: dict[str, Any]) -> None:
     """Remember a searched record's version as of now (called after every write to it)."""
     settings = shop.twin.consistency
     if not settings.enabled or _kind(record) not in SEARCHED_KINDS:
@@ -121,7 +137,7 @@ def record_write(shop: ShopState, record: dict[str, Any]) -> None:
         history.pop(0)
 
 
-def indexed(shop: ShopState, record: dict[str, Any]) -> dict[str, Any] | None:
+def indexed(shop: _Shop, record: dict[str, Any]) -> dict[str, Any] | None:
     """The version of a record the search index holds now (``None``: not indexed yet)."""
     settings = shop.twin.consistency
     if not settings.enabled:
@@ -134,13 +150,13 @@ def indexed(shop: ShopState, record: dict[str, Any]) -> dict[str, Any] | None:
     return seen[-1] if seen else None
 
 
-def searchable(shop: ShopState, record: dict[str, Any], matches: Any) -> bool:
+def searchable(shop: _Shop, record: dict[str, Any], matches: Any) -> bool:
     """Whether the search index, as it stands now, finds ``record`` with ``matches``."""
     view = indexed(shop, record)
     return view is not None and bool(matches(view))
 
 
-def record_quantity(shop: ShopState, item_id: str, name: str, delta: int) -> None:
+def record_quantity(shop: _Shop, item_id: str, name: str, delta: int) -> None:
     """Remember a quantity change for the lag of derived totals."""
     settings = shop.twin.consistency
     if not settings.enabled or name != "available" or not delta:
@@ -152,7 +168,7 @@ def record_quantity(shop: ShopState, item_id: str, name: str, delta: int) -> Non
         log.pop(0)
 
 
-def recent_available(shop: ShopState, item_ids: set[str], product_id: str | None = None) -> int:
+def recent_available(shop: _Shop, item_ids: set[str], product_id: str | None = None) -> int:
     """The ``available`` change of these items within the derived-total lag, leaving out what
     the write that created the product set (recorded, product-set-parity: a creating
     ``productSet`` answers the ``totalInventory`` its quantities make, 7; an updating one that

@@ -19,17 +19,16 @@ import contextvars
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from graphql import GraphQLError, GraphQLResolveInfo, value_from_ast_untyped
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, value_from_ast_untyped
 
+from ..base import Clock
 from . import consistency, taxonomy
-
-if TYPE_CHECKING:
-    from .app import ShopifyTwin
 
 MAX_PAGE_SIZE = 250
 """Largest ``first``/``last`` Shopify accepts on a connection."""
@@ -134,6 +133,52 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
+class WebhookQueue(Protocol):
+    """What shops and resolvers ask of the twin's webhook dispatcher (webhooks.py)."""
+
+    def enqueue(self, shop: ShopState, topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Queue ``payload`` for every subscription of the shop on ``topic``."""
+        ...
+
+    def start(self) -> None:
+        """Start the delivery thread if it is not running."""
+        ...
+
+
+class TwinHost(Protocol):
+    """What the records and resolvers need of the twin that holds them (:class:`ShopifyTwin`).
+
+    Declared here, below every module of the twin, so that none of them imports the app.
+    """
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+    @property
+    def consistency(self) -> consistency.Consistency: ...
+    @property
+    def webhooks(self) -> WebhookQueue: ...
+    @property
+    def schema(self) -> GraphQLSchema: ...
+    @property
+    def api_secret(self) -> str: ...
+    @property
+    def shops(self) -> Mapping[str, ShopState]: ...
+    @property
+    def bulk_background_seconds(self) -> float: ...
+    @property
+    def bulk_delay(self) -> float | None: ...
+    @property
+    def bulk_polls_to_complete(self) -> int: ...
+
+    def wall_time(self) -> float:
+        """Wall-clock seconds for timestamps."""
+        ...
+
+    def _add_location(self, shop: ShopState, name: str) -> dict[str, Any]: ...
+
+
 @dataclass
 class ShopState:
     """Everything one shop holds.
@@ -157,7 +202,7 @@ class ShopState:
         publications: Publication gid -> record (sales channels; see catalog.publications()).
     """
 
-    twin: ShopifyTwin
+    twin: TwinHost
     name: str
     token: str
     plan: str = "standard"
@@ -429,7 +474,7 @@ class Context:
     """
 
     shop: ShopState
-    twin: ShopifyTwin
+    twin: TwinHost
     api_version: str = "2026-07"
     variables: dict[str, Any] = field(default_factory=dict)
     base_url: str = "http://127.0.0.1"

@@ -23,17 +23,14 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import search
 from .catalog import ctx_of, paged, run_search, user_error
-from .state import ShopState, gid_number
-
-if TYPE_CHECKING:
-    from .app import ShopifyTwin
+from .state import ShopState, TwinHost, gid_number
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 FILTER_INVALID = (
@@ -325,7 +322,7 @@ class WebhookDispatcher:
             :meth:`deliver_due` is called, e.g. in deterministic tests).
     """
 
-    def __init__(self, twin: ShopifyTwin) -> None:
+    def __init__(self, twin: TwinHost) -> None:
         self.twin = twin
         self.max_attempts = 9
         self.retry_base = 1.0
