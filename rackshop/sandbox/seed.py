@@ -20,11 +20,34 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from rackshop.sandbox.rackbeat import RackbeatTwin
-    from rackshop.sandbox.shopify import ShopifyTwin
+    from rackshop.sandbox.shopify.state import ShopState
+
+
+class RackbeatTwin(Protocol):
+    """The Rackbeat twin's Python seeding API (rackbeat.app.RackbeatTwin), as used here.
+
+    The twins call this module from their ``seed`` methods, so it names them only by what it
+    uses of them.
+    """
+
+    def add_location(self, *args: Any, **kwargs: Any) -> Any: ...
+    def add_product_group(self, *args: Any, **kwargs: Any) -> Any: ...
+    def add_product(self, *args: Any, **kwargs: Any) -> Any: ...
+    def add_lot(self, *args: Any, **kwargs: Any) -> Any: ...
+    def add_customer(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class ShopifyTwin(Protocol):
+    """The Shopify twin's Python seeding API (shopify.app.ShopifyTwin), as used here."""
+
+    def add_shop(self, *args: Any, **kwargs: Any) -> Any: ...
+    def shop(self, name: str) -> ShopState: ...
+    def create_product(self, *args: Any, **kwargs: Any) -> Any: ...
+    def execute(self, *args: Any, **kwargs: Any) -> Any: ...
+    def advance_wall_clock(self, *args: Any, **kwargs: Any) -> Any: ...
 
 CENT = Decimal("0.01")
 
@@ -306,7 +329,7 @@ def line_tax(total: Decimal, rate: Decimal, taxes_included: bool) -> Decimal:
 
 def _seed_orders(twin: ShopifyTwin, shop: str, world: World, variant_ids: Mapping[str, str],
                  count: int, seed: int, taxes_included: bool) -> int:
-    from rackshop.sandbox.shopify import orders as order_api
+    from rackshop.sandbox.shopify import orders as order_api  # the twin, only when it seeds
 
     rng = random.Random(seed)
     currency = twin.shop(shop).currency

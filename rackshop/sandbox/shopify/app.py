@@ -48,11 +48,17 @@ from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
 from . import (
     bulk,
     catalog,
+    catalog_schema,
     consistency,
     contract_admin,
     cost,
+    customer_ops,
     draft_orders,
+    fulfilment_ops,
     inventory_ops,
+    order_edit,
+    order_schema,
+    owner_writes,
     taxonomy,
     webhooks,
 )
@@ -91,32 +97,21 @@ def schema_sdl() -> str:
 
 
 def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
-    """Build the twin's schema, with its resolvers attached unless ``resolvers=False``.
-
-    The order part of the twin (``orders.py``) registers itself if it exists.
-    """
+    """Build the twin's schema, with its resolvers attached unless ``resolvers=False``."""
     schema = build_schema(schema_sdl())
     if resolvers:
-        catalog.register(schema)
+        catalog_schema.register(schema)
+        owner_writes.register(schema)
         bulk.register(schema)
         webhooks.register(schema)
         contract_admin.register(schema)  # issue 16: currentAppInstallation
         inventory_ops.register(schema)
         draft_orders.register(schema)
         taxonomy.register(schema)
-        try:
-            from . import orders
-        except ImportError:  # the order part is optional
-            pass
-        else:
-            orders.register(schema)
-            from . import customer_ops, fulfilment_ops
-
-            fulfilment_ops.register(schema)
-            customer_ops.register(schema)
-            from . import order_edit  # issue 12: orderEditBegin/SetQuantity/AddVariant/Commit
-
-            order_edit.register(schema)
+        order_schema.register(schema)
+        fulfilment_ops.register(schema)
+        customer_ops.register(schema)
+        order_edit.register(schema)  # issue 12: orderEditBegin/SetQuantity/AddVariant/Commit
     return schema
 
 
@@ -124,9 +119,6 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
 def shared_schema() -> GraphQLSchema:
     """One schema with resolvers per process (resolvers keep no state; the context does)."""
     return build_twin_schema()
-
-
-# -- Shopify-shaped errors --------------------------------------------------------------------
 
 
 # -- the twin ---------------------------------------------------------------------------------
@@ -564,8 +556,10 @@ class ShopifyTwin(TwinApp):
             return Response(
                 status,
                 out,
-                {"X-Shopify-API-Version": contract_admin.served_version(self, version),
-                 "X-Request-Id": str(uuid.uuid4())},
+                {
+                    "X-Shopify-API-Version": contract_admin.served_version(self, version),
+                    "X-Request-Id": str(uuid.uuid4()),
+                },
                 cost=drawn.get("actualQueryCost"),
                 note=note,
             )

@@ -11,13 +11,14 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
-from . import orders
 from .catalog import shop_record, user_error
+from .order_customers import _customers, _upsert_customer
+from .order_values import _plain, _shop_of
 
 
 def _m_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-    shop = orders._shop_of(info)
-    data = orders._plain(input)
+    shop = _shop_of(info)
+    data = _plain(input)
     if data.get("id"):
         return {"customer": None, "userErrors": [user_error(["id"], "Id must be blank")]}
     if not any((data.get(k) or "").strip() for k in ("email", "phone", "firstName", "lastName")):
@@ -28,22 +29,20 @@ def _m_create(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[s
             ],
         }
     email = (data.get("email") or "").strip().lower()
-    if email and any(
-        (c.get("email") or "").lower() == email for c in orders._customers(shop).values()
-    ):
+    if email and any((c.get("email") or "").lower() == email for c in _customers(shop).values()):
         return {
             "customer": None,
             "userErrors": [user_error(["email"], "Email has already been taken")],
         }
-    customer = orders._upsert_customer(shop, {**data, "id": None}, None)
+    customer = _upsert_customer(shop, {**data, "id": None}, None)
     shop.emit("customers/create", {"id": int(customer["legacyResourceId"]), "email": email})
     return {"customer": customer, "userErrors": []}
 
 
 def _m_delete(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-    shop = orders._shop_of(info)
-    gid = str(orders._plain(input).get("id"))
-    table = orders._customers(shop)
+    shop = _shop_of(info)
+    gid = str(_plain(input).get("id"))
+    table = _customers(shop)
     if gid not in table:
         return {
             "deletedCustomerId": None,

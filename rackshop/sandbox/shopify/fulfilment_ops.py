@@ -17,6 +17,8 @@ from typing import Any
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import orders
+from .order_schema import _m_tracking_update
+from .order_values import _error, _plain, _shop_of
 from .state import connection
 
 #: The app the twin's API clients are (holds answer it as ``heldByApp``).
@@ -48,30 +50,30 @@ def _m_tracking_update_v2(
     notifyCustomer: bool | None = None,
 ) -> dict[str, Any]:
     """Recorded: the same answer and effect as ``fulfillmentTrackingInfoUpdate``."""
-    return orders._m_tracking_update(root, info, fulfillmentId, trackingInfoInput, notifyCustomer)
+    return _m_tracking_update(root, info, fulfillmentId, trackingInfoInput, notifyCustomer)
 
 
 def _not_found(field: str, code: str) -> dict[str, Any]:
-    return orders._error([field], "Fulfillment order does not exist.", code)
+    return _error([field], "Fulfillment order does not exist.", code)
 
 
 def _m_hold(
     _: Any, info: GraphQLResolveInfo, id: str, fulfillmentHold: dict[str, Any]
 ) -> dict[str, Any]:
-    shop = orders._shop_of(info)
+    shop = _shop_of(info)
     empty = {"fulfillmentHold": None, "fulfillmentOrder": None, "remainingFulfillmentOrder": None}
     found = orders._fulfillment_order(shop, id)
     if found is None:
         return {**empty, "userErrors": [_not_found("id", "FULFILLMENT_ORDER_NOT_FOUND")]}
     order, fo = found
-    data = orders._plain(fulfillmentHold)
+    data = _plain(fulfillmentHold)
     holds = fo.setdefault("fulfillmentHolds", [])
     handle = data.get("handle") or ""
     if any(h["handle"] == handle for h in holds):
         return {
             **empty,
             "userErrors": [
-                orders._error(
+                _error(
                     ["fulfillmentHold", "handle"],
                     f"The handle provided for the fulfillment hold is already in use by this app "
                     f"for another hold on this fulfillment order: {handle!r}.",
@@ -83,7 +85,7 @@ def _m_hold(
         return {
             **empty,
             "userErrors": [
-                orders._error(
+                _error(
                     ["id"],
                     f"Fulfillment order {fo['id'].rsplit('/', 1)[1]} cannot be put on hold in its "
                     f"current status ({fo['status'].lower()}).",
@@ -117,7 +119,7 @@ def _m_release(
     holdIds: list[str] | None = None,
     externalId: str | None = None,
 ) -> dict[str, Any]:
-    shop = orders._shop_of(info)
+    shop = _shop_of(info)
     found = orders._fulfillment_order(shop, id)
     if found is None:
         return {
@@ -167,11 +169,11 @@ def _order_returns(order: dict[str, Any], _: GraphQLResolveInfo, **args: Any) ->
 
 
 def _m_order_delete(_: Any, info: GraphQLResolveInfo, orderId: str) -> dict[str, Any]:
-    shop = orders._shop_of(info)
+    shop = _shop_of(info)
     if shop.orders.pop(orderId, None) is None:
         return {
             "deletedId": None,
-            "userErrors": [orders._error(["orderId"], "Order does not exist", "NOT_FOUND")],
+            "userErrors": [_error(["orderId"], "Order does not exist", "NOT_FOUND")],
         }
     shop.emit("orders/delete", {"id": int(orderId.rsplit("/", 1)[1])})
     return {"deletedId": orderId, "userErrors": []}

@@ -14,20 +14,17 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
-from .catalog import (
+from .catalog import ctx_of, idempotent, input_dict, user_error
+from .inventory_writes import (
     ADJUSTABLE_NAMES,
     INVENTORY_REASONS,
     MAX_QUANTITY,
-    _d,
     _invalid_reason,
     _mismatch_payload,
     _require_change_from,
     _row_checks,
     _stocked_level,
     apply_moves,
-    ctx_of,
-    idempotent,
-    user_error,
 )
 from .state import ShopState
 
@@ -53,8 +50,8 @@ def _merge(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _m_set_on_hand(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
-    data = _d(input)
-    rows = [_d(q) for q in data.get("setQuantities") or []]
+    data = input_dict(input)
+    rows = [input_dict(q) for q in data.get("setQuantities") or []]
     _require_change_from(info, rows, "InventorySetQuantityInput")
     shop = ctx_of(info).shop
 
@@ -113,7 +110,7 @@ def _move_checks(
             )
         ends = {}
         for end in ("from", "to"):
-            terminal = _d(r[end])
+            terminal = input_dict(r[end])
             loc = shop.locations.get(terminal["locationId"])
             if loc is None:
                 errs.append(
@@ -143,7 +140,7 @@ def _move_checks(
                 )
             )
         if item is not None and ends["from"] is not None and ends["to"] is not None:
-            src, dst = _d(r["from"]), _d(r["to"])
+            src, dst = input_dict(r["from"]), input_dict(r["to"])
             same_place = src["locationId"] == dst["locationId"]
             if same_place and src["name"] == dst["name"]:
                 errs.append(
@@ -166,9 +163,9 @@ def _move_checks(
 
 
 def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
-    data = _d(input)
-    rows = [_d(c) for c in data.get("changes") or []]
-    terminals = [_d(r[end]) for r in rows for end in ("from", "to")]
+    data = input_dict(input)
+    rows = [input_dict(c) for c in data.get("changes") or []]
+    terminals = [input_dict(r[end]) for r in rows for end in ("from", "to")]
     _require_change_from(info, terminals, "InventoryMoveQuantityTerminalInput")
     shop = ctx_of(info).shop
 
@@ -180,7 +177,7 @@ def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
             return _fail(errs)
         legs = []
         for i, (r, (item, src_loc, dst_loc)) in enumerate(zip(rows, found, strict=True)):
-            src, dst = _d(r["from"]), _d(r["to"])
+            src, dst = input_dict(r["from"]), input_dict(r["to"])
             base = ["input", "changes", str(i)]
             src_level = _stocked_level((item, src_loc), src, src["name"], [*base, "from"], errs)
             dst_level = _stocked_level((item, dst_loc), dst, dst["name"], [*base, "to"], errs)
@@ -191,8 +188,10 @@ def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
         for r, src, dst, src_level, dst_level in legs:
             assert src_level is not None and dst_level is not None
             q = r["quantity"]
-            moves += [(src_level, src["name"], -q, src.get("ledgerDocumentUri")),
-                      (dst_level, dst["name"], q, dst.get("ledgerDocumentUri"))]
+            moves += [
+                (src_level, src["name"], -q, src.get("ledgerDocumentUri")),
+                (dst_level, dst["name"], q, dst.get("ledgerDocumentUri")),
+            ]
         return apply_moves(shop, data, moves, merge=_merge)
 
     return idempotent(
@@ -247,7 +246,7 @@ def _mismatch_userErrors() -> dict[str, Any]:
 def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
     ctx = ctx_of(info)
     shop = ctx.shop
-    data = _d(input)
+    data = input_dict(input)
     name = str(data.get("name") or "").strip()
     if not name:
         return {
@@ -260,7 +259,7 @@ def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
             "userErrors": [user_error(["input", "name"], "Name has already been taken", "TAKEN")],
         }
     loc = ctx.twin._add_location(shop, name)
-    address = _d(data.get("address") or {})
+    address = input_dict(data.get("address") or {})
     for key in ("address1", "address2", "city", "phone", "zip", "provinceCode"):
         if address.get(key) is not None:
             loc["address"][key] = address[key]

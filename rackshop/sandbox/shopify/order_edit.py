@@ -28,6 +28,9 @@ from typing import Any
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
 from . import orders as o
+from .order_inventory import _release_inventory
+from .order_totals import _refunded, _store_refunded
+from .order_values import _shop_of
 from .state import ShopState, gid_number
 
 
@@ -80,7 +83,7 @@ def _calculated(shop: ShopState, order: dict[str, Any]) -> dict[str, Any]:
 def _apply(shop: ShopState, order: dict[str, Any], edit: dict[str, Any], *,
            preview_only: bool = False) -> None:
     """Apply the staged changes to ``order`` (a copy for a preview: no inventory, no events)."""
-    so_far = o._refunded(order)
+    so_far = _refunded(order)
     by_id = {li["id"]: li for li in order["lineItems"]}
     math = order["_calc"]["input"]["lineItems"]
     fo = next((f for f in order["fulfillmentOrders"]
@@ -93,7 +96,7 @@ def _apply(shop: ShopState, order: dict[str, Any], edit: dict[str, Any], *,
             gone = current - wanted
             so_far.line_qty[idx] = so_far.line_qty.get(idx, 0) + gone
             if not preview_only:
-                o._release_inventory(shop, li, gone, restock=bool(edit["restock"].get(line_id)))
+                _release_inventory(shop, li, gone, restock=bool(edit["restock"].get(line_id)))
             delta = -gone
         elif wanted > current:
             delta = wanted - current
@@ -106,7 +109,7 @@ def _apply(shop: ShopState, order: dict[str, Any], edit: dict[str, Any], *,
             if fli["lineItemId"] == line_id:
                 fli["remainingQuantity"] = max(0, fli["remainingQuantity"] + delta)
                 fli["totalQuantity"] = max(0, fli["totalQuantity"] + max(delta, 0))
-    o._store_refunded(order, so_far)
+    _store_refunded(order, so_far)
     rates = next(([{"title": t.get("title"), "rate": t.get("rate")} for t in m["taxLines"]]
                   for m in math if m.get("taxLines")), [])
     currency = order["_calc"]["currencies"][0]
@@ -153,7 +156,7 @@ def _fail(message: str, field: list[str] | None = None, **extra: Any) -> dict[st
 
 
 def _m_begin(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
-    shop = o._shop_of(info)
+    shop = _shop_of(info)
     order = o._order_or_none(shop, id)
     if order is None:
         return _fail("The order does not exist.", ["id"], calculatedOrder=None,
@@ -172,7 +175,7 @@ def _m_begin(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
 def _m_set_quantity(_: Any, info: GraphQLResolveInfo, id: str, lineItemId: str,
                     quantity: int, restock: bool | None = None,
                     locationId: str | None = None) -> dict[str, Any]:
-    shop = o._shop_of(info)
+    shop = _shop_of(info)
     order = _session_order(shop, id)
     empty = {"calculatedLineItem": None, "calculatedOrder": None, "orderEditSession": None}
     if order is None:
@@ -202,7 +205,7 @@ def _m_set_quantity(_: Any, info: GraphQLResolveInfo, id: str, lineItemId: str,
 def _m_add_variant(_: Any, info: GraphQLResolveInfo, id: str, variantId: str, quantity: int,
                    locationId: str | None = None, allowDuplicates: bool = False
                    ) -> dict[str, Any]:
-    shop = o._shop_of(info)
+    shop = _shop_of(info)
     order = _session_order(shop, id)
     empty = {"calculatedLineItem": None, "calculatedOrder": None, "orderEditSession": None}
     if order is None:
@@ -229,7 +232,7 @@ def _m_add_variant(_: Any, info: GraphQLResolveInfo, id: str, variantId: str, qu
 
 def _m_commit(_: Any, info: GraphQLResolveInfo, id: str, notifyCustomer: bool | None = None,
               staffNote: str | None = None) -> dict[str, Any]:
-    shop = o._shop_of(info)
+    shop = _shop_of(info)
     order = _session_order(shop, id)
     if order is None:
         return _fail("The calculated order does not exist.", ["id"], order=None,

@@ -662,3 +662,14 @@ def idempotency_key(info: GraphQLResolveInfo) -> str | None:
 def wall_clock() -> float:
     """Default wall-clock source (seconds since the epoch)."""
     return time.time()
+
+
+def set_resolvers(
+    schema: GraphQLSchema, type_name: str, resolvers: Mapping[str, Callable[..., Any]]
+) -> None:
+    """Attach resolvers to the fields of one type, skipping any the schema does not have."""
+    t = schema.get_type(type_name)
+    fields = getattr(t, "fields", None) or {}
+    for field_name, fn in resolvers.items():
+        if field_name in fields:
+            fields[field_name].resolve = fn
