@@ -9,8 +9,9 @@ import pytest
 
 from rackshop.sandbox.base import Clock
 from rackshop.sandbox.rackbeat import RackbeatTwin
-from rackshop.sandbox.rackbeat.model import Account, OrderLine
+from rackshop.sandbox.rackbeat.model import Account
 from rackshop.sandbox.rackbeat.query import parse_fields, select
+from rackshop.sandbox.rackbeat.records import OrderLine
 from rackshop.sandbox.rackbeat.validation import ApiError, money, parse_datetime
 
 CET = timezone(timedelta(hours=1))

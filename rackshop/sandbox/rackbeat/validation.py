@@ -24,6 +24,9 @@ JSON = dict[str, Any]
 INVALID_MESSAGE = "The given data was invalid."
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+#: Query-string and body values read as "yes" (``?book=true``, ``suppress_webhooks=1``...).
+TRUE_STRINGS = ("1", "true", "yes", "on")
+
 
 class ApiError(Exception):
     """An error answer of the twin's REST API.
