@@ -477,3 +477,38 @@ def test_an_edit_of_an_invoiced_order_without_a_refund_is_held(world: World) -> 
     assert "without a refund" in row["reason"]
     _, notes = documents(world, order["number"])
     assert notes == []  # never approximated
+
+
+def test_an_order_edited_while_its_booking_failed_gets_the_edit_after_the_resume(
+        world: World) -> None:
+    """A sequence: the draft is created, booking it fails (Rackbeat down), the order is edited
+    in Shopify to the same total (one unit moved from A to B), the next pass resumes and books
+    the draft as it was made; the pass after that must still see the edit and carry it. The
+    journal's baseline is what Rackbeat was given, not Shopify's order at the resume."""
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="booked")
+    created = place(twin, "dk", OrderSpec([Line(A, 2, "500.00"), Line(B, 1, "500.00")]))
+    world.sandbox.rackbeat.faults.configure_json({"rules": [
+        {"match": "POST /orders/{number}/book", "kinds": ["5xx"], "rate": 1.0}]})
+    try:
+        first = run(runtime)
+    except ApiUnavailableError:
+        first = None
+    assert first is None or first.exit_code != ExitCode.OK
+    world.sandbox.rackbeat.faults.configure_json({"rules": []})
+    rb = rb_order(world, created["name"])
+    assert rb is not None and not rb["is_booked"]
+    edit(world, created["id"], {A: 1, B: 2}, {})
+    assert shopify_total(world, created["id"]) == Decimal("1500.00")
+    runtime = world.fresh_runtime()
+    for _ in range(3):
+        result = run(runtime)
+        assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    rb = rb_order(world, created["name"])
+    assert rb is not None and rb["is_booked"]
+    items: collections.Counter[str] = collections.Counter()
+    for ln in rb["lines"]:
+        if ln["item"]["number"] in (A, B):
+            items[ln["item"]["number"]] += ln["quantity"]
+    assert dict(items) == {A: 1, B: 2}
+    quiet(world, runtime)
