@@ -42,7 +42,10 @@ _GENERIC: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"((?:access_token|client_secret|refresh_token)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+",
+            # not after "." or "]": ``shops[1].client_secret: the file ... does not exist`` is
+            # a config key path naming the key, not a credential
+            r"((?<![.\]])(?:access_token|client_secret|refresh_token)[\"']?\s*[:=]\s*[\"']?)"
+            r"[^\s\"'&,;}]+",
             re.IGNORECASE,
         ),
         r"\1" + MASK,

@@ -223,3 +223,13 @@ def test_write_config_replaces_an_existing_file(tmp_path: Path) -> None:
     path.write_text("old", encoding="utf-8")
     write_config(_sandbox_config(), path)
     assert tomllib.loads(path.read_text(encoding="utf-8"))["shops"][0]["name"] == "dk"
+
+
+def test_a_key_path_naming_client_secret_is_not_masked_but_credentials_still_are() -> None:
+    message = ("shops[1].client_secret: the file /etc/rackshop/se.txt does not exist; "
+               "rackbeat.client_secret: the file x does not exist")
+    assert redact.redact(message) == message
+    for body in ('{"client_secret": "shpss_0123456789abcdef"}',
+                 "client_id=abc&client_secret=shpss_0123456789abcdef&code=1",
+                 "access_token: shpat_0123456789abcdef"):
+        assert "0123456789abcdef" not in redact.redact(body), body
