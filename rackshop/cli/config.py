@@ -27,7 +27,7 @@ config_app = typer.Typer(
 
 @config_app.command("schema")
 def schema_cmd(debug: DebugOpt = False) -> None:
-    """Print the JSON Schema of the configuration file (draft 2020-12).
+    """Print the JSON Schema of the configuration file (draft-07).
 
     Save it next to your config and put `#:schema ./rackshop.schema.json` on the file's first
     line: Taplo and the Even Better TOML extension then check and complete every key as you type.

@@ -26,7 +26,8 @@ from rackshop.config.objects import Config
 from rackshop.config.schema import ConfigFile
 from rackshop.config.values import FrozenMap, Secret
 
-SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_URL = "http://json-schema.org/draft-07/schema#"
+"""Draft-07: the dialect TOML and YAML editors (Taplo, Even Better TOML) support most widely."""
 SCHEMA_FILE = Path("examples") / "rackshop.schema.json"
 """Where the JSON Schema is committed, relative to the source tree (``#:schema`` points here)."""
 DOCS_FILE = Path("docs") / "config.md"
@@ -44,21 +45,24 @@ class _TomlSchema(GenerateJsonSchema):
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the configuration file, for editors (Taplo)."""
-    schema = ConfigFile.model_json_schema(schema_generator=_TomlSchema)
-    _drop_null_defaults(schema)
-    return {"$schema": SCHEMA_URL, **schema}
+    """The JSON Schema (draft-07) of the configuration file, for editors (Taplo)."""
+    schema = ConfigFile.model_json_schema(
+        schema_generator=_TomlSchema, ref_template="#/definitions/{model}")
+    definitions = schema.pop("$defs")
+    return {"$schema": SCHEMA_URL, **_draft7(schema), "definitions": _draft7(definitions)}
 
 
-def _drop_null_defaults(node: Any) -> None:
-    if isinstance(node, dict):
-        if node.get("default", 0) is None:
-            del node["default"]
-        for value in node.values():
-            _drop_null_defaults(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_null_defaults(value)
+def _draft7(node: Any) -> Any:
+    """pydantic's schema as draft-07 reads it: no null defaults, nothing beside a ``$ref``."""
+    if isinstance(node, list):
+        return [_draft7(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _draft7(v) for k, v in node.items() if not (k == "default" and v is None)}
+    if "$ref" in out and len(out) > 1:
+        # Draft-07 ignores the keys beside a $ref (the description of a table or secret key).
+        return {"allOf": [{"$ref": out.pop("$ref")}], **out}
+    return out
 
 
 def json_schema_text() -> str:
@@ -75,7 +79,7 @@ _BEGIN = re.compile(r"<!-- keys: (?P<table>[a-z.]*) -->\n.*?<!-- /keys -->", re.
 def key_table(header: str) -> str:
     """The Markdown table of one table's keys: type, default, allowed values, meaning."""
     schema = json_schema()
-    defs = schema["$defs"]
+    defs = schema["definitions"]
     model = table_models()[header]
     node = schema if model is ConfigFile else defs[model.__name__]
     required = set(node.get("required", ()))
@@ -93,7 +97,7 @@ def key_table(header: str) -> str:
 
 def _target(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:
     ref = prop.get("$ref") or next(
-        (a["$ref"] for a in prop.get("anyOf", ()) if "$ref" in a), None)
+        (a["$ref"] for a in prop.get("allOf", ()) if "$ref" in a), None)
     if ref is None and prop.get("type") == "array" and "$ref" in prop.get("items", {}):
         ref = prop["items"]["$ref"]
     return defs[ref.rsplit("/", 1)[1]] if ref else None
