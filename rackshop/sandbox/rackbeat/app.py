@@ -29,9 +29,7 @@ from . import variants as _variants
 from .handlers import RestHandlers
 from .limiter import SlidingWindowLimiter
 from .model import Account, as_error
-from .records import (
-    Item,
-)
+from .records import Item
 from .routes import api_parts, route_of
 from .validation import JSON, TRUE_STRINGS, ApiError
 from .webhooks import WebhookDispatcher

@@ -36,14 +36,7 @@ from .records import (
     iso,
     lookup,
 )
-from .validation import (
-    JSON,
-    Validator,
-    invalid,
-    not_found,
-    refused,
-    to_int,
-)
+from .validation import JSON, Validator, invalid, not_found, refused, to_int
 
 
 class InventoryAccount:
@@ -218,13 +211,7 @@ class InventoryAccount:
         if number is not None and number in self.groups:
             v.fail("number", "The number has already been taken.")
         name = v.string("name", required=True)
-        rates = {
-            k: v.number(k, min_value=0, max_value=100)
-            for k in ("vat_domestic", "vat_eu", "vat_abroad", "vat_domestic_exempt")
-        }
-        has_inventory = v.boolean("has_inventory")
-        is_sellable = v.boolean("is_sellable")
-        v.check()
+        rates, has_inventory, is_sellable = _group_values(v)
         assert number is not None and name is not None
         now = self.now()
         group = ProductGroup(
@@ -247,13 +234,7 @@ class InventoryAccount:
         """``PUT /product-groups/{number}``: partial update."""
         v = Validator(payload)
         name = v.string("name")
-        rates = {
-            k: v.number(k, min_value=0, max_value=100)
-            for k in ("vat_domestic", "vat_eu", "vat_abroad", "vat_domestic_exempt")
-        }
-        has_inventory = v.boolean("has_inventory")
-        is_sellable = v.boolean("is_sellable")
-        v.check()
+        rates, has_inventory, is_sellable = _group_values(v)
         if name is not None:
             group.name = name
         for key, rate in rates.items():
@@ -462,17 +443,22 @@ class InventoryAccount:
 
     def delete_item(self, item: Item) -> None:
         """``DELETE /products/{number}``: refused once stock was registered or when used."""
-        if item.stock_registered:
-            raise refused(
-                f"Product '{item.number}' can't be deleted, "
-                "since inventory has been registered for it."
-            )
-        if self._used_in_lines(item):
-            raise refused(f"Product '{item.number}' can't be deleted, since it is used in lines.")
+        self._refuse_if_used(item, "deleted")
         del self.items[item.id]
         del self._item_index[item.number.casefold()]
         self._lots_cache = None
         self._emit_key(f"{item.type}.deleted", item.number)
+
+    def _refuse_if_used(self, item: Item, done: str) -> None:
+        """Refuse to have the product ``done`` (deleted, converted) once stock was registered
+        for it or a line uses it."""
+        if item.stock_registered:
+            raise refused(
+                f"Product '{item.number}' can't be {done}, "
+                "since inventory has been registered for it."
+            )
+        if self._used_in_lines(item):
+            raise refused(f"Product '{item.number}' can't be {done}, since it is used in lines.")
 
     def _used_in_lines(self, item: Item) -> bool:
         if self._used_cache is None:
@@ -489,13 +475,7 @@ class InventoryAccount:
 
     def convert_to_lot(self, item: Item, payload: Mapping[str, Any]) -> Item:
         """``POST /products/{number}/convert``: turn a product into a BOM."""
-        if item.stock_registered:
-            raise refused(
-                f"Product '{item.number}' can't be converted, "
-                "since inventory has been registered for it."
-            )
-        if self._used_in_lines(item):
-            raise refused(f"Product '{item.number}' can't be converted, since it is used in lines.")
+        self._refuse_if_used(item, "converted")
         v = Validator(payload)
         components = self._components(v, item)
         v.check()
@@ -756,3 +736,16 @@ class InventoryAccount:
             )
             out.append({"field": dict(spec), "value": value})
         return out
+
+
+def _group_values(v: Validator) -> tuple[dict[str, float | None], bool | None, bool | None]:
+    """A product group payload's VAT rates, ``has_inventory`` and ``is_sellable`` (``None``:
+    not given), checked together with what was read before (422 on any problem)."""
+    rates = {
+        k: v.number(k, min_value=0, max_value=100)
+        for k in ("vat_domestic", "vat_eu", "vat_abroad", "vat_domestic_exempt")
+    }
+    has_inventory = v.boolean("has_inventory")
+    is_sellable = v.boolean("is_sellable")
+    v.check()
+    return rates, has_inventory, is_sellable

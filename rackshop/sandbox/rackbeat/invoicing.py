@@ -8,24 +8,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .records import (
-    ADDRESS_PARTS,
-    HEADER_STRINGS,
-    Invoice,
-    Order,
-    OrderLine,
-    Shipment,
-    iso,
-    lookup,
-)
+from .records import ADDRESS_PARTS, HEADER_STRINGS, Invoice, Order, OrderLine, Shipment, iso, lookup
 from .sales import SalesAccount
-from .validation import (
-    JSON,
-    Validator,
-    money,
-    refused,
-    to_int,
-)
+from .validation import JSON, Validator, money, refused, to_int
 
 
 class InvoicingAccount(SalesAccount):

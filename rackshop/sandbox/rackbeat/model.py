@@ -21,15 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .invoicing import InvoicingAccount
-from .records import (
-    WEBHOOK_EVENTS,
-    Webhook,
-    lookup,
-)
-from .validation import (
-    ApiError,
-    Validator,
-)
+from .records import WEBHOOK_EVENTS, Webhook, lookup
+from .validation import ApiError, Validator
 
 
 class Account(InvoicingAccount):
@@ -48,12 +41,7 @@ class Account(InvoicingAccount):
         """
         v = Validator(payload)
         event = v.one_of("event", WEBHOOK_EVENTS, required=True)
-        url = v.string("url", required=True, max_len=2048)
-        if url is not None and not allowed_host(url):
-            v.fail(
-                "url",
-                "The {attr} must point to 127.0.0.1 or localhost: the sandbox never calls out.",
-            )
+        url = _local_url(v, allowed_host, required=True)
         active = v.boolean("is_active")
         v.check()
         assert event is not None and url is not None
@@ -76,12 +64,7 @@ class Account(InvoicingAccount):
         """``PUT /webhooks/{id}``: partial update."""
         v = Validator(payload)
         event = v.one_of("event", WEBHOOK_EVENTS)
-        url = v.string("url", max_len=2048)
-        if url is not None and not allowed_host(url):
-            v.fail(
-                "url",
-                "The {attr} must point to 127.0.0.1 or localhost: the sandbox never calls out.",
-            )
+        url = _local_url(v, allowed_host, required=False)
         active = v.boolean("is_active")
         v.check()
         if event is not None:
@@ -102,3 +85,13 @@ def as_error(exc: ApiError) -> ValueError:
     """An API error raised by the Python seeding API, as a ``ValueError`` with the messages."""
     detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
     return ValueError(f"{exc.message} {detail}".strip())
+
+
+def _local_url(v: Validator, allowed_host: Callable[[str], bool], *, required: bool) -> str | None:
+    """A webhook's ``url``, which must point at this machine (the sandbox never calls out)."""
+    url = v.string("url", required=required, max_len=2048)
+    if url is not None and not allowed_host(url):
+        v.fail(
+            "url", "The {attr} must point to 127.0.0.1 or localhost: the sandbox never calls out."
+        )
+    return url

@@ -10,13 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from .validation import (
-    JSON,
-    dec,
-    money,
-    not_found,
-    to_int,
-)
+from .validation import JSON, dec, money, not_found, to_int
 
 VAT_ZONES = ("domestic", "eu", "abroad", "domestic_exempt")
 WEIGHT_UNITS = ("kg", "g", "lb", "oz")

@@ -3,7 +3,7 @@ lines, booking (reservations), reopening, shipments and the stock they take."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .inventory import InventoryAccount
@@ -20,14 +20,7 @@ from .records import (
     iso,
     lookup,
 )
-from .validation import (
-    JSON,
-    Validator,
-    invalid,
-    not_found,
-    refused,
-    to_int,
-)
+from .validation import JSON, Validator, invalid, not_found, refused, to_int
 
 
 class SalesAccount(InventoryAccount):
@@ -75,6 +68,28 @@ class SalesAccount(InventoryAccount):
         self._emit_key("customer.updated", cust.number)
         return cust
 
+    def _zone_and_currency(self, v: Validator, out: JSON) -> None:
+        """``vat_zone`` (one of :data:`VAT_ZONES`) and ``currency`` (a known code, upper case)
+        of a customer or an order, into ``out`` when given."""
+        zone = v.one_of("vat_zone", VAT_ZONES)
+        if zone is not None:
+            out["vat_zone"] = zone
+        currency = v.string("currency")
+        if currency is not None:
+            if currency.upper() not in self.lookups.currencies:
+                v.fail("currency", "The selected {attr} is invalid.")
+            out["currency"] = currency.upper()
+
+    def _lookup_refs(
+        self, v: Validator, out: JSON, refs: Iterable[tuple[str, str, Mapping[int, Any]]]
+    ) -> None:
+        """Each ``(key, attr, table)``: the payload's ``key``, a number in ``table``, as
+        ``out[attr]`` (left out when the payload has no such key)."""
+        for key, attr, table in refs:
+            value = self._lookup_ref(v, key, table)
+            if value is not None:
+                out[attr] = value
+
     def _lookup_ref(self, v: Validator, key: str, table: Mapping[int, Any]) -> int | None:
         value = v.integer(key)
         if value is not None and value not in table:
@@ -93,14 +108,7 @@ class SalesAccount(InventoryAccount):
         for part in ("street", "street2", "city", "zipcode", "country", "state"):
             if f"address_{part}" in data:
                 out.setdefault("address", {})[part] = v.string(f"address_{part}")
-        zone = v.one_of("vat_zone", VAT_ZONES)
-        if zone is not None:
-            out["vat_zone"] = zone
-        currency = v.string("currency")
-        if currency is not None:
-            if currency.upper() not in self.lookups.currencies:
-                v.fail("currency", "The selected {attr} is invalid.")
-            out["currency"] = currency.upper()
+        self._zone_and_currency(v, out)
         locale = v.string("locale", max_len=10)
         if locale is not None:
             out["locale"] = locale
@@ -110,10 +118,7 @@ class SalesAccount(InventoryAccount):
             ("layout_id", "layout", self.lookups.layouts),
             ("employee_id", "employee", self.lookups.employees),
         )
-        for key, attr, table in refs:
-            value = self._lookup_ref(v, key, table)
-            if value is not None:
-                out[attr] = value
+        self._lookup_refs(v, out, refs)
         barred = v.boolean("is_barred")
         if barred is not None:
             out["is_barred"] = barred
@@ -264,14 +269,7 @@ class SalesAccount(InventoryAccount):
     def _order_header(self, v: Validator) -> JSON:
         data = v.data
         out: JSON = {}
-        zone = v.one_of("vat_zone", VAT_ZONES)
-        if zone is not None:
-            out["vat_zone"] = zone
-        currency = v.string("currency")
-        if currency is not None:
-            if currency.upper() not in self.lookups.currencies:
-                v.fail("currency", "The selected {attr} is invalid.")
-            out["currency"] = currency.upper()
+        self._zone_and_currency(v, out)
         rate = v.number("currency_rate", gt=0)
         if rate is not None:
             out["currency_rate"] = rate
@@ -288,10 +286,7 @@ class SalesAccount(InventoryAccount):
             ("our_reference_id", "our_reference", self.lookups.employees),
             ("payment_terms_id", "payment_terms", self.lookups.payment_terms),
         )
-        for key, attr, table in refs:
-            value = self._lookup_ref(v, key, table)
-            if value is not None:
-                out[attr] = value
+        self._lookup_refs(v, out, refs)
         your_ref = v.integer("your_reference_id")
         if your_ref is not None:
             out["your_reference"] = your_ref

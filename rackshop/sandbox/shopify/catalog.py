@@ -25,16 +25,8 @@ from typing import Any, cast
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from . import consistency, search
-from .metafields import (
-    find_metafield,
-)
-from .state import (
-    Context,
-    ShopState,
-    connection,
-    gid_number,
-    idempotency_key,
-)
+from .metafields import find_metafield
+from .state import Context, ShopState, connection_from_args, gid_number, idempotency_key
 
 IDEMPOTENCY_REQUIRED = (
     "The @idempotent directive is required for this mutation but was not provided."
@@ -356,15 +348,7 @@ def paged(
         return (v if v is not None else "", gid_number(r["id"]))
 
     ordered = sorted(records, key=key)
-    return connection(
-        ordered,
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-        sort_value=sort_value,
-    )
+    return connection_from_args(ordered, args, sort_value=sort_value)
 
 
 # -- derived values ---------------------------------------------------------------------------
@@ -436,6 +420,19 @@ def option_named(product: dict[str, Any], name: str) -> dict[str, Any] | None:
         if opt["name"].lower() == name.lower():
             return cast(dict[str, Any], opt)
     return None
+
+
+def select_option(
+    shop: ShopState, product: dict[str, Any], name: str, value: str
+) -> dict[str, Any]:
+    """A variant's ``selectedOptions`` entry for ``name: value``, adding the option or its value
+    to the product when it is new."""
+    opt = option_named(product, name)
+    if opt is None:
+        opt = new_option(shop, name, len(product["options"]) + 1, [])
+        product["options"].append(opt)
+    ov = add_option_value(shop, opt, value)
+    return {"name": opt["name"], "value": value, "optionValue": ov}
 
 
 def new_product(
@@ -548,14 +545,7 @@ def new_variant(
             Shopify does for a new variant).
     """
     pairs = options or [("Title", "Default Title")]
-    selected = []
-    for name, value in pairs:
-        opt = option_named(product, name)
-        if opt is None:
-            opt = new_option(shop, name, len(product["options"]) + 1, [])
-            product["options"].append(opt)
-        ov = add_option_value(shop, opt, value)
-        selected.append({"name": opt["name"], "value": value, "optionValue": ov})
+    selected = [select_option(shop, product, name, value) for name, value in pairs]
     ts = shop.now_iso()
     vgid = shop.new_gid("ProductVariant")
     igid = shop.new_gid("InventoryItem")

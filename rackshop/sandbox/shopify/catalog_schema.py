@@ -36,11 +36,7 @@ from .catalog import (
     variant_fields,
 )
 from .inventory_writes import _m_activate, _m_adjust_quantities, _m_set_quantities
-from .metafields import (
-    resolve_json_value,
-    resolve_metafield,
-    resolve_metafields,
-)
+from .metafields import resolve_json_value, resolve_metafield, resolve_metafields
 from .product_writes import (
     _m_item_update,
     _m_product_create,
@@ -50,13 +46,7 @@ from .product_writes import (
     _m_variants_bulk_create,
     _m_variants_bulk_update,
 )
-from .state import (
-    QUANTITY_NAMES,
-    ShopState,
-    gid_number,
-    parse_gid,
-    set_resolvers,
-)
+from .state import QUANTITY_NAMES, ShopState, gid_number, parse_gid, set_resolvers
 
 
 def _r_publications(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ Shopify's reference (docs/sandbox-shopify.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLResolveInfo, GraphQLSchema
@@ -19,7 +20,7 @@ from graphql import GraphQLResolveInfo, GraphQLSchema
 from . import orders
 from .order_schema import _m_tracking_update
 from .order_values import _error, _plain, _shop_of
-from .state import connection
+from .state import connection_from_args, set_resolvers
 
 #: The app the twin's API clients are (holds answer it as ``heldByApp``).
 TWIN_APP = {"__typename": "App", "id": "gid://shopify/App/1", "title": "rackshop"}
@@ -145,27 +146,13 @@ def _fo_holds(fo: dict[str, Any], _: GraphQLResolveInfo) -> list[dict[str, Any]]
 
 def _fo_requests(fo: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     items = [r for r in fo.get("merchantRequests") or [] if args.get("kind") in (None, r["kind"])]
-    return connection(
-        items,
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-    )
+    return connection_from_args(items, args)
 
 
 def _order_returns(order: dict[str, Any], _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
     """``Order.returns``: the twin makes no returns yet (recorded: an empty connection after a
     refund without a return)."""
-    return connection(
-        list(order.get("returns") or []),
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-    )
+    return connection_from_args(list(order.get("returns") or []), args)
 
 
 def _m_order_delete(_: Any, info: GraphQLResolveInfo, orderId: str) -> dict[str, Any]:
@@ -181,13 +168,13 @@ def _m_order_delete(_: Any, info: GraphQLResolveInfo, orderId: str) -> dict[str,
 
 def register(schema: GraphQLSchema) -> None:
     """Attach the resolvers (``schema_fulfilment_ops.graphql``)."""
-    m = schema.mutation_type
-    assert m is not None
-    m.fields["fulfillmentTrackingInfoUpdateV2"].resolve = _m_tracking_update_v2
-    m.fields["fulfillmentOrderHold"].resolve = _m_hold
-    m.fields["fulfillmentOrderReleaseHold"].resolve = _m_release
-    m.fields["orderDelete"].resolve = _m_order_delete
-    schema.get_type("Order").fields["returns"].resolve = _order_returns  # type: ignore[union-attr]
-    fo_type = schema.get_type("FulfillmentOrder")
-    fo_type.fields["fulfillmentHolds"].resolve = _fo_holds  # type: ignore[union-attr]
-    fo_type.fields["merchantRequests"].resolve = _fo_requests  # type: ignore[union-attr]
+    set_resolvers(schema, "Mutation", {
+        "fulfillmentTrackingInfoUpdateV2": _m_tracking_update_v2,
+        "fulfillmentOrderHold": _m_hold,
+        "fulfillmentOrderReleaseHold": _m_release,
+        "orderDelete": _m_order_delete,
+    })  # fmt: skip
+    set_resolvers(schema, "Order", {"returns": _order_returns})
+    fo: dict[str, Callable[..., Any]] = {
+        "fulfillmentHolds": _fo_holds, "merchantRequests": _fo_requests}
+    set_resolvers(schema, "FulfillmentOrder", fo)

@@ -28,9 +28,7 @@ from graphql import (
     visit,
 )
 
-from . import (
-    cost,
-)
+from . import cost
 
 
 def parse_error_message(exc: GraphQLError) -> str:
@@ -180,58 +178,30 @@ class _Report:
         return self.idx.owner.get(id(node)) if node is not None else None
 
 
-#: graphql-core messages that map to one graphql-ruby error each: (pattern, message, extensions,
-#: whether the error carries the node's path); ``{0}``, ``{1}`` are the pattern's groups.
-_ONE_TO_ONE: tuple[tuple[re.Pattern[str], str, dict[str, str], bool], ...] = tuple(
-    (re.compile(pattern), message, ext, with_path)
-    for pattern, message, ext, with_path in (
-        (
-            r"Unknown argument '([^']+)' on field '[^.']+\.([^']+)'",
-            "Field '{1}' doesn't accept argument '{0}'",
-            {
-                "code": "argumentNotAccepted",
-                "name": "{1}",
-                "typeName": "Field",
-                "argumentName": "{0}",
-            },
-            True,
-        ),
-        (
-            r"Unknown argument '([^']+)' on directive '@([^']+)'",
-            "Directive '{1}' doesn't accept argument '{0}'",
-            {
-                "code": "argumentNotAccepted",
-                "name": "{1}",
-                "typeName": "Directive",
-                "argumentName": "{0}",
-            },
-            True,
-        ),
-        (
-            r"Unknown fragment '([^']+)'",
-            "Fragment {0} was used, but not defined",
-            {"code": "useAndDefineFragment", "fragmentName": "{0}"},
-            True,
-        ),
-        (
-            r"Fragment '([^']+)' is never used",
-            "Fragment {0} was defined, but not used",
-            {"code": "useAndDefineFragment", "fragmentName": "{0}"},
-            True,
-        ),
-        (
-            r"Unknown directive '@([^']+)'",
-            "Directive @{0} is not defined",
-            {"code": "undefinedDirective", "directiveName": "{0}"},
-            True,
-        ),
-        (
-            r"There can be only one operation named '([^']+)'",
-            'Operation name "{0}" must be unique',
-            {"code": "operationNotUnique", "operationName": "{0}"},
-            False,
-        ),
-    )
+#: graphql-core messages that map to one graphql-ruby error each: (pattern, message, code,
+#: extensions besides the code, whether the error carries the node's path); ``{0}``, ``{1}``
+#: are the pattern's groups.
+# fmt: off
+_ONE_TO_ONE_RULES: tuple[tuple[str, str, str, dict[str, str], bool], ...] = (
+    (r"Unknown argument '([^']+)' on field '[^.']+\.([^']+)'",
+     "Field '{1}' doesn't accept argument '{0}'", "argumentNotAccepted",
+     {"name": "{1}", "typeName": "Field", "argumentName": "{0}"}, True),
+    (r"Unknown argument '([^']+)' on directive '@([^']+)'",
+     "Directive '{1}' doesn't accept argument '{0}'", "argumentNotAccepted",
+     {"name": "{1}", "typeName": "Directive", "argumentName": "{0}"}, True),
+    (r"Unknown fragment '([^']+)'", "Fragment {0} was used, but not defined",
+     "useAndDefineFragment", {"fragmentName": "{0}"}, True),
+    (r"Fragment '([^']+)' is never used", "Fragment {0} was defined, but not used",
+     "useAndDefineFragment", {"fragmentName": "{0}"}, True),
+    (r"Unknown directive '@([^']+)'", "Directive @{0} is not defined", "undefinedDirective",
+     {"directiveName": "{0}"}, True),
+    (r"There can be only one operation named '([^']+)'", 'Operation name "{0}" must be unique',
+     "operationNotUnique", {"operationName": "{0}"}, False),
+)
+# fmt: on
+_ONE_TO_ONE = tuple(
+    (re.compile(pattern), message, {"code": code, **ext}, with_path)
+    for pattern, message, code, ext, with_path in _ONE_TO_ONE_RULES
 )
 
 

@@ -29,9 +29,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
-from .graphql_errors import (
-    node_locations,
-)
+from .graphql_errors import node_locations
 
 MAX_INPUT_ARRAY = 250
 

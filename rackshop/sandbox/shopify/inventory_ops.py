@@ -25,15 +25,13 @@ from .inventory_writes import (
     _row_checks,
     _stocked_level,
     apply_moves,
+    no_group,
+    quantity_rows,
 )
-from .state import ShopState
+from .state import ShopState, set_resolvers
 
 #: Quantity names a move may take from or give to (``on_hand`` moves with them).
 MOVABLE_NAMES = (*ADJUSTABLE_NAMES, "incoming")
-
-
-def _fail(errs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"inventoryAdjustmentGroup": None, "userErrors": errs}
 
 
 def _merge(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -50,14 +48,11 @@ def _merge(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _m_set_on_hand(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
-    data = input_dict(input)
-    rows = [input_dict(q) for q in data.get("setQuantities") or []]
-    _require_change_from(info, rows, "InventorySetQuantityInput")
-    shop = ctx_of(info).shop
+    data, rows, shop = quantity_rows(info, input, "setQuantities", "InventorySetQuantityInput")
 
     def run() -> dict[str, Any]:
         if data.get("reason") not in INVENTORY_REASONS:
-            return _fail([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
+            return no_group([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
         errs, found = _row_checks(shop, rows, "setQuantities")
         for i, r in enumerate(rows):
             path = ["input", "setQuantities", str(i), "quantity"]
@@ -74,12 +69,12 @@ def _m_set_on_hand(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> A
                     )
                 )
         if errs:
-            return _fail(errs)
+            return no_group(errs)
         levels = []
         for i, (r, f) in enumerate(zip(rows, found, strict=True)):
             levels.append(_stocked_level(f, r, "on_hand", ["input", "setQuantities", str(i)], errs))
         if errs:
-            return _fail(errs)
+            return no_group(errs)
         moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None
@@ -171,10 +166,10 @@ def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
 
     def run() -> dict[str, Any]:
         if data.get("reason") not in INVENTORY_REASONS:
-            return _fail([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
+            return no_group([user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON")])
         errs, found = _move_checks(shop, rows)
         if errs:
-            return _fail(errs)
+            return no_group(errs)
         legs = []
         for i, (r, (item, src_loc, dst_loc)) in enumerate(zip(rows, found, strict=True)):
             src, dst = input_dict(r["from"]), input_dict(r["to"])
@@ -183,7 +178,7 @@ def _m_move(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
             dst_level = _stocked_level((item, dst_loc), dst, dst["name"], [*base, "to"], errs)
             legs.append((r, src, dst, src_level, dst_level))
         if errs:
-            return _fail(errs)
+            return no_group(errs)
         moves = []
         for r, src, dst, src_level, dst_level in legs:
             assert src_level is not None and dst_level is not None
@@ -275,9 +270,9 @@ def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
 
 def register(schema: GraphQLSchema) -> None:
     """Attach the resolvers to the twin's schema (``schema_inventory_ops.graphql``)."""
-    m = schema.mutation_type
-    assert m is not None
-    m.fields["inventorySetOnHandQuantities"].resolve = _m_set_on_hand
-    m.fields["inventoryMoveQuantities"].resolve = _m_move
-    m.fields["inventoryDeactivate"].resolve = _m_deactivate
-    m.fields["locationAdd"].resolve = _m_location_add
+    set_resolvers(schema, "Mutation", {
+        "inventorySetOnHandQuantities": _m_set_on_hand,
+        "inventoryMoveQuantities": _m_move,
+        "inventoryDeactivate": _m_deactivate,
+        "locationAdd": _m_location_add,
+    })  # fmt: skip

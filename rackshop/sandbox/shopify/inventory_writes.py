@@ -9,15 +9,8 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from .catalog import (
-    ctx_of,
-    idempotent,
-    input_dict,
-    user_error,
-)
-from .state import (
-    ShopState,
-)
+from .catalog import ctx_of, idempotent, input_dict, user_error
+from .state import ShopState
 
 MAX_QUANTITY = 1_000_000_000
 
@@ -116,6 +109,26 @@ def _stocked_level(
             )
         )
     return level
+
+
+def _stocked_levels(
+    rows: list[dict[str, Any]],
+    found: list[Any],
+    name: str,
+    key: str,
+    errs: list[dict[str, Any]],
+    check: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any] | None]:
+    """Each row's level (:func:`_stocked_level`; ``None`` where it is not stocked, with its
+    error added to ``errs``); ``check`` looks at each stocked row in turn (its errors stay in
+    row order)."""
+    levels: list[dict[str, Any] | None] = []
+    for i, (r, f) in enumerate(zip(rows, found, strict=True)):
+        level = _stocked_level(f, r, name, ["input", key, str(i)], errs)
+        if level is not None and check is not None:
+            check(i, r, level)
+        levels.append(level)
+    return levels
 
 
 def _row_checks(
@@ -238,16 +251,26 @@ def _mismatch_payload(extra: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return make
 
 
-def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
+def no_group(errs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer of a quantity mutation that changed nothing."""
+    return {"inventoryAdjustmentGroup": None, "userErrors": errs}
+
+
+def quantity_rows(
+    info: GraphQLResolveInfo, input: Any, key: str, type_name: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], ShopState]:
+    """A quantity mutation's input, its rows under ``key`` (from 2026-04 each must carry
+    ``changeFromQuantity``, :func:`_require_change_from`) and the shop."""
     data = input_dict(input)
-    rows = [input_dict(q) for q in data.get("quantities") or []]
-    _require_change_from(info, rows, "InventoryQuantityInput")
-    shop = ctx_of(info).shop
+    rows = [input_dict(r) for r in data.get(key) or []]
+    _require_change_from(info, rows, type_name)
+    return data, rows, ctx_of(info).shop
+
+
+def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
+    data, rows, shop = quantity_rows(info, input, "quantities", "InventoryQuantityInput")
 
     def run() -> dict[str, Any]:
-        def fail(errs: list[dict[str, Any]]) -> dict[str, Any]:
-            return {"inventoryAdjustmentGroup": None, "userErrors": errs}
-
         errs: list[dict[str, Any]] = []
         if data.get("reason") not in INVENTORY_REASONS:
             errs.append(user_error(["input", "reason"], _invalid_reason(), "INVALID_REASON"))
@@ -261,7 +284,7 @@ def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
                 )
             )
         if errs:
-            return fail(errs)
+            return no_group(errs)
         errs, found = _row_checks(shop, rows, "quantities")
         for i, r in enumerate(rows):
             path = ["input", "quantities", str(i), "quantity"]
@@ -287,16 +310,10 @@ def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
                         )
                     )
         if errs:
-            return fail(errs)
-        levels: list[dict[str, Any] | None] = []
-        for i, (r, f) in enumerate(zip(rows, found, strict=True)):
-            level = _stocked_level(f, r, str(name), ["input", "quantities", str(i)], errs)
-            if level is None:
-                levels.append(None)
-                continue
-            levels.append(level)
+            return no_group(errs)
+        levels = _stocked_levels(rows, found, str(name), "quantities", errs)
         if errs:
-            return fail(errs)
+            return no_group(errs)
         moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None
@@ -309,15 +326,9 @@ def _m_set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
 
 
 def _m_adjust_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:
-    data = input_dict(input)
-    rows = [input_dict(c) for c in data.get("changes") or []]
-    _require_change_from(info, rows, "InventoryChangeInput")
-    shop = ctx_of(info).shop
+    data, rows, shop = quantity_rows(info, input, "changes", "InventoryChangeInput")
 
     def run() -> dict[str, Any]:
-        def fail(errs: list[dict[str, Any]]) -> dict[str, Any]:
-            return {"inventoryAdjustmentGroup": None, "userErrors": errs}
-
         name = data.get("name")
         errs: list[dict[str, Any]] = []
         if data.get("reason") not in INVENTORY_REASONS:
@@ -333,24 +344,21 @@ def _m_adjust_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]
                 )
             )
         if errs:
-            return fail(errs)
+            return no_group(errs)
         errs, found = _row_checks(shop, rows, "changes")
         if errs:
-            return fail(errs)
-        levels: list[dict[str, Any] | None] = []
-        for i, (r, f) in enumerate(zip(rows, found, strict=True)):
-            level = _stocked_level(f, r, str(name), ["input", "changes", str(i)], errs)
-            if level is None:
-                levels.append(None)
-                continue
+            return no_group(errs)
+
+        def in_bounds(i: int, r: dict[str, Any], level: dict[str, Any]) -> None:
             b = _bounds_error(
                 ["input", "changes", str(i), "delta"], level["quantities"][name] + r["delta"]
             )
             if b:
                 errs.append(b)
-            levels.append(level)
+
+        levels = _stocked_levels(rows, found, str(name), "changes", errs, in_bounds)
         if errs:
-            return fail(errs)
+            return no_group(errs)
         moves = []
         for r, level in zip(rows, levels, strict=True):
             assert level is not None

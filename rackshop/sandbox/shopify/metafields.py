@@ -11,10 +11,7 @@ from typing import Any, cast
 
 from graphql import GraphQLResolveInfo
 
-from .state import (
-    ShopState,
-    connection,
-)
+from .state import ShopState, connection_from_args
 
 
 def compare_digest(mf: dict[str, Any]) -> str:
@@ -109,14 +106,7 @@ def metafields_page(record: dict[str, Any], args: dict[str, Any]) -> dict[str, A
     if args.get("keys"):
         wanted = set(args["keys"])
         mfs = [m for m in mfs if f"{m['namespace']}.{m['key']}" in wanted]
-    return connection(
-        mfs,
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-    )
+    return connection_from_args(mfs, args)
 
 
 def resolve_metafield(

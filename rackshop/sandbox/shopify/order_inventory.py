@@ -8,13 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import ordermath as om
-from .order_totals import (
-    _calc,
-    _currencies,
-)
-from .order_values import (
-    _error,
-)
+from .order_totals import _calc, _currencies
+from .order_values import _error
 from .state import ShopState, gid_number
 
 

@@ -7,10 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from .order_customers import _customers
-from .order_values import (
-    ORDER_NUMBER_START,
-    _rest_money,
-)
+from .order_values import ORDER_NUMBER_START, _rest_money
 from .state import ShopState, gid_number
 
 

@@ -15,16 +15,8 @@ from . import ordermath as om
 from .catalog import idempotent
 from .metafields import resolve_metafield, resolve_metafields
 from .order_customers import _customers
-from .order_totals import (
-    _currencies,
-    _market_rate_to_shop,
-)
-from .order_values import (
-    _error,
-    _plain,
-    _shop_of,
-    _uncoded,
-)
+from .order_totals import _currencies, _market_rate_to_shop
+from .order_values import _error, _plain, _shop_of, _uncoded
 from .orders import (
     _changed,
     _find_fulfillment,
@@ -39,7 +31,7 @@ from .orders import (
     update_order,
 )
 from .search import Field, compile_search, parse, parsed_term, terms
-from .state import ShopState, connection, gid_number, set_resolvers
+from .state import ShopState, connection_from_args, gid_number, set_resolvers
 
 _SORTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "UPDATED_AT": lambda o: o["updatedAt"],
@@ -171,26 +163,11 @@ def _sorted_page(
         v = value(r)
         return str(v) if isinstance(v, Decimal) else v
 
-    return connection(
-        ordered,
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-        sort_value=cursor_value,
-    )
+    return connection_from_args(ordered, args, sort_value=cursor_value)
 
 
 def _page(items: Sequence[dict[str, Any]], args: Mapping[str, Any]) -> dict[str, Any]:
-    return connection(
-        list(items),
-        first=args.get("first"),
-        after=args.get("after"),
-        last=args.get("last"),
-        before=args.get("before"),
-        reverse=bool(args.get("reverse")),
-    )
+    return connection_from_args(list(items), args)
 
 
 def _q_order(_: Any, info: GraphQLResolveInfo, id: str) -> Any:

@@ -49,14 +49,7 @@ from .order_totals import (
     refresh,
     set_exchange_rate,
 )
-from .order_values import (
-    ORDER_NUMBER_START,
-    _as_shop,
-    _error,
-    _fmt_money,
-    _plain,
-    _utc,
-)
+from .order_values import ORDER_NUMBER_START, _as_shop, _error, _fmt_money, _plain, _utc
 from .state import ShopState, gid_number
 
 __all__ = [

@@ -9,16 +9,8 @@ from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import orders
 from .catalog import ctx_of, input_dict, product_changed, sorted_tags, user_error
-from .metafields import (
-    find_metafield,
-    set_metafield,
-    valid_metafield_value,
-)
-from .state import (
-    ShopState,
-    parse_gid,
-    set_resolvers,
-)
+from .metafields import find_metafield, set_metafield, valid_metafield_value
+from .state import ShopState, parse_gid, set_resolvers
 
 
 def owner_of(shop: ShopState, gid: str) -> tuple[dict[str, Any], str] | None:

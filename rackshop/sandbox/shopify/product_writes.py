@@ -25,19 +25,15 @@ from .catalog import (
     option_named,
     product_by_identifier,
     product_changed,
+    select_option,
     set_handle,
     shop_record,
     sorted_tags,
     unique_handle,
     user_error,
 )
-from .metafields import (
-    set_metafield,
-)
-from .state import (
-    ShopState,
-    gid_number,
-)
+from .metafields import set_metafield
+from .state import ShopState, gid_number
 
 
 def _m_product_create(
@@ -397,15 +393,7 @@ def _m_product_set(
                     stock_primary=not v_in.get("inventoryQuantities"),
                 )
             else:
-                selected = []
-                for name, value in pairs:
-                    opt = option_named(p, name)
-                    if opt is None:
-                        opt = new_option(shop, name, len(p["options"]) + 1, [])
-                        p["options"].append(opt)
-                    ov = add_option_value(shop, opt, value)
-                    selected.append({"name": opt["name"], "value": value, "optionValue": ov})
-                variant["selectedOptions"] = selected
+                variant["selectedOptions"] = [select_option(shop, p, n, v) for n, v in pairs]
             keep_ids.append(variant["id"])
             _apply_variant_input(shop, variant, v_in)
             if v_in.get("inventoryQuantities"):
@@ -468,43 +456,30 @@ def _variant_input_errors(i: int, data: dict[str, Any], *, create: bool) -> list
     """Per-variant input checks, in Shopify's order (compareAtPrice before price)."""
     errs = []
     limit = Decimal("1000000000000000000")
+
+    def invalid(field: str, message: str = "is invalid", code: str = "INVALID_INPUT") -> None:
+        errs.append(user_error(["variants", str(i), field], message, code))
+
+    too_large = "must be less than 1000000000000000000"
     cap = data.get("compareAtPrice")
     if cap is not None:
         try:
             if Decimal(str(cap)) >= limit:
-                errs.append(
-                    user_error(
-                        ["variants", str(i), "compareAtPrice"],
-                        "must be less than 1000000000000000000",
-                        "INVALID_INPUT",
-                    )
-                )
+                invalid("compareAtPrice", too_large)
         except InvalidOperation:
-            errs.append(
-                user_error(["variants", str(i), "compareAtPrice"], "is invalid", "INVALID_INPUT")
-            )
+            invalid("compareAtPrice")
     price = data.get("price")
     if price is not None:
         try:
             d = Decimal(str(price))
             if d < 0:
-                errs.append(
-                    user_error(
-                        ["variants", str(i), "price"],
-                        "Price must be greater than or equal to 0",
-                        "GREATER_THAN_OR_EQUAL_TO",
-                    )
+                invalid(
+                    "price", "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO"
                 )
             elif d >= limit:
-                errs.append(
-                    user_error(
-                        ["variants", str(i), "price"],
-                        "must be less than 1000000000000000000",
-                        "INVALID_INPUT",
-                    )
-                )
+                invalid("price", too_large)
         except InvalidOperation:
-            errs.append(user_error(["variants", str(i), "price"], "is invalid", "INVALID_INPUT"))
+            invalid("price")
     if not create and data.get("inventoryQuantities"):
         errs.append(
             user_error(
@@ -517,6 +492,17 @@ def _variant_input_errors(i: int, data: dict[str, Any], *, create: bool) -> list
     return errs
 
 
+def _no_product() -> dict[str, Any]:
+    """The answer of a bulk variant mutation whose product does not exist."""
+    return {
+        "product": None,
+        "productVariants": None,
+        "userErrors": [
+            user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+        ],
+    }
+
+
 def _m_variants_bulk_update(
     _: Any,
     info: GraphQLResolveInfo,
@@ -527,13 +513,7 @@ def _m_variants_bulk_update(
     shop = ctx_of(info).shop
     p = shop.products.get(productId)
     if p is None:
-        return {
-            "product": None,
-            "productVariants": None,
-            "userErrors": [
-                user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            ],
-        }
+        return _no_product()
     errs: list[dict[str, Any]] = []
     ok: list[tuple[dict[str, Any], dict[str, Any]]] = []
     listed: list[dict[str, Any]] = []
@@ -581,12 +561,8 @@ def _set_variant_options(
 ) -> None:
     selected = {s["name"].lower(): s for s in variant["selectedOptions"]}
     for name, value in pairs:
-        opt = option_named(p, name)
-        if opt is None:
-            opt = new_option(shop, name, len(p["options"]) + 1, [])
-            p["options"].append(opt)
-        ov = add_option_value(shop, opt, value)
-        selected[opt["name"].lower()] = {"name": opt["name"], "value": value, "optionValue": ov}
+        entry = select_option(shop, p, name, value)
+        selected[entry["name"].lower()] = entry
     order = [o["name"].lower() for o in p["options"]]
     variant["selectedOptions"] = [selected[n] for n in order if n in selected]
 
@@ -601,13 +577,7 @@ def _m_variants_bulk_create(
     shop = ctx_of(info).shop
     p = shop.products.get(productId)
     if p is None:
-        return {
-            "product": None,
-            "productVariants": None,
-            "userErrors": [
-                user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            ],
-        }
+        return _no_product()
     errs: list[dict[str, Any]] = []
     existing = {
         tuple(sorted((s["name"].lower(), s["value"]) for s in shop.variants[vg]["selectedOptions"]))

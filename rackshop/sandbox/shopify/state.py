@@ -673,3 +673,22 @@ def set_resolvers(
     for field_name, fn in resolvers.items():
         if field_name in fields:
             fields[field_name].resolve = fn
+
+
+def connection_from_args(
+    items: Sequence[dict[str, Any]],
+    args: Mapping[str, Any],
+    *,
+    sort_value: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`connection` with a field's own paging arguments (``first``, ``after``, ``last``,
+    ``before``, ``reverse``)."""
+    return connection(
+        items,
+        first=args.get("first"),
+        after=args.get("after"),
+        last=args.get("last"),
+        before=args.get("before"),
+        reverse=bool(args.get("reverse")),
+        sort_value=sort_value,
+    )
