@@ -45,6 +45,7 @@ from graphql import (
 from rackshop.errors import (
     ApiContractError,
     ApiUnavailableError,
+    AuthError,
 )
 from rackshop.shopify.client import ShopifyClient, load_document, parse_user_errors
 
@@ -179,6 +180,12 @@ def wait_for_bulk_operation(client: ShopifyClient, op_id: str, *,
             raise ApiContractError(f"Shopify {client.shop}: bulk operation {op_id} vanished")
         status = str(op.get("status"))
         if status in TERMINAL:
+            if status == "FAILED" and op.get("errorCode") == "ACCESS_DENIED":
+                raise AuthError(
+                    f"Shopify {client.shop}: bulk operation {op_id} was refused: access denied "
+                    "(the app lacks a scope the bulk query needs)",
+                    hint="grant the app the scopes rackshop needs (README, Troubleshooting); "
+                    "`rackshop check --contract` lists the missing ones", api="shopify")
             if status != "COMPLETED":
                 raise BulkOperationFailed(
                     f"Shopify {client.shop}: bulk operation {op_id} ended {status}"

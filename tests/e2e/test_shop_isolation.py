@@ -130,3 +130,45 @@ def test_listener_polling_runs_the_other_shops(world: World, tmp_path: Path) -> 
     se_orders = [o for o in world.sandbox.rackbeat_app.snapshot()["orders"]
                  if "se" in str(o.get("other_reference", ""))]
     assert se_orders  # se's orders reached Rackbeat all the same
+
+
+# -- a narrowed app: the twin refuses what a missing scope guards, as Shopify does -----------------
+
+
+def narrow(world: World, shop: str, scopes: list[str] | None) -> None:
+    resp = requests.post(f"{world.sandbox.shopify.url}/__sandbox/scopes",
+                         json={"shop": shop, "scopes": scopes}, timeout=5)
+    assert resp.status_code == 200
+
+
+FULL = ["read_products", "write_products", "read_inventory", "write_inventory", "read_locations",
+        "read_orders", "write_orders", "read_publications", "write_publications"]
+
+
+def test_a_shop_whose_app_lacks_write_inventory_fails_alone_naming_the_scope(
+        world: World) -> None:
+    narrow(world, "dk", [s for s in FULL if s != "write_inventory"])
+    marks = world.marks()
+    result = sync_stock(world.runtime, world.config.shops)
+    shops = by_shop(result)
+    assert result.exit_code == ExitCode.SHOP_FAILED
+    error = shops["dk"].error  # type: ignore[attr-defined]
+    assert "access denied" in error and "write_inventory" in error, error
+    assert shops["se"].outcome != "failed"  # type: ignore[attr-defined]
+    writes = [e for e in world.sandbox.shopify.log.entries(marks[0])
+              if e.access == "write" and e.shop == "dk" and e.status == 200
+              and e.note != "access denied"]
+    assert writes == []  # nothing of dk's was changed
+    narrow(world, "dk", None)
+    again = sync_stock(world.runtime, world.config.shops)
+    assert again.exit_code == ExitCode.OK, by_shop(again)
+
+
+def test_a_refused_bulk_read_is_the_shops_scope_failure_not_a_retry_hint(world: World) -> None:
+    narrow(world, "dk", [s for s in FULL if s not in ("read_inventory", "write_inventory")])
+    result = sync_stock(world.runtime, world.config.shops)
+    shops = by_shop(result)
+    assert result.exit_code == ExitCode.SHOP_FAILED
+    error = shops["dk"].error  # type: ignore[attr-defined]
+    assert "access denied" in error and "rerun" not in error, error
+    assert shops["se"].outcome != "failed"  # type: ignore[attr-defined]

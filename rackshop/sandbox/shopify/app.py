@@ -59,6 +59,7 @@ from . import (
     order_edit,
     order_schema,
     owner_writes,
+    scopes,
     taxonomy,
     webhooks,
 )
@@ -675,6 +676,10 @@ class ShopifyTwin(TwinApp):
         errors = oversized_inputs(self.schema, doc, op, raw_vars)
         if errors:
             return 200, {"errors": errors}, None
+        narrowed = contract_admin.narrowed_scopes(shop)
+        refusals = scopes.refused(narrowed, doc, op) if narrowed is not None else []
+        if refusals:
+            return 200, scopes.denied_answer(doc, op, refusals), "access denied"
         requested = cost.requested_cost(self.schema, doc, raw_vars, op_name)
         bucket = shop.bucket
         assert bucket is not None

@@ -28,7 +28,7 @@ from graphql import (
     parse,
 )
 
-from . import consistency, search
+from . import consistency, contract_admin, scopes, search
 from .catalog import ctx_of, run_search, user_error
 from .cost import _unwrap, is_connection_type
 from .graphql_errors import parse_error_message, validation_errors
@@ -340,11 +340,22 @@ def run_to_jsonl(ctx: Context, doc: DocumentNode) -> tuple[bytes, int, int, list
 def _complete(ctx: Context, op: dict[str, Any]) -> None:
     shop = ctx.shop
     doc = op.pop("_doc", None) or parse(op["query"])
-    body, objects, roots, errors = op.pop("_result", None) or run_to_jsonl(ctx, doc)
+    narrowed = contract_admin.narrowed_scopes(shop)
+    inner = next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)), None)
+    denied = bool(narrowed is not None and inner is not None
+                  and scopes.refused(narrowed, doc, inner))
+    if denied:  # Shopify fails the operation: BulkOperationErrorCode.ACCESS_DENIED
+        op.pop("_result", None)
+        body, objects, roots, errors = b"", 0, 0, []
+    else:
+        body, objects, roots, errors = op.pop("_result", None) or run_to_jsonl(ctx, doc)
     op["completedAt"] = shop.now_iso()
     op["objectCount"] = str(objects)
     op["rootObjectCount"] = str(roots)
-    if errors:
+    if denied:
+        op["status"] = "FAILED"
+        op["errorCode"] = "ACCESS_DENIED"
+    elif errors:
         op["status"] = "FAILED"
         op["errorCode"] = "INTERNAL_SERVER_ERROR"
         op["_errors"] = errors

@@ -45,6 +45,12 @@ def scopes_of(shop: Any) -> tuple[str, ...]:
     return tuple(getattr(shop, _ATTR, None) or FULL_SCOPES)
 
 
+def narrowed_scopes(shop: Any) -> tuple[str, ...] | None:
+    """The scopes a narrowed shop grants; ``None`` while it grants the full set."""
+    scopes = getattr(shop, _ATTR, None)
+    return tuple(scopes) if scopes is not None else None
+
+
 def _r_installation(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
     shop = ctx_of(info).shop
     return {"accessScopes": [{"handle": h, "description": h.replace("_", " ")}
