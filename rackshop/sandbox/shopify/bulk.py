@@ -11,6 +11,7 @@ is served at ``GET /shops/{shop}/bulk/{n}.jsonl`` on the twin's own server.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,10 +134,31 @@ def _collect(
             )
 
 
+_CHECKED: weakref.WeakKeyDictionary[
+    GraphQLSchema, dict[str, tuple[list[dict[str, Any]], DocumentNode | None]]
+] = weakref.WeakKeyDictionary()
+
+
 def validate_inner_query(
     schema: GraphQLSchema, text: str
 ) -> tuple[list[dict[str, Any]], DocumentNode | None]:
-    """Check a bulk query the way Shopify does; returns (userErrors, parsed document)."""
+    """Check a bulk query the way Shopify does; returns (userErrors, parsed document).
+
+    Memoised per schema and query text: a client sends the same few bulk queries every pass,
+    and checking one (parse, walk, schema validation) cost more than running a small one.
+    """
+    known = _CHECKED.setdefault(schema, {})
+    found = known.get(text)
+    if found is None:
+        found = _check_inner_query(schema, text)
+        if len(known) < 256:
+            known[text] = found
+    return [dict(e) for e in found[0]], found[1]
+
+
+def _check_inner_query(
+    schema: GraphQLSchema, text: str
+) -> tuple[list[dict[str, Any]], DocumentNode | None]:
     try:
         doc = parse(text)
     except GraphQLError as exc:
