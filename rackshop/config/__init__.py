@@ -7,8 +7,9 @@ One file describes the Rackbeat account and every Shopify shop (see ``examples/c
   :class:`FrozenMap`.
 - :mod:`.schema`: every table and key with its type, default, range and description (pydantic).
 - :mod:`.fields`: the value types the schema uses (URLs, dates, location maps, ...).
-- :mod:`.validate`, :mod:`.messages`, :mod:`.checks`: validation table by table, pydantic's errors
-  reworded with key paths and did-you-mean, the rules between keys and the warnings.
+- :mod:`.validate`, :mod:`.tree`, :mod:`.messages`, :mod:`.checks`: validation table by table
+  into a tree of tables, pydantic's errors reworded with key paths and did-you-mean, the rules
+  between keys and the warnings.
 - :mod:`.secrets`: ``{ env = ... }`` / ``{ file = ... }`` references read into :class:`Secret`.
 - :mod:`.objects`, :mod:`.build`: the frozen dataclasses every job reads, built in one place.
 - :mod:`.files`: finding, loading and writing the file.

@@ -13,7 +13,7 @@ from typing import Any
 
 from rackshop.config import objects as o
 from rackshop.config.secrets import Reader
-from rackshop.config.validate import Node
+from rackshop.config.tree import Node
 from rackshop.config.values import FrozenMap
 
 _DATACLASSES: dict[str, type[Any]] = {

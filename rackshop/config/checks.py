@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from rackshop.config.checks_tables import initial, orders, products, stock
 from rackshop.config.fields import describe, is_loopback, short
-from rackshop.config.validate import Ctx, Node
+from rackshop.config.tree import Ctx, Node
 from rackshop.config.values import (
     DEFAULT_API_VERSION,
     DEFAULT_RACKBEAT_URL,
@@ -55,11 +55,11 @@ def shop_list(ctx: Ctx, data: Mapping[str, Any]) -> list[Any] | None:
     return raw
 
 
-def run(ctx: Ctx, node: Node, shop: Node | None = None) -> None:
+def run(ctx: Ctx, node: Node) -> None:
     """The rules of one table (nothing for a table the file leaves out or that is no table)."""
     check = _CHECKS.get(node.schema)
     if check is not None and node.present and node.model is not None:
-        check(ctx, node, shop)
+        check(ctx, node)
 
 
 def _warn_plain_http(ctx: Ctx, node: Node, key: str) -> None:
@@ -75,7 +75,7 @@ def _warn_plain_http(ctx: Ctx, node: Node, key: str) -> None:
         )
 
 
-def _rackbeat(ctx: Ctx, node: Node, _: Node | None) -> None:
+def _rackbeat(ctx: Ctx, node: Node) -> None:
     if not node.has("token"):
         ctx.problem(
             node.key("token"),
@@ -93,8 +93,8 @@ def _rackbeat(ctx: Ctx, node: Node, _: Node | None) -> None:
         )
 
 
-def _not_a_folder(key: str, example: str) -> Callable[[Ctx, Node, Node | None], None]:
-    def check(ctx: Ctx, node: Node, _: Node | None) -> None:
+def _not_a_folder(key: str, example: str) -> Callable[[Ctx, Node], None]:
+    def check(ctx: Ctx, node: Node) -> None:
         raw = node.get(key)
         if raw is not None and (p := ctx.path(raw)).is_dir():
             ctx.problem(node.key(key), f"{p} is a folder; give a file path such as {p / example}")
@@ -102,7 +102,7 @@ def _not_a_folder(key: str, example: str) -> Callable[[Ctx, Node, Node | None], 
     return check
 
 
-def _listen(ctx: Ctx, node: Node, _: Node | None) -> None:
+def _listen(ctx: Ctx, node: Node) -> None:
     url = node.get("public_url")
     if url is not None and urlsplit(url).scheme != "https":
         ctx.warn(node.key("public_url"), "Shopify delivers webhooks only to https URLs")
@@ -112,7 +112,7 @@ def _listen(ctx: Ctx, node: Node, _: Node | None) -> None:
 # A shop.
 
 
-def _shop(ctx: Ctx, node: Node, _: Node | None) -> None:
+def _shop(ctx: Ctx, node: Node) -> None:
     if not node.has("name"):
         ctx.problem(
             node.key("name"),
@@ -268,7 +268,7 @@ def across_shops(ctx: Ctx, root: Node) -> None:
         ctx.warn("shops", "every shop has enabled = false, so every job has nothing to do")
 
 
-_CHECKS: dict[str, Callable[[Ctx, Node, Node | None], None]] = {
+_CHECKS: dict[str, Callable[[Ctx, Node], None]] = {
     "rackbeat": _rackbeat,
     "state": _not_a_folder("path", "state.sqlite3"),
     "log": _not_a_folder("file", "rackshop.log"),

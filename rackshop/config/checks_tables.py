@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rackshop.config.validate import Ctx, Node
+from rackshop.config.tree import Ctx, Node
 from rackshop.config.values import SHOPIFY_ORDER_HISTORY_DAYS
 
 
@@ -15,9 +15,9 @@ def _enabled(node: Node) -> bool:
     return True if enabled is None else bool(enabled)
 
 
-def orders(ctx: Ctx, node: Node, shop: Node | None) -> None:
+def orders(ctx: Ctx, node: Node) -> None:
     """Go-live date, shipping item and customer defaults when enabled; what has no effect."""
-    customer = node.children["customer"]
+    customer, shop = node.children["customer"], node.parent
     enabled = _enabled(node)
     if enabled:
         if not node.has("since"):
@@ -95,7 +95,7 @@ _RACKBEAT_ONLY = ("fields", "include_boms", "create_missing", "recreate_deleted"
                   "sales_channels", "price_rounding")
 
 
-def products(ctx: Ctx, node: Node, _: Node | None) -> None:
+def products(ctx: Ctx, node: Node) -> None:
     """Keys of the other direction; what a Shopify master needs."""
     vat_rate = node.get("vat_rate")
     if vat_rate is not None and 0 < vat_rate < 1:
@@ -133,7 +133,7 @@ def _no_effect(ctx: Ctx, node: Node, key: str, master: str, *, error: bool, owne
         ctx.warn(node.key(key), text)
 
 
-def stock(ctx: Ctx, node: Node, _: Node | None) -> None:
+def stock(ctx: Ctx, node: Node) -> None:
     """One Shopify location or a map of them, not both; one of them when enabled."""
     has_single, has_map = node.has("shopify_location"), node.has("location_map")
     if has_single and has_map:
@@ -158,7 +158,7 @@ def stock(ctx: Ctx, node: Node, _: Node | None) -> None:
         )
 
 
-def initial(ctx: Ctx, node: Node, _: Node | None) -> None:
+def initial(ctx: Ctx, node: Node) -> None:
     """Two Shopify locations importing into one Rackbeat location: allowed, but said."""
     seen: dict[int, str] = {}
     for key, number in (node.get("location_map") or {}).items():

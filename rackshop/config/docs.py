@@ -192,22 +192,22 @@ def show(config: Config, raw: Mapping[str, Any], found: str = "") -> Iterator[st
     """
     yield f"# the effective configuration of {config.source or '(no file)'}{found}"
     yield "# each value with its source: file, default, or where a secret is read from"
-    for key in ("rackbeat", "state", "log", "http", "listen"):
-        yield from _show_table(f"[{key}]", getattr(config, key), raw.get(key, {}))
-    shops = raw.get("shops", [])
-    for i, shop in enumerate(config.shops):
-        yield from _show_shop(shop, shops[i] if i < len(shops) else {})
+    yield from _show_tables("", config, raw)
 
 
-def _show_shop(shop: Any, raw: Mapping[str, Any]) -> Iterator[str]:
-    yield from _show_table("[[shops]]", shop, raw)
-    for key in ("orders", "products", "stock", "initial", "fulfillments"):
-        table = getattr(shop, key)
-        raw_table = raw.get(key, {})
-        yield from _show_table(f"[shops.{key}]", table, raw_table)
-        if key == "orders":
-            yield from _show_table(
-                "[shops.orders.customer]", table.customer, raw_table.get("customer", {}))
+def _show_tables(prefix: str, table: Any, raw: Mapping[str, Any]) -> Iterator[str]:
+    """Every sub-table of ``table`` (a dataclass), each with its own sub-tables after it."""
+    for f in dataclasses.fields(table):
+        value, name = getattr(table, f.name), f"{prefix}.{f.name}" if prefix else f.name
+        if dataclasses.is_dataclass(value):
+            yield from _show_table(f"[{name}]", value, raw.get(f.name, {}))
+            yield from _show_tables(name, value, raw.get(f.name, {}))
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            items = raw.get(f.name, [])
+            for i, item in enumerate(value):
+                raw_item = items[i] if i < len(items) else {}
+                yield from _show_table(f"[[{name}]]", item, raw_item)
+                yield from _show_tables(name, item, raw_item)
 
 
 def _show_table(title: str, table: Any, raw: Mapping[str, Any]) -> Iterator[str]:

@@ -23,7 +23,8 @@ import tomli_w
 from rackshop.config.build import build, default_state_path
 from rackshop.config.objects import Config
 from rackshop.config.secrets import expand
-from rackshop.config.validate import Ctx, base_dir_of, validate_file
+from rackshop.config.tree import Ctx
+from rackshop.config.validate import base_dir_of, validate_file
 from rackshop.config.values import APP_NAME, CONFIG_ENV_VAR, DEFAULT_CONFIG_NAME
 from rackshop.errors import ConfigError, ConfigProblem
 

@@ -152,7 +152,6 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 """Every table of the schema and its keys, in documentation order."""
 
 
-
 @dataclass
 class Place:
     """One place in the file, as the schema describes it."""
@@ -212,9 +211,8 @@ def place(model: type[Table], path: str, loc: tuple[int | str, ...]) -> Place:
             here = Place(joined, step, child, ann, meta)
         else:
             here = Place(f"{here.path}.{step}" if here.path else step, step, None)
-        map_keys = here.hint.map_key and not isinstance(step, int) and not step.startswith("[")
-        if map_keys and here.owner is None and get_origin(here.ann) is not dict:
-            map_keys = False
+        # The next step of a map (a key path's ["entry"]) names an entry, not a key.
+        map_keys = here.hint.map_key and get_origin(here.ann) is dict
     return here
 
 

@@ -253,9 +253,9 @@ class Config:
     rackbeat: RackbeatConfig
     state: StateConfig
     log: LogConfig
+    http: HttpConfig
     listen: ListenConfig
     shops: tuple[ShopConfig, ...]
-    http: HttpConfig
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 

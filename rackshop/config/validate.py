@@ -8,91 +8,19 @@ wrong value is reported once, not again as "missing".
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from rackshop.config import checks
 from rackshop.config.fields import describe
 from rackshop.config.messages import SecretNames, header, problems, table_models, table_of
 from rackshop.config.schema import ConfigFile, SecretRef, ShopTable, Table
-from rackshop.config.secrets import Reader
-from rackshop.config.values import Secret
+from rackshop.config.tree import Ctx, Node, env_stem
 
 TABLES = table_models()
-
-
-@dataclass
-class Ctx(Reader):
-    """One validation: the secret reader, plus the current time for time-dependent warnings."""
-
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-
-
-@dataclass
-class Node:
-    """One table of the file after validation.
-
-    Attributes:
-        schema: The table's header (``shops.orders``).
-        path: Its key path (``shops[0].orders``).
-        raw: What the file says.
-        present: Whether the file has the table (else ``model`` holds its ``absent`` keys).
-        model: The validated table, keys with problems left out; None when even that fails.
-        failed: Keys with a problem (already reported).
-        secrets: The secrets read for its secret keys.
-    """
-
-    schema: str
-    path: str
-    raw: Mapping[str, Any]
-    present: bool
-    model: Table | None
-    failed: set[str] = field(default_factory=set)
-    secrets: dict[str, Secret] = field(default_factory=dict)
-    children: dict[str, Node] = field(default_factory=dict)
-    items: list[Node] = field(default_factory=list)
-    """The ``[[shops]]`` tables, for the top level."""
-    names: SecretNames = field(default_factory=lambda: SecretNames("", ""))
-    """The names its messages suggest for secrets (``SHOPIFY_DK_...``)."""
-
-    def has(self, key: str) -> bool:
-        """The file gives ``key``."""
-        return key in self.raw
-
-    def ok(self, key: str) -> bool:
-        """The key's value is valid: given and right, or left out (its default)."""
-        return key not in self.failed and self.model is not None
-
-    def get(self, key: str) -> Any:
-        """The validated value (the default when left out); None when the key has a problem."""
-        return getattr(self.model, key) if self.ok(key) else None
-
-    def key(self, key: str) -> str:
-        """The key path of ``key`` in this table."""
-        return f"{self.path}.{key}" if self.path else key
-
-    @property
-    def valid(self) -> bool:
-        """The table and every table in it have no problem."""
-        return (
-            self.model is not None and not self.failed
-            and all(c.valid for c in self.children.values()) and all(i.valid for i in self.items)
-        )
-
-
-def env_stem(name: Any, index: int) -> str:
-    """``DK`` for the shop named ``dk``: the part of the suggested variable names."""
-    if isinstance(name, str) and name:
-        stem = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
-        if stem:
-            return stem
-    return f"SHOP{index + 1}"
-
 
 def validate_table(
     ctx: Ctx, model: type[Table], raw: Mapping[str, Any], path: str, names: SecretNames,
@@ -118,11 +46,12 @@ def validate_table(
     return node
 
 
-def _subtables(model: type[Table]) -> set[str]:
-    return {
+def _subtables(model: type[Table]) -> list[str]:
+    """The keys of ``model`` that are tables of their own, in schema order."""
+    return [
         name for name, info in model.model_fields.items()
         if table_of(info.annotation) not in (None, SecretRef)
-    }
+    ]
 
 
 def _read_secrets(ctx: Ctx, node: Node, model: type[Table], resolve: bool) -> None:
@@ -151,31 +80,30 @@ def subtable(
         ctx.problem(
             path, f"expected a table (a {header(model.header)} section), got {describe(raw)}")
         parent.failed.add(key)
-        return Node(model.header, path, {}, True, None, failed={"*"})
+        return Node(model.header, path, {}, True, None, failed={"*"}, parent=parent)
     else:
         node = validate_table(ctx, model, raw, path, names, resolve=resolve)
-    for child in sorted(_subtables(model), key=list(model.model_fields).index):
+    node.parent = parent
+    for child in _subtables(model):
         node.children[child] = subtable(ctx, node, child, names, resolve=resolve)
+    checks.run(ctx, node)
     return node
 
 
 def validate_file(ctx: Ctx, data: Any) -> Node | None:
     """Validate a whole parsed document; every problem lands in ``ctx.problems``."""
-    from rackshop.config import checks
-
     if not isinstance(data, Mapping):
         ctx.problem("", f"expected a TOML document (a table), got {describe(data)}")
         return None
     root = validate_table(ctx, ConfigFile, data, "", SecretNames("", ""))
     rackbeat_names = SecretNames("RACKBEAT", "rackbeat")
-    for key in ("rackbeat", "state", "log", "http", "listen"):
+    # [[shops]] is a list of tables, each validated as its own (below).
+    for key in (k for k in _subtables(ConfigFile) if k != "shops"):
         if key == "rackbeat" and key not in data:
             checks.missing_rackbeat(ctx)
             root.failed.add(key)
             continue
-        node = subtable(ctx, root, key, rackbeat_names)
-        root.children[key] = node
-        checks.run(ctx, node)
+        root.children[key] = subtable(ctx, root, key, rackbeat_names)
     raw_shops = checks.shop_list(ctx, data)
     root.failed |= {"shops"} if raw_shops is None else set()
     for i, raw in enumerate(raw_shops or ()):
@@ -184,14 +112,14 @@ def validate_file(ctx: Ctx, data: Any) -> Node | None:
             ctx.problem(path, f"expected a [[shops]] table, got {describe(raw)}")
             root.failed.add("shops")
             continue
-        root.items.append(_validate_shop(ctx, raw, path, i))
+        shop = _validate_shop(ctx, raw, path, i)
+        shop.parent = root
+        root.items.append(shop)
     checks.across_shops(ctx, root)
     return root
 
 
 def _validate_shop(ctx: Ctx, raw: Mapping[str, Any], path: str, index: int) -> Node:
-    from rackshop.config import checks
-
     stem = env_stem(raw.get("name"), index)
     names = SecretNames(f"SHOPIFY_{stem}", stem.lower().replace("_", "-"))
     enabled = raw.get("enabled", True)
@@ -199,10 +127,8 @@ def _validate_shop(ctx: Ctx, raw: Mapping[str, Any], path: str, index: int) -> N
     resolve = enabled if isinstance(enabled, bool) else True
     shop = validate_table(ctx, ShopTable, raw, path, names, resolve=resolve)
     checks.run(ctx, shop)
-    for key in ("orders", "products", "stock", "initial", "fulfillments"):
-        node = subtable(ctx, shop, key, names, resolve=resolve)
-        shop.children[key] = node
-        checks.run(ctx, node, shop)
+    for key in _subtables(ShopTable):
+        shop.children[key] = subtable(ctx, shop, key, names, resolve=resolve)
     checks.across_tables(ctx, shop)
     return shop
 
