@@ -224,30 +224,9 @@ class Transport:
             if self.before_send:
                 self.before_send()
             self.calls += 1
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    json=json,
-                    data=data,
-                    params=params,
-                    timeout=(self.timeouts.connect, self.timeouts.read),
-                    stream=stream,
-                )
-            except requests.exceptions.ConnectTimeout as exc:
-                # Nothing reached the server: safe to retry even for writes.
-                raise TransientServerError(f"{operation}: connect timeout ({_short(exc)})") from exc
-            except requests.exceptions.ReadTimeout as exc:
-                if not idempotent:
-                    raise OutcomeUnknownError(operation, "read timeout") from exc
-                raise TransientServerError(f"{operation}: read timeout") from exc
-            except requests.exceptions.ConnectionError as exc:
-                if not idempotent and not _never_sent(exc):
-                    raise OutcomeUnknownError(operation, "connection dropped") from exc
-                raise TransientServerError(
-                    f"{operation}: connection error ({_short(exc)})"
-                ) from exc
+            resp = self._send(method, url, operation=operation, idempotent=idempotent,
+                              headers=headers, json=json, data=data, params=params,
+                              stream=stream)
             try:
                 return self._classify(resp, classify, operation, idempotent)
             except requests.exceptions.RequestException as exc:
@@ -274,6 +253,34 @@ class Transport:
                 hint=f"check that {self.api} is reachable and not down; rerun later — "
                 "everything done so far is recorded",
             ) from last
+
+    def _send(self, method: str, url: str, *, operation: str, idempotent: bool,
+              headers: Mapping[str, str] | None, json: Any, data: Any,
+              params: Mapping[str, Any] | None, stream: bool) -> requests.Response:
+        """One request; a failure to get an answer raised as retryable, or as an unknown
+        outcome when a non-idempotent write may have reached the server."""
+        try:
+            return self.session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                json=json,
+                data=data,
+                params=params,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+                stream=stream,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            # Nothing reached the server: safe to retry even for writes.
+            raise TransientServerError(f"{operation}: connect timeout ({_short(exc)})") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            if not idempotent:
+                raise OutcomeUnknownError(operation, "read timeout") from exc
+            raise TransientServerError(f"{operation}: read timeout") from exc
+        except requests.exceptions.ConnectionError as exc:
+            if not idempotent and not _never_sent(exc):
+                raise OutcomeUnknownError(operation, "connection dropped") from exc
+            raise TransientServerError(f"{operation}: connection error ({_short(exc)})") from exc
 
     def _classify(
         self,

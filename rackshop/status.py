@@ -7,7 +7,7 @@ from typing import Any
 
 from rackshop.runtime import Runtime
 from rackshop.store import JobLock, Store
-from rackshop.sync.orders import attention_count
+from rackshop.sync.orders_commands import attention_count
 
 
 def summary_text(summary: dict[str, Any]) -> str:

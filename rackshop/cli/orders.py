@@ -56,7 +56,7 @@ def orders_list_cmd(
 
     def body(c: Common) -> ExitCode:
         from rackshop.runtime import Runtime
-        from rackshop.sync.orders import list_orders
+        from rackshop.sync.orders_commands import list_orders
 
         cfg = load(c)
         runtime = Runtime(cfg)
@@ -104,7 +104,7 @@ def orders_resolve_cmd(
 
     def body(c: Common) -> ExitCode:
         from rackshop.runtime import Runtime
-        from rackshop.sync.orders import resolve_order
+        from rackshop.sync.orders_commands import resolve_order
 
         cfg = load(c)
         [shop_cfg] = cfg.select(c.shops)
@@ -138,7 +138,8 @@ def orders_retry_cmd(
     common = Common(config, (shop_name,), False, log_format, verbose, debug)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
-        from rackshop.sync.orders import request_retry, sync_orders
+        from rackshop.sync.orders import sync_orders
+        from rackshop.sync.orders_commands import request_retry
 
         row = request_retry(runtime.store(), shops[0].name, order_name)
         return sync_orders(runtime, shops, order_names=(str(row["order_name"]),), progress=bars)

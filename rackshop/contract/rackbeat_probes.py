@@ -50,6 +50,11 @@ class Answer:
             return list(self.body[key])
         return None
 
+    def refusal(self, assumption: str, expected: str, jobs: tuple[str, ...]) -> Probe:
+        """The verdict when the read itself was refused: the jobs cannot run."""
+        return Probe("rackbeat", assumption, expected, f"HTTP {self.status}: {self.message()}",
+                     cannot_run(jobs), jobs)
+
     def message(self) -> str:
         if isinstance(self.body, dict):
             errors = self.body.get("errors")
@@ -218,8 +223,7 @@ def probe_invoice_filter(prober: RackbeatProber, report: ContractReport) -> None
     assumption = "GET /customer-invoices?simple_filter[order_id]= (after transfer)"
     expected = "only the order's invoices"
     if rows is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal(assumption, expected, jobs))
         return
     probe_fields("customer-invoices", rows, jobs, report)
     sample = next((r.get("order_id") for r in rows if r.get("order_id") is not None), None)
@@ -256,8 +260,7 @@ def probe_page_limit(prober: RackbeatProber, jobs: tuple[str, ...],
                              f"HTTP {answer.status}: {answer.message()}; limit={size} accepted",
                              using(pages), jobs, "page_limit", size))
             return
-    report.add(Probe("rackbeat", "page size", expected,
-                     f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+    report.add(answer.refusal("page size", expected, jobs))
 
 
 def probe_stock(prober: RackbeatProber, report: ContractReport) -> None:
@@ -275,8 +278,7 @@ def probe_stock(prober: RackbeatProber, report: ContractReport) -> None:
     rows = answer.rows("reports/checking")
     expected = "locations[] with number, stock_quantity, in_order_quantity, available_quantity"
     if rows is None:
-        report.add(Probe("rackbeat", "stock report (GET /reports/checking)", expected,
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal("stock report (GET /reports/checking)", expected, jobs))
         return
     observed, mode = judge_per_location(rows)
     assumption = "per-location availability in the stock report"
@@ -330,8 +332,7 @@ def probe_since_filter(prober: RackbeatProber, endpoint: str, jobs: tuple[str, .
     assumption = f"GET /{endpoint}?updated_at_from= narrows to changed records"
     expected = "no rows for a date in the future"
     if rows is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal(assumption, expected, jobs))
     elif not rows:
         report.add(Probe("rackbeat", assumption, expected, "0 rows", OK, jobs))
     else:
@@ -347,8 +348,7 @@ def probe_group_vat(prober: RackbeatProber, config: Config, report: ContractRepo
     jobs = (PRODUCTS,)
     assumption = "product groups carry vat_domestic"
     if rows is None:
-        report.add(Probe("rackbeat", assumption, "vat_domestic on each group",
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal(assumption, "vat_domestic on each group", jobs))
         return
     if not rows:
         report.add(Probe("rackbeat", assumption, "vat_domestic on each group", "no groups",
@@ -376,8 +376,7 @@ def probe_customer_lookup(prober: RackbeatProber, report: ContractReport) -> Non
     answer = prober.get("customers", {"limit": 100})
     rows = answer.rows("customers")
     if rows is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal(assumption, expected, jobs))
         return
     sample = next((r for r in rows if r.get("contact_email") and r.get("number")), None)
     if sample is None:
@@ -419,8 +418,7 @@ def probe_order_lookup(prober: RackbeatProber, report: ContractReport) -> None:
     answer = prober.get("orders", {"limit": 100})
     rows = answer.rows("orders")
     if rows is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal(assumption, expected, jobs))
         return
     probe_fields("orders", rows, jobs, report)
     sample = next((r for r in rows if r.get("other_reference") and r.get("number")), None)
@@ -449,8 +447,7 @@ def probe_webhook_events(prober: RackbeatProber, config: Config, report: Contrac
     rows = answer.rows("webhooks")
     jobs = (LISTEN,)
     if rows is None:
-        report.add(Probe("rackbeat", "webhooks listed (GET /webhooks)", "HTTP 206",
-                         f"HTTP {answer.status}: {answer.message()}", cannot_run(jobs), jobs))
+        report.add(answer.refusal("webhooks listed (GET /webhooks)", "HTTP 206", jobs))
         return
     have = {str(r.get("event")) for r in rows}
     for event in rackbeat_events(config):

@@ -53,7 +53,15 @@ import waitress
 from waitress import wasyncore
 
 from rackshop.config import Config, ShopConfig
-from rackshop.listen.queue import Delivery, DurableQueue, Kind, QueueBusyError, token_matches
+from rackshop.listen.queue import Delivery, DurableQueue, QueueBusyError, token_matches
+from rackshop.listen.routes import (
+    ACKNOWLEDGED_PREFIXES,
+    HEALTH_PATH,
+    RACKBEAT_EVENTS,
+    RACKBEAT_PATH,
+    SHOPIFY_PATH,
+    TRIGGER_TOPICS,
+)
 from rackshop.listen.schedule import Schedule
 from rackshop.listen.worker import Worker
 from rackshop.log import event
@@ -64,30 +72,6 @@ from rackshop.sync.after_transfer import CHANGE_TOPICS
 
 log = logging.getLogger("rackshop.listen")
 
-SHOPIFY_PATH = "/webhooks/shopify"
-RACKBEAT_PATH = "/webhooks/rackbeat"
-HEALTH_PATH = "/healthz"
-
-#: ``orders.transfer_on`` -> the Shopify topic that triggers the transfer.
-TRIGGER_TOPICS: dict[str, str] = {
-    "created": "orders/create",
-    "paid": "orders/paid",
-    "fulfilled": "orders/fulfilled",
-}
-#: Shopify topics acknowledged (200) and ignored when they are not the shop's trigger: every
-#: order topic a merchant may point at the listener.
-ACKNOWLEDGED_PREFIXES = ("orders/", "order_transactions/", "refunds/", "fulfillments/",
-                         "fulfillment_orders/", "draft_orders/")
-#: Rackbeat event -> what the worker does with it (see :mod:`.worker`).
-RACKBEAT_EVENTS: dict[str, Kind] = {
-    "item.stock_updated": "stock",
-    "product.created": "product",
-    "product.updated": "product",
-    "lot.created": "product",
-    "lot.updated": "product",
-    "order.booked": "rb_order",
-    "order.updated": "rb_order",
-}
 #: Rackbeat events acknowledged but not acted on (nothing of theirs reaches the shops).
 RACKBEAT_IGNORED = frozenset({"product.deleted", "lot.deleted", "order.created", "order.deleted"})
 #: Seconds a sender is asked to wait when the queue is full or busy.
@@ -690,4 +674,4 @@ def _install_signals(stop: threading.Event, wake: Callable[[], None]
     return previous
 
 
-__all__ = ["RACKBEAT_EVENTS", "TRIGGER_TOPICS", "ListenSummary", "ListenerApp", "serve"]
+__all__ = ["ListenSummary", "ListenerApp", "serve"]

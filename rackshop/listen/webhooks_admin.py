@@ -54,7 +54,7 @@ from rackshop.errors import (
     describe,
 )
 from rackshop.listen.queue import forget_token, known_webhook_ids, record_token
-from rackshop.listen.server import RACKBEAT_PATH, SHOPIFY_PATH, TRIGGER_TOPICS
+from rackshop.listen.routes import RACKBEAT_PATH, SHOPIFY_PATH, TRIGGER_TOPICS
 from rackshop.log import event
 from rackshop.runtime import Runtime
 from rackshop.sync.after_transfer import CHANGE_TOPICS

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from rackshop.config import ShopConfig
 from rackshop.errors import NotFoundError, OutcomeUnknownError, RecordError, ValidationError
 from rackshop.log import event
+from rackshop.rackbeat.client import RackbeatClient
+from rackshop.shopify.client import ShopifyClient
 from rackshop.store import Store, utcnow
 from rackshop.sync.after_transfer_plan import (
     CreditPlan,
@@ -50,10 +53,49 @@ from rackshop.sync.after_transfer_plan import (
     plan_line_edits,
     read_refunds,
 )
-from rackshop.sync.mapping import MappingFailure, OrderPlan, dec, order_fingerprint, plan_order
+from rackshop.sync.mapping import (
+    MappingFailure,
+    OrderPlan,
+    OrderRules,
+    dec,
+    order_fingerprint,
+    plan_order,
+)
+from rackshop.sync.orders_read import complete_order
+from rackshop.sync.runner import ShopResult
 
-if TYPE_CHECKING:
-    from rackshop.sync.orders import _ShopOrders
+
+class OrderPass(Protocol):
+    """What :class:`AfterTransfer` uses of the sync-orders pass it belongs to
+    (``rackshop.sync.orders``): its clients, journal and outcome keeping."""
+
+    shop: ShopConfig
+    rackbeat: RackbeatClient
+    shopify: ShopifyClient
+    store: Store | None
+    result: ShopResult
+    rules: OrderRules
+    dry_run: bool
+
+    def steps(self) -> tuple[str, ...]: ...
+
+    def current_lines(self, order: Mapping[str, Any], detail: Mapping[str, Any]
+                      ) -> dict[str, int]: ...
+
+    def journal(self, oid: str) -> dict[str, Any] | None: ...
+
+    def record(self, oid: str, name: str, **fields: Any) -> None: ...
+
+    def fail(self, oid: str, name: str, reason: str, *, keep_state: bool = False) -> None: ...
+
+    def clear_failure(self, name: str) -> None: ...
+
+    def outcome(self, name: str, status: str, reason: str = "", customer: str = "",
+                steps: tuple[str, ...] | Sequence[str] = (), plan: OrderPlan | None = None
+                ) -> None: ...
+
+    def process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
+                steps: Sequence[str], guard: Callable[[], str] | None = None) -> bool: ...
 
 log = logging.getLogger("rackshop.orders")
 
@@ -74,7 +116,7 @@ def after_detail(row: Mapping[str, Any]) -> dict[str, Any]:
 class AfterTransfer:
     """One shop pass's handling of changed transferred orders (uses the pass's clients)."""
 
-    def __init__(self, job: _ShopOrders) -> None:
+    def __init__(self, job: OrderPass) -> None:
         self.job = job
         self.shop = job.shop
         self.rackbeat = job.rackbeat
@@ -110,9 +152,9 @@ class AfterTransfer:
             self._hold(order, "changed in Shopify, but the journal knows no Rackbeat order for "
                               "it", changed)
             return True
-        full = self.job._complete(order)
+        full = complete_order(self.job.shopify, order)
         # Intent first: a crash from here on is picked up by the next pass (pending).
-        self.job._record(oid, name, detail={"after": {**after, "pending": True,
+        self.job.record(oid, name, detail={"after": {**after, "pending": True,
                                                       "changes": changed, "at": utcnow()}})
         try:
             self._apply(full, oid, name, int(number), changed, lines_now)
@@ -120,7 +162,7 @@ class AfterTransfer:
             self._hold(order, str(exc), changed)
         except (RecordError, OutcomeUnknownError) as exc:
             # Still pending: the next pass settles it by reading Rackbeat.
-            self.job._fail(oid, name, f"carrying the change into Rackbeat order {number} "
+            self.job.fail(oid, name, f"carrying the change into Rackbeat order {number} "
                                       f"failed: {exc.message}; tried again on the next pass",
                            keep_state=True)
         return True
@@ -141,14 +183,14 @@ class AfterTransfer:
             if amended is None:
                 return  # deleted: the row is stopped
             what = amended
-        self.job._record(oid, name, state="done", reason=None, detail={
+        self.job.record(oid, name, state="done", reason=None, detail={
             **baseline(order, lines_now, self.mode), "order_fp": order_fingerprint(
                 order, lines=50),
             "after": {"pending": False, "done": what, "changes": changed, "at": utcnow(),
-                      "credits": after_detail(self.job._journal(oid) or {}).get("credits")}})
-        self.job._clear_failure(name)
+                      "credits": after_detail(self.job.journal(oid) or {}).get("credits")}})
+        self.job.clear_failure(name)
         self.job.result.bump("changes_carried")
-        self.job._outcome(name, "changed", f"{', '.join(changed) or 'pending change'}: {what}")
+        self.job.outcome(name, "changed", f"{', '.join(changed) or 'pending change'}: {what}")
         event(log, f"{self.shop.name}: {name} changed in Shopify: {what}", shop=self.shop.name,
               order=name, rackbeat_order=number)
 
@@ -169,13 +211,13 @@ class AfterTransfer:
     def _amend(self, order: Mapping[str, Any], oid: str, name: str, number: int,
                rb: Mapping[str, Any], lines_now: dict[str, int]) -> str | None:
         target = self._target(order)
-        after = after_detail(self.job._journal(oid) or {})
+        after = after_detail(self.job.journal(oid) or {})
         # Booked before this change (now, or before a reopen a crash left unfinished).
         booked = bool(rb.get("is_booked")) or bool(after.get("rebook"))
         if rb.get("is_booked"):
             # While reopened, sync-stock counts the order's current lines as on their way;
             # "rebook" makes the pass that finishes the change book it again.
-            self.job._record(oid, name, steps_done="", detail={
+            self.job.record(oid, name, steps_done="", detail={
                 "lines": lines_now, "booked": False, "after": {**after, "rebook": True}})
             rb = self._reopen(number)
         if target is None:
@@ -184,13 +226,13 @@ class AfterTransfer:
                 "nothing left of it in Shopify"
             reason = (f"{why} after transfer; rackshop deleted Rackbeat order {number}"
                       f"{' (reopened first, releasing its reservation)' if booked else ''}")
-            self.job._record(oid, name, state="stopped", reason=reason, detail={
+            self.job.record(oid, name, state="stopped", reason=reason, detail={
                 **baseline(order, lines_now, self.mode),
                 "after": {"pending": False, "done": "deleted", "at": utcnow()},
                 "stopped": {"why": why, "draft_removed": True, "at": utcnow()}})
-            self.job._clear_failure(name)
+            self.job.clear_failure(name)
             self.job.result.bump("changes_carried")
-            self.job._outcome(name, "changed", reason)
+            self.job.outcome(name, "changed", reason)
             return None
         edits = plan_line_edits(rb.get("lines") or [], target.lines,
                                 self.shop.orders.location)
@@ -202,8 +244,8 @@ class AfterTransfer:
                        f"{target.total}; the order is left unbooked for you to check")
         steps = self.job.steps() if booked else ()
         if steps:
-            self.job._record(oid, name, steps_done="")
-            self.job._process(oid, name, number, current, steps)
+            self.job.record(oid, name, steps_done="")
+            self.job.process(oid, name, number, current, steps)
         done = f"Rackbeat order {number} {'reopened, ' if booked else ''}" + (
             f"{len(edits.update)} line(s) changed, {len(edits.add)} added, "
             f"{len(edits.delete)} deleted" if edits else "lines already equal")
@@ -283,13 +325,13 @@ class AfterTransfer:
                 + ", ".join(str(n) for n in made))
 
     def _credits(self, oid: str) -> dict[str, Any]:
-        return dict(after_detail(self.job._journal(oid) or {}).get("credits") or {})
+        return dict(after_detail(self.job.journal(oid) or {}).get("credits") or {})
 
     def _note_credits(self, oid: str, name: str, key: str, **entry: Any) -> None:
         credits = self._credits(oid)
         credits[key] = {**credits.get(key, {}), **entry}
-        row = self.job._journal(oid) or {}
-        self.job._record(oid, name, detail={"after": {**after_detail(row), "credits": credits}})
+        row = self.job.journal(oid) or {}
+        self.job.record(oid, name, detail={"after": {**after_detail(row), "credits": credits}})
 
     def _credit_note(self, oid: str, name: str, invoice: Mapping[str, Any],
                      notes: list[dict[str, Any]], plan: CreditPlan) -> int:
@@ -371,16 +413,16 @@ class AfterTransfer:
 
     def _hold(self, order: Mapping[str, Any], reason: str, changed: list[str]) -> None:
         oid, name = str(order["id"]), str(order.get("name") or order["id"])
-        row = self.job._journal(oid) or {}
+        row = self.job.journal(oid) or {}
         text = f"changed in Shopify after transfer ({', '.join(changed) or 'pending'}): {reason}"
-        self.job._record(oid, name, state="held", reason=text, detail={"after": {
+        self.job.record(oid, name, state="held", reason=text, detail={"after": {
             **after_detail(row), "held": reason, "held_updated_at": order.get("updatedAt"),
             "at": utcnow()}})
         if self.job.store is not None:
             self.job.store.record_failure("sync-orders", self.shop.name, name, text)
         self.job.result.fail(name, text)
         self.job.result.bump("held")
-        self.job._outcome(name, "failed", text)
+        self.job.outcome(name, "failed", text)
         event(log, f"{self.shop.name}: {name} held: {text}", logging.WARNING,
               shop=self.shop.name, order=name, reason=text)
 
@@ -389,13 +431,13 @@ class AfterTransfer:
         """List what would change, reading but never writing."""
         self.job.result.bump("would_change")
         if not number:
-            self.job._outcome(name, "planned", f"{', '.join(changed)}: no Rackbeat order known")
+            self.job.outcome(name, "planned", f"{', '.join(changed)}: no Rackbeat order known")
             return
         rb = self.rackbeat.find_one("orders", int(number))
         try:
             if rb is None:
                 raise Hold(f"Rackbeat order {number} no longer exists")
-            full = self.job._complete(order)
+            full = complete_order(self.job.shopify, order)
             if rb.get("is_invoiced"):
                 data = self.shopify.query("OrderRefunds", {"id": order["id"]}).get("order") or {}
                 refunds = read_refunds(data.get("refunds") or [], self.mode,
@@ -429,7 +471,7 @@ class AfterTransfer:
                             + (", book again" if rb.get("is_booked") else ""))
         except Hold as exc:
             text = f"would hold: {exc}"
-        self.job._outcome(name, "planned", f"{', '.join(changed) or 'pending'}: {text}")
+        self.job.outcome(name, "planned", f"{', '.join(changed) or 'pending'}: {text}")
 
 
 def _stamp() -> str:

@@ -283,25 +283,7 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
             vats.add(dec(ln.get("vat_percentage")))
     plans: list[CreditPlan] = []
     for refund in refunds:
-        plain: list[tuple[RbLine, int | None]] = []
-        back: list[tuple[RbLine, int | None]] = []
-        for rl in refund.lines:
-            src = items.get(rl.sku)
-            if src is None:
-                what = rl.sku or "a line without SKU"
-                raise Hold(f"Shopify refund {refund.legacy} refunds {what}, which is not on "
-                           f"Rackbeat invoice {invoice.get('number')}; credit it in Rackbeat "
-                           "by hand, then run `rackshop orders resolve`")
-            line = RbLine(rl.sku, str(src.get("name") or rl.sku), Decimal(rl.quantity),
-                          dec(src.get("line_price")), dec(src.get("discount_percentage")),
-                          dec(src.get("vat_percentage")), "item", rl.sku)
-            if rl.restock:
-                mapped = rules.location_map.get(rl.location or "") or \
-                    rules.location_map.get(rl.location_name or "")
-                loc = mapped or rules.return_location or _int(src.get("location_id"))
-                back.append((line, loc))
-            else:
-                plain.append((line, _int(src.get("location_id"))))
+        plain, back = _refund_lines(refund, invoice, items, rules)
         if refund.shipping or refund.shipping_tax:
             vat = ship_vat if ship_vat is not None else (
                 (refund.shipping_tax / refund.shipping * 100).quantize(Decimal("0.01"))
@@ -309,20 +291,7 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
             plain.append((RbLine(rules.shipping_item, "Shipping refund", Decimal(1),
                                  refund.shipping, ZERO, vat, "shipping", "shipping"), None))
         if refund.amount_only:
-            if not rules.refund_item:
-                raise Hold(f"Shopify refund {refund.legacy} pays back {refund.money:.2f} on no "
-                           "line and no shipping; set orders.refund_item to the Rackbeat item "
-                           "that carries such refunds on a credit note (the order is tried "
-                           "again when it next changes in Shopify), or credit it by hand and "
-                           "run `rackshop orders resolve`")
-            if len(vats) > 1:
-                raise Hold(f"Shopify refund {refund.legacy} pays back {refund.money:.2f} on no "
-                           "line of an invoice with several VAT rates: which VAT it carries "
-                           "is not known; credit it in Rackbeat by hand")
-            vat = next(iter(vats), ZERO)
-            net = (refund.money / (1 + vat / 100)).quantize(Decimal("0.000001"))
-            plain.append((RbLine(rules.refund_item, "Refund", Decimal(1), net, ZERO, vat,
-                                 "refund", "refund"), None))
+            plain.append((_amount_only_line(refund, vats, rules), None))
         for part, pairs, returned in (("", plain, False), ("return", back, True)):
             if not pairs:
                 continue
@@ -355,6 +324,50 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
         + ("a change without a refund in Shopify, e.g. an edit or a cancellation that paid "
            "nothing back" if not plans else "more than rounding")
         + "); credit it in Rackbeat by hand, then run `rackshop orders resolve`")
+
+
+def _refund_lines(refund: Refund, invoice: Mapping[str, Any],
+                  items: Mapping[str, Mapping[str, Any]], rules: CreditRules
+                  ) -> tuple[list[tuple[RbLine, int | None]], list[tuple[RbLine, int | None]]]:
+    """A refund's lines at the invoice's prices: those paid back only, and those restocked
+    (with the Rackbeat location the units go back to)."""
+    plain: list[tuple[RbLine, int | None]] = []
+    back: list[tuple[RbLine, int | None]] = []
+    for rl in refund.lines:
+        src = items.get(rl.sku)
+        if src is None:
+            what = rl.sku or "a line without SKU"
+            raise Hold(f"Shopify refund {refund.legacy} refunds {what}, which is not on "
+                       f"Rackbeat invoice {invoice.get('number')}; credit it in Rackbeat "
+                       "by hand, then run `rackshop orders resolve`")
+        line = RbLine(rl.sku, str(src.get("name") or rl.sku), Decimal(rl.quantity),
+                      dec(src.get("line_price")), dec(src.get("discount_percentage")),
+                      dec(src.get("vat_percentage")), "item", rl.sku)
+        if rl.restock:
+            mapped = rules.location_map.get(rl.location or "") or \
+                rules.location_map.get(rl.location_name or "")
+            loc = mapped or rules.return_location or _int(src.get("location_id"))
+            back.append((line, loc))
+        else:
+            plain.append((line, _int(src.get("location_id"))))
+    return plain, back
+
+
+def _amount_only_line(refund: Refund, vats: set[Decimal], rules: CreditRules) -> RbLine:
+    """The line on ``orders.refund_item`` for money paid back on no line and no shipping."""
+    if not rules.refund_item:
+        raise Hold(f"Shopify refund {refund.legacy} pays back {refund.money:.2f} on no "
+                   "line and no shipping; set orders.refund_item to the Rackbeat item "
+                   "that carries such refunds on a credit note (the order is tried "
+                   "again when it next changes in Shopify), or credit it by hand and "
+                   "run `rackshop orders resolve`")
+    if len(vats) > 1:
+        raise Hold(f"Shopify refund {refund.legacy} pays back {refund.money:.2f} on no "
+                   "line of an invoice with several VAT rates: which VAT it carries "
+                   "is not known; credit it in Rackbeat by hand")
+    vat = next(iter(vats), ZERO)
+    net = (refund.money / (1 + vat / 100)).quantize(Decimal("0.000001"))
+    return RbLine(rules.refund_item, "Refund", Decimal(1), net, ZERO, vat, "refund", "refund")
 
 
 def _int(value: Any) -> int | None:

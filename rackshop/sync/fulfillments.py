@@ -44,6 +44,7 @@ from rackshop.sync.fulfillments_plan import (
     shipment_units,
     tracking_of,
 )
+from rackshop.sync.moments import iso_z, parse_moment
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.fulfillments")
@@ -145,7 +146,7 @@ class _ShopFulfillments:
         if self.progress:
             self.progress.finish()
         if not self.dry_run and self.store is not None:
-            self.store.set_cursor(self.shop.name, JOB, _iso(self.started), "rackbeat_updated_at")
+            self.store.set_cursor(self.shop.name, JOB, iso_z(self.started), "rackbeat_updated_at")
         return self.outcomes
 
     def _shipments(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -157,7 +158,7 @@ class _ShopFulfillments:
         cursor = self.store.get_cursor(self.shop.name, JOB, "rackbeat_updated_at")
         params: dict[str, str] = {}
         # the first pass starts at the go-live date: older shipments are of older orders
-        since = _parse(cursor) - OVERLAP if cursor else self.shop.orders.since
+        since = parse_moment(cursor) - OVERLAP if cursor else self.shop.orders.since
         if since is not None:
             params["updated_at_from"] = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         found = list(rb.iter_list("order-shipments", params, page_size=SHIPMENTS_PAGE))
@@ -205,7 +206,7 @@ class _ShopFulfillments:
         if pending:
             claimed = self._claimed()
             found = find_made(order, pending["units"], tracking,
-                              _parse(pending["at"]) - SEARCH_MARGIN, claimed)
+                              parse_moment(pending["at"]) - SEARCH_MARGIN, claimed)
             if found is not None:
                 made.append({"id": found, "units": pending["units"],
                              "location": pending["location"]})
@@ -249,7 +250,7 @@ class _ShopFulfillments:
             if fid is None:  # the answer was lost: settled by reading, here or next pass
                 order = self._order(str(order_row["shopify_order_id"])) or order
                 fid = find_made(order, group.units, tracking,
-                                _parse(attempt) - SEARCH_MARGIN, self._claimed())
+                                parse_moment(attempt) - SEARCH_MARGIN, self._claimed())
                 if fid is None:
                     self.result.bump("unsettled")
                     self._record_outcome(sid, name, "waiting",
@@ -382,12 +383,4 @@ def _order_number(shipment: Mapping[str, Any]) -> int:
     number = shipment.get("order_number") or (shipment.get("order") or {}).get("number")
     return int(number or 0)
 
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: str) -> datetime:
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -37,7 +37,7 @@ from rackshop.sync.initial_store import (
     product_key,
 )
 from rackshop.sync.product_values import json_number, sku_key
-from rackshop.sync.runner import ProgressSink, ShopResult
+from rackshop.sync.runner import OptionalProgress, ProgressSink, ShopResult
 
 log = logging.getLogger("rackshop.initial")
 
@@ -82,6 +82,7 @@ class Apply:
         self.spool = preview._spool
         self.result = result
         self.progress = progress
+        self.bars = OptionalProgress(progress)
         self.report_path = report_path
         self.rb = runtime.rackbeat()
         self.gen = preview.generation
@@ -212,15 +213,15 @@ class Apply:
                                 "WHERE action = 'create' AND state = 'done'")
         if not todo:
             return
-        self._phase(f"{self.shop.name}: creating products in Rackbeat", todo)
+        self.bars.start(f"{self.shop.name}: creating products in Rackbeat", todo)
         for seq, key, sku, number, payload in self._chunks(
                 "SELECT seq, key, sku, number, payload FROM plan_products WHERE action = 'create' "
                 "AND state = 'todo' AND seq > ? ORDER BY seq LIMIT ?"):
             outcome, reason = self.create_product(key, sku, number, json.loads(payload))
             self.spool.conn.execute("UPDATE plan_products SET outcome = ?, reason = ? "
                                     "WHERE seq = ?", (outcome, reason, seq))
-            self._advance()
-        self._done()
+            self.bars.advance()
+        self.bars.finish()
 
     def _chunks(self, sql: str) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` (``seq > ? ... LIMIT ?``) a batch at a time, so memory stays flat
@@ -293,7 +294,7 @@ class Apply:
             "AND state IN ('todo', 'resume')") or 0)
         if not todo:
             return
-        self._phase(f"{self.shop.name}: registering stock in Rackbeat", todo)
+        self.bars.start(f"{self.shop.name}: registering stock in Rackbeat", todo)
         for seq, key, sku, number, location, state, before, after in self._chunks(
                 "SELECT seq, key, sku, number, location, state, before, after FROM plan_stock "
                 "WHERE action = 'register' AND state IN ('todo', 'resume') AND seq > ? "
@@ -306,8 +307,8 @@ class Apply:
                                                 Decimal(before), Decimal(after), state)
             c.execute("UPDATE plan_stock SET outcome = ?, reason = ? WHERE seq = ?",
                       (outcome, reason, seq))
-            self._advance()
-        self._done()
+            self.bars.advance()
+        self.bars.finish()
 
     def register(self, key: str, sku: str, number: str, location: int, before: Decimal,
                  after: Decimal, state: str) -> tuple[str, str]:
@@ -517,16 +518,3 @@ class Apply:
                 w.writerow(["note", sku, "", "", "", "", "", "", "", "", "", text])
         os.replace(tmp, path)
 
-    # -- progress ----------------------------------------------------------------------------
-
-    def _phase(self, name: str, total: int | None) -> None:
-        if self.progress:
-            self.progress.start(name, total)
-
-    def _advance(self) -> None:
-        if self.progress:
-            self.progress.advance()
-
-    def _done(self) -> None:
-        if self.progress:
-            self.progress.finish()

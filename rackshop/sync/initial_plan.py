@@ -327,26 +327,11 @@ def plan_sku(key: str, holders: Sequence[ShopifyVariant], rackbeat: RackbeatStoc
             "imported until it is unique in Shopify (then run init-sync --again)",
             holders=tuple(holders)))
     journal_stock = journal_stock or {}
-    if rackbeat is None:
-        product = ProductDecision(key, sku, sku, "create", variant=first, holders=(first,))
-        keeps_stock, no_stock_reason = options.new_items_keep_stock, (
-            "the new product's group (products.default_group) has no inventory in Rackbeat")
-        on_hand: Mapping[int, Decimal] = {}
-    else:
-        ours = journal_product in ("creating", "created")
-        product = ProductDecision(
-            key, sku, rackbeat.number, "create" if ours else "link",
-            state="done" if ours else "todo",
-            reason="" if ours or rackbeat.number == sku else
-            f"Rackbeat spells it {rackbeat.number}", variant=first, holders=(first,))
-        keeps_stock = rackbeat.type == "product" and rackbeat.keeps_stock
-        no_stock_reason = ("a BOM in Rackbeat: its stock is its components' stock"
-                           if rackbeat.type != "product" else
-                           "the Rackbeat item's group has no inventory")
-        on_hand = rackbeat.on_hand
+    product, keeps_stock, no_stock_reason = _product_decision(key, sku, first, rackbeat,
+                                                              options, journal_product)
     if options.skip_inventory:
         return SkuPlan(product)
-
+    on_hand: Mapping[int, Decimal] = rackbeat.on_hand if rackbeat is not None else {}
     stock: list[StockDecision] = []
     notes: list[str] = []
     for location in options.rackbeat_locations:
@@ -367,36 +352,62 @@ def plan_sku(key: str, holders: Sequence[ShopifyVariant], rackbeat: RackbeatStoc
                                            current, target, reason=f"not registered: {why}"))
             continue
         notes.extend(negatives)
-        feeding = options.feeding_of(location)
-        held = sum((Decimal(q) for loc, q in on_hand.items() if loc in feeding), ZERO)
-        decision: StockDecision | None
-        if not target and not current:
-            decision = None
-        elif options.live_shop is not None and key not in options.stock_for:
-            decision = rackbeat_has(
-                key, product.number, location, target, current, held,
-                f"shop {options.live_shop} is live already, so Rackbeat holds the stock; "
-                f"--stock-for {sku} imports this item's")
-        elif options.overwrite_stock or Decimal(target) == current:
-            decision = adjustment(key, product.number, location, target, current,
-                                  overwrite=options.overwrite_stock)
-        elif pushed:
-            decision = rackbeat_has(
-                key, product.number, location, target, current, held,
-                "sync-stock pushed this item to the shop: its figure came from Rackbeat")
-        elif held:
-            where = ", ".join(str(loc) for loc, q in sorted(on_hand.items())
-                              if loc in feeding and q)
-            decision = rackbeat_has(key, product.number, location, target, current, held,
-                                    f"at Rackbeat location {where}")
-        else:
-            decision = adjustment(key, product.number, location, target, current,
-                                  overwrite=False)
+        decision = _stock_decision(key, sku, product.number, location, target, current,
+                                   on_hand, options, pushed=pushed)
         if decision is not None:
             stock.append(decision)
     unmapped = tuple((gid, qty) for gid, qty in sorted(first.available.items())
                      if gid not in options.location_map and qty and first.tracked)
     return SkuPlan(product, tuple(stock), tuple(notes), unmapped)
+
+
+def _product_decision(key: str, sku: str, first: ShopifyVariant, rackbeat: RackbeatStock | None,
+                      options: PlanOptions, journal_product: str | None
+                      ) -> tuple[ProductDecision, bool, str]:
+    """Create or link the product; whether its stock can be registered, and if not, why."""
+    if rackbeat is None:
+        product = ProductDecision(key, sku, sku, "create", variant=first, holders=(first,))
+        return product, options.new_items_keep_stock, (
+            "the new product's group (products.default_group) has no inventory in Rackbeat")
+    ours = journal_product in ("creating", "created")
+    product = ProductDecision(
+        key, sku, rackbeat.number, "create" if ours else "link",
+        state="done" if ours else "todo",
+        reason="" if ours or rackbeat.number == sku else
+        f"Rackbeat spells it {rackbeat.number}", variant=first, holders=(first,))
+    keeps_stock = rackbeat.type == "product" and rackbeat.keeps_stock
+    no_stock_reason = ("a BOM in Rackbeat: its stock is its components' stock"
+                       if rackbeat.type != "product" else
+                       "the Rackbeat item's group has no inventory")
+    return product, keeps_stock, no_stock_reason
+
+
+def _stock_decision(key: str, sku: str, number: str, location: int, target: int,
+                    current: Decimal, on_hand: Mapping[int, Decimal], options: PlanOptions, *,
+                    pushed: bool) -> StockDecision | None:
+    """What to do with a tracked, stock-keeping item's quantity at one Rackbeat location."""
+    feeding = options.feeding_of(location)
+    held = sum((Decimal(q) for loc, q in on_hand.items() if loc in feeding), ZERO)
+    if not target and not current:
+        return None
+    if options.live_shop is not None and key not in options.stock_for:
+        return rackbeat_has(
+            key, number, location, target, current, held,
+            f"shop {options.live_shop} is live already, so Rackbeat holds the stock; "
+            f"--stock-for {sku} imports this item's")
+    if options.overwrite_stock or Decimal(target) == current:
+        return adjustment(key, number, location, target, current,
+                          overwrite=options.overwrite_stock)
+    if pushed:
+        return rackbeat_has(
+            key, number, location, target, current, held,
+            "sync-stock pushed this item to the shop: its figure came from Rackbeat")
+    if held:
+        where = ", ".join(str(loc) for loc, q in sorted(on_hand.items())
+                          if loc in feeding and q)
+        return rackbeat_has(key, number, location, target, current, held,
+                            f"at Rackbeat location {where}")
+    return adjustment(key, number, location, target, current, overwrite=False)
 
 
 def group_key(variant: ShopifyVariant) -> str:

@@ -37,7 +37,7 @@ from rackshop.sync.initial_store import (
 )
 from rackshop.sync.product_map_rackbeat import rackbeat_fields_from_variant
 from rackshop.sync.product_values import group_for_type, json_number, sku_key
-from rackshop.sync.runner import ProgressSink
+from rackshop.sync.runner import OptionalProgress, ProgressSink
 from rackshop.sync.stock_plan import location_closure
 
 
@@ -56,6 +56,7 @@ class Reader:
         self.journal = journal
         self.generation = generation
         self.progress = progress
+        self.bars = OptionalProgress(progress)
         self.spool = Spool()
         self.index = next((i for i, s in enumerate(runtime.config.shops) if s.name == shop.name),
                           0)
@@ -133,7 +134,7 @@ class Reader:
 
     def read_shopify(self) -> None:
         client = self.runtime.shopify(self.shop)
-        self._phase(f"{self.shop.name}: reading Shopify products (bulk)")
+        self.bars.start(f"{self.shop.name}: reading Shopify products (bulk)")
         products: list[tuple[str, str]] = []
         variants: list[tuple[None, str, str, str, str | None, str]] = []
 
@@ -151,21 +152,21 @@ class Reader:
                 item = line.get("inventoryItem") or {}
                 variants.append((None, str(line["id"]), str(parent), sku_key(line.get("sku")),
                                  item.get("id"), json.dumps(line)))
-                self._advance()
+                self.bars.advance()
             if len(products) + len(variants) >= SPOOL_BATCH:
                 flush()
         flush()
-        self._done()
+        self.bars.finish()
         if self.skip_inventory:
             return
-        self._phase(f"{self.shop.name}: reading Shopify stock (bulk)")
+        self.bars.start(f"{self.shop.name}: reading Shopify stock (bulk)")
         items: list[tuple[str, int]] = []
         levels: list[tuple[str, str, int]] = []
         for line in run_bulk_query(client, bulk_query_text("InitBulkInventory")):
             parent = line.get("__parentId")
             if parent is None:
                 items.append((str(line["id"]), int(bool(line.get("tracked")))))
-                self._advance()
+                self.bars.advance()
             else:
                 qty = next((q.get("quantity") for q in line.get("quantities") or []
                             if q.get("name") == "available"), 0)
@@ -178,7 +179,7 @@ class Reader:
                 levels.clear()
         self.spool.insert("items", items)
         self.spool.insert("levels", levels)
-        self._done()
+        self.bars.finish()
 
     def read_rackbeat(self, snap: str) -> None:
         """Every Rackbeat item (and its stock per location) into snapshot ``snap``."""
@@ -325,21 +326,6 @@ class Reader:
             location_names=rb_names, sources=sources, created_at=utcnow(), _spool=self.spool,
             new_groups=planner.new_groups)
 
-    # -- progress ------------------------------------------------------------------------------
-
-    def _phase(self, name: str, total: int | None = None) -> None:
-        if self.progress:
-            self.progress.start(name, total)
-
-    def _advance(self) -> None:
-        if self.progress:
-            self.progress.advance()
-
-    def _done(self) -> None:
-        if self.progress:
-            self.progress.finish()
-
-
 class Planner:
     """Plans SKU by SKU from the spool into the plan tables."""
 
@@ -375,7 +361,7 @@ class Planner:
         total = int(self.spool.one("SELECT COUNT(*) FROM variants") or 0)
         self.counts["variants"] = total
         self.counts["products"] = int(self.spool.one("SELECT COUNT(*) FROM products") or 0)
-        self.reader._phase(f"{self.shop.name}: planning", total)
+        self.reader.bars.start(f"{self.shop.name}: planning", total)
         cur = self.spool.conn.execute(
             "SELECT v.key, v.id, v.product_id, v.item_id, v.data, p.data, i.tracked, "
             "(SELECT COUNT(*) FROM variants x WHERE x.product_id = v.product_id) "
@@ -393,7 +379,7 @@ class Planner:
             rows = cur.fetchmany(SPOOL_BATCH)
         self._plan_rows(pending)
         self._flush()
-        self.reader._done()
+        self.reader.bars.finish()
 
     def _plan_rows(self, rows: Sequence[Any]) -> None:
         for key, group in itertools.groupby(rows, key=lambda r: r[0]):
@@ -407,8 +393,7 @@ class Planner:
                 pushed = key in self.pushed_keys or (item_id is not None
                                                      and str(item_id) in self.pushed_items)
                 self._record(self._plan_key(key, variants, pushed), members[0])
-            if self.reader.progress:
-                self.reader.progress.advance(len(members))
+            self.reader.bars.advance(len(members))
         if len(self.products) + len(self.stock) >= SPOOL_BATCH:
             self._flush()
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,7 +52,6 @@ from rackshop.errors import (
     RackshopError,
     RecordError,
     ShopifyUserErrors,
-    UsageError,
     ValidationError,
 )
 from rackshop.log import event
@@ -63,36 +62,49 @@ from rackshop.store import Store, utcnow
 from rackshop.sync.after_transfer import AfterTransfer, after_detail, pending_order_ids
 from rackshop.sync.after_transfer_plan import baseline as after_baseline
 from rackshop.sync.mapping import (
-    CustomerDefaultsView,
     MappingFailure,
     OrderPlan,
     OrderRules,
-    customer_payload,
     eligibility,
     order_fingerprint,
     order_payload,
     order_reference,
     plan_order,
 )
+from rackshop.sync.moments import iso_z, parse_moment
+from rackshop.sync.orders_rackbeat import (
+    Customers,
+    Refusal,
+    explain_422,
+    find_by_reference,
+    total_mismatch,
+    unknown_items,
+)
+from rackshop.sync.orders_read import (
+    LINES_PER_PAGE,
+    complete_order,
+    name_filter,
+    orders_by_ids,
+    search_orders,
+)
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
+
+JOB = "sync-orders"
+
 
 log = logging.getLogger("rackshop.orders")
 
-JOB = "sync-orders"
-ORDERS_PER_PAGE = 10
-LINES_PER_PAGE = 50
-#: How far before an intent's attempt time to search for the order it may have created
-#: (clock skew between this machine and Rackbeat).
-SEARCH_MARGIN = timedelta(minutes=10)
+
+
+
+
+
+
 
 #: The failure reason of an order named with ``--order`` that Shopify's search did not find
 #: (the listener tries such orders again: Shopify's search lags behind its webhooks).
 NOT_FOUND_REASON = "no such order in Shopify"
 
-#: Journal states of an order that needs a person or is not finished, shown by ``orders list``.
-LISTED_STATES = ("failed", "held", "stopped", "creating", "created", "waiting")
-#: Of those, the ones that need a person (``status`` counts them).
-ATTENTION_STATES = ("failed", "held", "stopped", "creating", "created")
 
 STEPS = {
     "draft": (),
@@ -101,18 +113,6 @@ STEPS = {
     "invoiced": ("book", "invoice"),
     "shipped_invoiced": ("book", "ship", "invoice"),
 }
-
-
-class Refusal(RecordError):
-    """Rackbeat or the mapping refused the order for a reason a retry cannot fix.
-
-    Attributes:
-        skus: Item numbers Rackbeat does not know (their appearance lifts the refusal).
-    """
-
-    def __init__(self, message: str, *, skus: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.skus = tuple(skus)
 
 
 @dataclass
@@ -188,7 +188,7 @@ class _ShopOrders:
         )
         # A refusal waits for the settings too: a changed [orders] table may lift it.
         self.settings_digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
-        self.customer_cache: dict[str, int] = {}
+        self.customers = Customers(shop, self.rackbeat, self.store, result, dry_run=dry_run)
         self.outcomes: list[OrderOutcome] = []
         self.after = AfterTransfer(self)
 
@@ -197,7 +197,8 @@ class _ShopOrders:
     def run(self, order_names: Sequence[str]) -> list[OrderOutcome]:
         orders: Iterator[dict[str, Any]] | list[dict[str, Any]]
         if order_names:
-            orders = list(self._search(" OR ".join(_name_filter(n) for n in order_names)))
+            orders = list(search_orders(self.shopify,
+                                        " OR ".join(name_filter(n) for n in order_names)))
             found = {o.get("name") for o in orders} | {str(o.get("legacyResourceId"))
                                                       for o in orders}
             for name in order_names:
@@ -220,7 +221,7 @@ class _ShopOrders:
             self.progress.finish()
         if not order_names and not self.dry_run and self.store is not None:
             # Every order up to the pass start is journalled (done, skipped, failed, waiting).
-            self.store.set_cursor(self.shop.name, JOB, _iso(self.pass_start))
+            self.store.set_cursor(self.shop.name, JOB, iso_z(self.pass_start))
         return self.outcomes
 
     def _changed_orders(self) -> Iterator[dict[str, Any]]:
@@ -229,9 +230,9 @@ class _ShopOrders:
             cursor_text = self.runtime.store().get_cursor(self.shop.name, JOB) \
                 if self.runtime.state_path.exists() else None
         since = self.since
-        cursor = _parse(cursor_text) if cursor_text else since
+        cursor = parse_moment(cursor_text) if cursor_text else since
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
-        yield from self._search(f"updated_at:>='{_iso(start)}'")
+        yield from search_orders(self.shopify, f"updated_at:>='{iso_z(start)}'")
         # Orders the journal wants to see again, whatever their updatedAt.
         store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
                                else None)
@@ -241,40 +242,14 @@ class _ShopOrders:
             self.shop.name, ("creating", "created", "failed", "waiting"))]
         if self.shop.orders.after_transfer == "sync":
             again += pending_order_ids(store, self.shop.name)
-        for i in range(0, len(again), 50):
-            data = self.shopify.query("OrdersByIds", {"ids": again[i:i + 50],
-                                                      "lines": LINES_PER_PAGE})
-            yield from (n for n in data.get("nodes") or [] if n)
-
-    def _search(self, query: str) -> Iterator[dict[str, Any]]:
-        yield from self.shopify.paginate("Orders", {"query": query, "lines": LINES_PER_PAGE},
-                                         ("orders",), page_size=ORDERS_PER_PAGE)
-
-    def _complete(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        """The order with every line and shipping line (the first pages came with the order;
-        the rest is read from where they end)."""
-        whole = dict(order)
-        for key, document in (("lineItems", "OrderLines"), ("shippingLines", "OrderShippingLines")):
-            conn = order.get(key) or {}
-            info = conn.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                continue
-            nodes = list(conn.get("nodes") or [])
-            nodes += self.shopify.paginate(document, {"id": order["id"],
-                                                      "after": info.get("endCursor")},
-                                           ("order", key), page_size=LINES_PER_PAGE)
-            whole[key] = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
-        return whole
-
-    def _line_items(self, order: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return list((self._complete(order).get("lineItems") or {}).get("nodes") or [])
+        yield from orders_by_ids(self.shopify, again)
 
     # -- one order -------------------------------------------------------------------------
 
     def _one(self, order: Mapping[str, Any]) -> None:
         oid = str(order["id"])
         name = str(order.get("name") or oid)
-        row = self._journal(oid)
+        row = self.journal(oid)
         state = row["state"] if row else None
         sync_after = self.shop.orders.after_transfer == "sync"
         if state == "held" and row and sync_after and self._hold_lifted(order, row):
@@ -297,20 +272,20 @@ class _ShopOrders:
             return
         if state == "failed" and row and self._refusal_stands(order, row):
             return
-        order = self._complete(order)
+        order = complete_order(self.shopify, order)
         verdict, reason = eligibility(order, self.rules)
         if verdict != "transfer":
-            self._outcome(name, "skipped" if verdict == "skip" else "waiting", reason)
+            self.outcome(name, "skipped" if verdict == "skip" else "waiting", reason)
             self.result.bump(f"{'skipped' if verdict == 'skip' else 'waiting'}")
-            self._record(oid, name, state="skipped" if verdict == "skip" else "waiting",
+            self.record(oid, name, state="skipped" if verdict == "skip" else "waiting",
                          reason=reason, shopify_updated_at=order.get("updatedAt"),
                          detail={"lines": line_quantities(order), "refused": None})
             if state == "failed":
-                self._clear_failure(name)
+                self.clear_failure(name)
             return
         items = list((order.get("lineItems") or {}).get("nodes") or [])
         # sync-stock counts these units as taken until Rackbeat has booked the order.
-        self._record(oid, name, state=state or "new", detail={"lines": line_quantities(order,
+        self.record(oid, name, state=state or "new", detail={"lines": line_quantities(order,
                                                                                          items)})
         try:
             plan = plan_order(self.shop.name, order, items, self.rules)
@@ -322,10 +297,10 @@ class _ShopOrders:
         except Refusal as exc:
             self._refuse(order, exc.message, skus=exc.skus)
         except RecordError as exc:
-            self._fail(oid, name, exc.message)
+            self.fail(oid, name, exc.message)
         except OutcomeUnknownError as exc:
             # Left in the journal as creating/created; the next pass settles it by reading.
-            self._fail(oid, name, exc.message, keep_state=True)
+            self.fail(oid, name, exc.message, keep_state=True)
 
     # -- changes after the transfer (rackshop.sync.after_transfer) ---------------------------
 
@@ -344,7 +319,7 @@ class _ShopOrders:
                 order, lines=LINES_PER_PAGE))
         if long_unchanged and detail.get("lines") is not None:
             return {str(k): int(v) for k, v in dict(detail["lines"]).items()}
-        return line_quantities(self._complete(order))
+        return line_quantities(complete_order(self.shopify, order))
 
     def steps(self) -> tuple[str, ...]:
         """The processing steps the shop is configured for (``orders.process_to``)."""
@@ -356,10 +331,10 @@ class _ShopOrders:
         """Record a refusal a retry cannot fix, with what must change before the next try."""
         oid = str(order["id"])
         name = str(order.get("name") or oid)
-        self._fail(oid, name, reason)
+        self.fail(oid, name, reason)
         row = self.store.journal_get(self.shop.name, oid) if self.store else None
         if row is not None and row["state"] == "failed":
-            self._record(oid, name, detail={"refused": {
+            self.record(oid, name, detail={"refused": {
                 "shopify_updated_at": order.get("updatedAt"), "settings": self.settings_digest,
                 "order": order_fingerprint(order, lines=LINES_PER_PAGE),
                 "skus": sorted(set(skus)), "retry": False, "at": utcnow()}})
@@ -384,7 +359,7 @@ class _ShopOrders:
         reason = str(row.get("reason") or "refused")
         self.result.fail(name, reason)
         self.result.bump("refusals_waiting")
-        self._outcome(name, "failed", f"unchanged since refused: {reason}")
+        self.outcome(name, "failed", f"unchanged since refused: {reason}")
         return True
 
     def _item_usable(self, number: str) -> bool:
@@ -398,17 +373,17 @@ class _ShopOrders:
 
     def _transfer(self, order: Mapping[str, Any], plan: OrderPlan) -> None:
         oid, name = plan.order_id, plan.order_name
-        customer, decision = self._customer(plan)
+        customer, decision = self.customers.number_for(plan)
         steps = STEPS[self.shop.orders.process_to]
         if self.dry_run:
-            self._outcome(name, "planned", "", decision, steps, plan)
+            self.outcome(name, "planned", "", decision, steps, plan)
             self.result.bump("would_transfer")
             return
         payload = order_payload(plan, customer, vat_zone=self.shop.orders.customer.vat_zone,
                                 layout=self.shop.orders.layout,
                                 location=self.shop.orders.location)
         attempt_at = utcnow()
-        self._record(oid, name, state="creating", reference=plan.reference,
+        self.record(oid, name, state="creating", reference=plan.reference,
                      attempt_at=attempt_at, fingerprint=plan.fingerprint,
                      shopify_updated_at=order.get("updatedAt"), attempts_inc=True,
                      detail={"total": str(plan.total), "currency": plan.currency})
@@ -416,35 +391,35 @@ class _ShopOrders:
             created = self.rackbeat.create("orders", payload, path="orders/drafts")
         except ValidationError as exc:
             # Definitely not created: nothing to settle.
-            self._record(oid, name, state="failed", reason=_explain_422(exc, plan))
-            raise Refusal(_explain_422(exc, plan), skus=_unknown_items(exc, plan)) from exc
+            self.record(oid, name, state="failed", reason=explain_422(exc, plan))
+            raise Refusal(explain_422(exc, plan), skus=unknown_items(exc, plan)) from exc
         except OutcomeUnknownError:
-            found = self._find_by_reference(plan.reference, attempt_at)
+            found = find_by_reference(self.rackbeat, plan.reference, attempt_at)
             if found is None:
                 raise
             created = found
         number = int(created["number"])
-        self._record(oid, name, state="created", rackbeat_number=number)
-        mismatch = self._total_mismatch(created, plan, number)
+        self.record(oid, name, state="created", rackbeat_number=number)
+        mismatch = total_mismatch(created, plan, number)
         if mismatch:
             # Never book an order whose amounts are wrong; a person must look at it.
-            self._record(oid, name, state="held", reason=mismatch)
+            self.record(oid, name, state="held", reason=mismatch)
             if self.store is not None:
                 self.store.record_failure(JOB, self.shop.name, name, mismatch)
             self.result.fail(name, mismatch)
-            self._outcome(name, "failed", mismatch)
+            self.outcome(name, "failed", mismatch)
             return
-        self._process(oid, name, number, created, steps)
+        self.process(oid, name, number, created, steps)
         self._write_back(order, number)
-        self._record(oid, name, state="done", reason=None, detail={
+        self.record(oid, name, state="done", reason=None, detail={
             "refused": None, "rounding": _rounding(plan),
             "order_fp": order_fingerprint(order, lines=LINES_PER_PAGE),
             **after_baseline(order, line_quantities(order), self.rules.currency)})
-        self._clear_failure(name)
+        self.clear_failure(name)
         self.result.bump("transferred")
         if _rounding(plan):
             self.result.bump("rounding_lines")
-        self._outcome(name, "transferred", f"Rackbeat order {number}", decision, steps, plan)
+        self.outcome(name, "transferred", f"Rackbeat order {number}", decision, steps, plan)
         event(log, f"{self.shop.name}: {name} -> Rackbeat order {number}", shop=self.shop.name,
               order=name, rackbeat_order=number, total=str(plan.total))
 
@@ -454,123 +429,44 @@ class _ShopOrders:
         name = str(order.get("name") or oid)
         number = row.get("rackbeat_number")
         if self.dry_run:
-            self._outcome(name, "planned", f"resume (journal: {row['state']})")
+            self.outcome(name, "planned", f"resume (journal: {row['state']})")
             self.result.bump("would_resume")
             return
         try:
             if number is None:
-                found = self._find_by_reference(
+                found = find_by_reference(self.rackbeat,
                     row.get("reference") or order_reference(self.shop.name, order),
                     row.get("attempt_at") or utcnow())
                 if found is None:
                     # The create never happened: forget the intent and transfer normally.
-                    self._record(oid, name, state="new")
+                    self.record(oid, name, state="new")
                     self._one(order)
                     return
                 number = int(found["number"])
-                self._record(oid, name, state="created", rackbeat_number=number)
+                self.record(oid, name, state="created", rackbeat_number=number)
                 current = found
             else:
                 current = self.rackbeat.get_one("orders", number)
             # Time has passed since this order was left half-done: before each further step,
             # ask Shopify whether it is still wanted.
-            if self._process(oid, name, int(number), current, STEPS[self.shop.orders.process_to],
+            if self.process(oid, name, int(number), current, STEPS[self.shop.orders.process_to],
                              guard=lambda: self._unwanted(oid)):
                 return
             self._write_back(order, int(number))
-            self._record(oid, name, state="done", reason=None)
-            self._clear_failure(name)
+            self.record(oid, name, state="done", reason=None)
+            self.clear_failure(name)
             self.result.bump("transferred")
-            self._outcome(name, "transferred", f"Rackbeat order {number} (resumed)")
+            self.outcome(name, "transferred", f"Rackbeat order {number} (resumed)")
         except RecordError as exc:
-            self._fail(oid, name, exc.message, keep_state=True)
+            self.fail(oid, name, exc.message, keep_state=True)
         except OutcomeUnknownError as exc:
-            self._fail(oid, name, exc.message, keep_state=True)
+            self.fail(oid, name, exc.message, keep_state=True)
 
     # -- customers -----------------------------------------------------------------------------
 
-    def _customer(self, plan: OrderPlan) -> tuple[int, str]:
-        email = plan.customer.email
-        if not email:
-            guest = self.shop.orders.guest_customer
-            if guest:
-                return int(guest), f"guest customer {guest} (order has no e-mail)"
-            raise Refusal(
-                "the order has no e-mail, so no customer can be matched; set "
-                f"shops.{self.shop.name}.orders.guest_customer to a Rackbeat customer number "
-                "to use for such orders")
-        if email in self.customer_cache:
-            return self.customer_cache[email], f"customer {self.customer_cache[email]} ({email})"
-        cached = self.store.customer_get(email) if self.store else None
-        if cached and cached["state"] == "done" and cached["rackbeat_number"]:
-            number = int(cached["rackbeat_number"])
-            self.customer_cache[email] = number
-            return number, f"customer {number} ({email})"
-        existing = self._find_customer(email)
-        if existing is not None:
-            self.customer_cache[email] = existing
-            if self.store:
-                self.store.customer_put(email, "done", existing)
-            return existing, f"existing customer {existing} ({email})"
-        if self.dry_run:
-            return 0, f"new customer ({email})"
-        defaults = self.shop.orders.customer
-        body = customer_payload(plan.customer, CustomerDefaultsView(
-            group=defaults.group, vat_zone=defaults.vat_zone,
-            payment_terms=defaults.payment_terms, layout=defaults.layout,
-            currency=defaults.currency, locale=defaults.locale), plan.currency)
-        assert self.store is not None
-        self.store.customer_put(email, "creating", attempt_at=utcnow())
-        try:
-            created = self.rackbeat.create("customers", body)
-            number = int(created["number"])
-        except OutcomeUnknownError:
-            again = self._find_customer(email)
-            if again is None:
-                raise
-            number = again
-        except ValidationError as exc:
-            raise Refusal(f"Rackbeat refused the new customer {email}: "
-                              + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
-                              + f" (check shops.{self.shop.name}.orders.customer)") from exc
-        self.store.customer_put(email, "done", number)
-        self.customer_cache[email] = number
-        self.result.bump("customers_created")
-        return number, f"new customer {number} ({email})"
-
-    def _find_customer(self, email: str) -> int | None:
-        """The Rackbeat customer with this e-mail, asked for as ``check --contract`` recorded
-        the account answers (search, a filter, or every customer paged and matched here)."""
-        from rackshop.contract.recorded import customer_lookup_params, load
-
-        params = customer_lookup_params(load(self.store), email)
-        for c in self.rackbeat.iter_list("customers", params or {},
-                                         page_size=50 if params else 1000):
-            if str(c.get("contact_email") or "").strip().lower() == email:
-                return int(c["number"])
-        return None
-
     # -- Rackbeat order steps ------------------------------------------------------------------
 
-    def _find_by_reference(self, reference: str, attempt_at: str) -> dict[str, Any] | None:
-        since = _parse(attempt_at) - SEARCH_MARGIN
-        params = {"search": reference,
-                  "created_at_from": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")}
-        for o in self.rackbeat.iter_list("orders", params, page_size=50):
-            if o.get("other_reference") == reference:
-                return o
-        return None
-
-    @staticmethod
-    def _total_mismatch(created: Mapping[str, Any], plan: OrderPlan, number: int) -> str:
-        """Why Rackbeat's computed total disagrees with Shopify's ('' when it agrees)."""
-        total = created.get("total_total")
-        if total is None or Decimal(str(total)).quantize(Decimal("0.01")) == plan.total:
-            return ""
-        return (f"Rackbeat computed {total} for draft order {number}, Shopify says "
-                f"{plan.total}; the draft is held unbooked for you to check and fix by hand")
-
-    def _process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
+    def process(self, oid: str, name: str, number: int, current: Mapping[str, Any],
                  steps: Sequence[str], guard: Callable[[], str] | None = None) -> bool:
         """Book, ship and invoice as configured; each step checks the order's flags first.
 
@@ -582,7 +478,7 @@ class _ShopOrders:
             True when the guard stopped the order.
         """
         order = dict(current)
-        done = set(filter(None, ((self._journal(oid) or {}).get("steps_done") or "").split(",")))
+        done = set(filter(None, ((self.journal(oid) or {}).get("steps_done") or "").split(",")))
         for step in steps:
             if step in done:
                 continue
@@ -600,7 +496,7 @@ class _ShopOrders:
                 order = self._step(number, order, "is_invoiced", "invoice", lambda: self._post(
                     f"orders/{number}/convert-to-invoice?book=true", {}))
             done.add(step)
-            self._record(oid, name, steps_done=",".join(s for s in steps if s in done))
+            self.record(oid, name, steps_done=",".join(s for s in steps if s in done))
         return False
 
     def _unwanted(self, oid: str) -> str:
@@ -641,11 +537,11 @@ class _ShopOrders:
             reason = (f"{why} while Rackbeat order {number} was half-done; rackshop did not "
                       f"{step} it and leaves it as it is: cancel or credit it in Rackbeat by "
                       f"hand, then run `rackshop orders resolve {self.shop.name} '{name}'`")
-        self._record(oid, name, state="stopped", reason=reason,
+        self.record(oid, name, state="stopped", reason=reason,
                      detail={"stopped": {"why": why, "draft_removed": removed, "at": utcnow()}})
         self.result.fail(name, reason)
         self.result.bump("stopped")
-        self._outcome(name, "stopped", reason)
+        self.outcome(name, "stopped", reason)
         if self.store is not None:
             if removed:
                 self.store.clear_failure(JOB, self.shop.name, name)
@@ -726,19 +622,19 @@ class _ShopOrders:
 
     # -- journal and outcomes ------------------------------------------------------------------
 
-    def _journal(self, oid: str) -> dict[str, Any] | None:
+    def journal(self, oid: str) -> dict[str, Any] | None:
         store = self.store
         if store is None and self.runtime.state_path.exists():
             store = self.runtime.store()
         return store.journal_get(self.shop.name, oid) if store else None
 
-    def _record(self, oid: str, name: str, **fields: Any) -> None:
+    def record(self, oid: str, name: str, **fields: Any) -> None:
         if self.store is not None:
             self.store.journal_put(self.shop.name, oid, order_name=name, **fields)
 
-    def _fail(self, oid: str, name: str, reason: str, *, keep_state: bool = False) -> None:
+    def fail(self, oid: str, name: str, reason: str, *, keep_state: bool = False) -> None:
         self.result.fail(name, reason)
-        self._outcome(name, "failed", reason)
+        self.outcome(name, "failed", reason)
         if self.store is not None:
             row = self.store.journal_get(self.shop.name, oid) or {}
             # Once a Rackbeat order may exist, the row stays creating/created so the next
@@ -753,7 +649,7 @@ class _ShopOrders:
         event(log, f"{self.shop.name}: {name} failed: {reason}", logging.WARNING,
               shop=self.shop.name, order=name, reason=reason)
 
-    def _clear_failure(self, name: str) -> None:
+    def clear_failure(self, name: str) -> None:
         if self.store is not None:
             self.store.clear_failure(JOB, self.shop.name, name)
 
@@ -777,7 +673,7 @@ class _ShopOrders:
                           and detail.get("order_fp") == order_fingerprint(
                               order, lines=LINES_PER_PAGE))
         if lines_then and not long_unchanged:
-            lines_now = line_quantities(self._complete(order))
+            lines_now = line_quantities(complete_order(self.shopify, order))
             if lines_now != lines_then:
                 diff = sorted(f"{sku} {lines_then.get(sku, 0)}->{lines_now.get(sku, 0)}"
                               for sku in set(lines_then) | set(lines_now)
@@ -789,14 +685,14 @@ class _ShopOrders:
                       f"{row.get('rackbeat_number')}: {', '.join(changed)}; adjust it in "
                       "Rackbeat by hand (rackshop does not change transferred orders)")
             self.result.bump("changed_after_transfer")
-            self._outcome(name, "changed", reason)
+            self.outcome(name, "changed", reason)
             if self.store is not None:
                 self.store.journal_put(self.shop.name, str(order["id"]),
                                        detail={"reported_change": changed})
                 self.store.record_failure(JOB, self.shop.name, name, reason)
             log.warning("%s: %s %s", self.shop.name, name, reason)
 
-    def _outcome(self, name: str, status: str, reason: str = "", customer: str = "",
+    def outcome(self, name: str, status: str, reason: str = "", customer: str = "",
                  steps: tuple[str, ...] | Sequence[str] = (), plan: OrderPlan | None = None
                  ) -> None:
         self.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps), plan))
@@ -817,175 +713,9 @@ def line_quantities(order: Mapping[str, Any],
     return quantities
 
 
-def _unknown_items(exc: ValidationError, plan: OrderPlan) -> list[str]:
-    """The item numbers of the lines Rackbeat's 422 names (``lines.N.item_id``)."""
-    unknown = []
-    for key in exc.fields:
-        if key.startswith("lines.") and key.endswith(".item_id"):
-            try:
-                unknown.append(plan.lines[int(key.split(".")[1])].item)
-            except (ValueError, IndexError):
-                continue
-    return unknown
-
-
 def _rounding(plan: OrderPlan) -> str | None:
     """The amount of the plan's rounding line, as text (``None`` when it has none)."""
     amounts = [ln.line_price for ln in plan.lines if ln.kind == "rounding"]
     return f"{sum(amounts, Decimal(0)):+.2f}" if amounts else None
 
 
-def _explain_422(exc: ValidationError, plan: OrderPlan) -> str:
-    barred: list[str] = []
-    unknown: list[str] = []
-    for key, messages in exc.fields.items():
-        if not (key.startswith("lines.") and key.endswith(".item_id")):
-            continue
-        try:
-            item = plan.lines[int(key.split(".")[1])].item
-        except (ValueError, IndexError):
-            item = key
-        (barred if any("barred" in m for m in messages) else unknown).append(item)
-    parts = []
-    if unknown:
-        parts.append(f"Rackbeat does not know the item number(s) "
-                     f"{', '.join(sorted(set(unknown)))}; create them in Rackbeat (or fix the "
-                     "SKUs in Shopify)")
-    if barred:
-        parts.append(f"the item(s) {', '.join(sorted(set(barred)))} are barred in Rackbeat; "
-                     "lift the bar in Rackbeat")
-    if parts:
-        return "; ".join(parts) + (": the order waits, and is sent again on the first pass "
-                                   "after that")
-    return f"Rackbeat refused the order: {exc.message}"
-
-
-def _name_filter(name: str) -> str:
-    name = name.strip()
-    if name.isdigit():
-        return f"id:{name}"
-    return f"name:{name if name.startswith('#') else '#' + name}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-
-# -- `rackshop orders list | resolve | retry` ------------------------------------------------------
-
-
-def order_kind(row: Mapping[str, Any]) -> str:
-    """What a listed journal row is, in the words of ``orders list``."""
-    state = str(row["state"])
-    detail = row.get("detail") or {}
-    if state == "failed":
-        refused = detail.get("refused")
-        return "refused" if refused and not refused.get("retry") else "failed"
-    if state in ("creating", "created"):
-        return "half-done"
-    return state
-
-
-def needs_attention(row: Mapping[str, Any]) -> bool:
-    """Whether a journal row needs a person (a stopped order whose draft was removed does not)."""
-    if row["state"] == "stopped":
-        return not ((row.get("detail") or {}).get("stopped") or {}).get("draft_removed")
-    return row["state"] in ATTENTION_STATES
-
-
-def list_orders(store: Store | None, shops: Collection[str]) -> list[dict[str, Any]]:
-    """Orders that failed, were refused, held, stopped, are half-done or waiting, with reasons.
-
-    Args:
-        store: The state store (``None``: nothing has run yet).
-        shops: The shops to list.
-    """
-    if store is None:
-        return []
-    listed = []
-    for row in store.journal_states(LISTED_STATES):
-        if row["shop"] not in shops:
-            continue
-        listed.append({
-            "shop": row["shop"], "order": row["order_name"], "kind": order_kind(row),
-            "state": row["state"], "rackbeat_order": row["rackbeat_number"],
-            "attention": needs_attention(row), "attempts": row["attempts"],
-            "reason": row["reason"] or "", "since": row["updated_at"],
-            "shopify_order_id": row["shopify_order_id"],
-        })
-    return listed
-
-
-def attention_count(store: Store | None, shops: Collection[str]) -> int:
-    """How many orders need a person (``rackshop status``)."""
-    return sum(1 for o in list_orders(store, shops) if o["attention"])
-
-
-def _named_row(store: Store, shop: str, name: str) -> dict[str, Any]:
-    row = store.journal_by_name(shop, name)
-    if row is None:
-        raise UsageError(
-            f"shop {shop!r} has no order {name!r} in rackshop's journal",
-            hint="`rackshop orders list` shows the orders rackshop knows of (give the name as "
-                 "Shopify shows it, e.g. '#1001', quoted for the shell)")
-    return row
-
-
-def resolve_order(store: Store, shop: str, name: str) -> dict[str, Any]:
-    """Mark an order handled by hand: state ``resolved``.
-
-    It no longer fails sync-orders and no longer counts as on its way for sync-stock (the
-    person who entered it in Rackbeat made Rackbeat hold it). Resolving twice is harmless.
-
-    Returns:
-        The journal row as it was before.
-
-    Raises:
-        UsageError: No such order in the journal, or it was transferred or skipped normally.
-    """
-    row = _named_row(store, shop, name)
-    state = row["state"]
-    if state in ("done", "skipped"):
-        raise UsageError(
-            f"{row['order_name']} in shop {shop!r} needs no resolving: it is {state} "
-            f"({row['reason'] or 'transferred' if state == 'done' else row['reason']})")
-    if state != "resolved":
-        reason = f"handled by hand (rackshop orders resolve, {utcnow()[:10]}); was {state}"
-        if row["reason"]:
-            reason += f": {row['reason']}"
-        store.journal_put(shop, row["shopify_order_id"], state="resolved", reason=reason,
-                          detail={"resolved": {"was": state, "at": utcnow()}})
-        store.clear_failure(JOB, shop, str(row["order_name"]))
-    return row
-
-
-def request_retry(store: Store, shop: str, name: str) -> dict[str, Any]:
-    """Ask for a refused order to be sent again, though nothing changed.
-
-    Returns:
-        The journal row as it was before.
-
-    Raises:
-        UsageError: No such order, or it is not a failed order (only those are retried).
-    """
-    row = _named_row(store, shop, name)
-    if row["state"] != "failed":
-        hint = {"held": "fix it in Rackbeat by hand, then `rackshop orders resolve`",
-                "stopped": "it was cancelled or refunded in Shopify; `rackshop orders resolve` "
-                           "once Rackbeat is tidied",
-                "creating": "the next sync-orders pass resumes it by itself",
-                "created": "the next sync-orders pass resumes it by itself",
-                "waiting": "it waits for its trigger (orders.transfer_on)"}.get(
-                    row["state"], "only failed orders are retried")
-        raise UsageError(f"{row['order_name']} in shop {shop!r} is {row['state']}, not failed: "
-                         + hint)
-    refused = dict((row.get("detail") or {}).get("refused") or {})
-    store.journal_put(shop, row["shopify_order_id"],
-                      detail={"refused": {**refused, "retry": True}})
-    return row

@@ -12,14 +12,13 @@ from datetime import datetime
 from rackshop.config import ShopConfig
 from rackshop.log import event
 from rackshop.runtime import Runtime
+from rackshop.sync.moments import iso_z, parse_moment
 from rackshop.sync.product_state import ProductState
 from rackshop.sync.product_values import sku_key
 from rackshop.sync.products_read import (
     PriceConversion,
     RackbeatFeed,
     Tuning,
-    iso_z,
-    parse_time,
     price_conversion,
     read_shopify_products,
     shop_currency,
@@ -114,7 +113,7 @@ class ProductsPass:
         if self.backfill:
             return None
         text = self.pstore.cursor(self.name, name)
-        return parse_time(text) - self.args.tuning.overlap if text else None
+        return parse_moment(text) - self.args.tuning.overlap if text else None
 
     def links_done(self) -> None:
         if not self.dry_run:

@@ -15,6 +15,7 @@ from rackshop.rackbeat.client import RackbeatClient
 from rackshop.runtime import Runtime
 from rackshop.shopify.bulk import bulk_query_text, run_bulk_query
 from rackshop.shopify.client import ShopifyClient
+from rackshop.sync.moments import iso_z
 from rackshop.sync.product_state import (
     ProductState,
     RackbeatItem,
@@ -60,15 +61,6 @@ class Tuning:
     products_per_page: int = 20
     single_lookup_limit: int = 50
     overlap: timedelta = OVERLAP
-
-
-def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def read_shopify_products(client: ShopifyClient, since: datetime | None, *, allow_bulk: bool,

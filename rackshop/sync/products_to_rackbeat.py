@@ -17,6 +17,7 @@ from rackshop.errors import (
 )
 from rackshop.log import event
 from rackshop.rackbeat.client import encode_number
+from rackshop.sync.moments import iso_z
 from rackshop.sync.product_map_rackbeat import (
     RackbeatChange,
     diff_for_rackbeat,
@@ -26,7 +27,7 @@ from rackshop.sync.product_map_rackbeat import (
 from rackshop.sync.product_state import ProductState, RackbeatItem, VariantState
 from rackshop.sync.product_values import sku_key
 from rackshop.sync.products_pass import PassArgs, ProductsPass
-from rackshop.sync.products_read import iso_z, read_variants_by_id
+from rackshop.sync.products_read import read_variants_by_id
 from rackshop.sync.products_store import (
     Link,
     ShopIndex,

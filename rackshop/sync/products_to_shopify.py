@@ -17,6 +17,7 @@ from rackshop.errors import (
 )
 from rackshop.log import event
 from rackshop.shopify.client import load_document, parse_user_errors
+from rackshop.sync.moments import iso_z
 from rackshop.sync.product_map import (
     PRODUCT_FIELDS,
     DesiredShopify,
@@ -42,7 +43,7 @@ from rackshop.sync.product_state import (
 )
 from rackshop.sync.product_values import sku_key
 from rackshop.sync.products_pass import PassArgs, ProductsPass
-from rackshop.sync.products_read import iso_z, read_variants_by_id
+from rackshop.sync.products_read import read_variants_by_id
 from rackshop.sync.products_store import Link, MappingRow, ShopIndex, format_hash, parse_hash
 
 log = logging.getLogger("rackshop.products")

@@ -45,6 +45,25 @@ class ProgressSink(Protocol):
     def finish(self) -> None: ...
 
 
+class OptionalProgress:
+    """A job's reports to a :class:`ProgressSink` when it was given one, else to nowhere."""
+
+    def __init__(self, sink: ProgressSink | None) -> None:
+        self.sink = sink
+
+    def start(self, phase: str, total: int | None = None) -> None:
+        if self.sink:
+            self.sink.start(phase, total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.sink:
+            self.sink.advance(n)
+
+    def finish(self) -> None:
+        if self.sink:
+            self.sink.finish()
+
+
 @dataclass
 class ShopResult:
     """What a job did for one shop.
@@ -125,41 +144,66 @@ def run_per_shop(
             result.shops.append(shop_result)
             result.exit_code = ExitCode.LOCKED
             continue
-        run_id = None
         try:
-            if not dry_run:
-                run_id = runtime.store().start_run(job, shop.name)
-            try:
-                body(shop, shop_result)
-            except RecordError as exc:  # a record error that escaped: the shop is partial
-                shop_result.fail("(job)", exc.message)
-            except AuthError as exc:
-                shop_result.outcome = "failed"
-                shop_result.error = exc.message
-                if exc.api == "rackbeat":
-                    fatal = fatal or exc
-                else:  # this shop's token or scopes: the other shops go on
-                    shop_fatal = shop_fatal or exc
-                    log.error("%s: shop %s failed: %s", job, shop.name, exc.message)
-            except FatalError as exc:
-                shop_result.outcome = "failed"
-                shop_result.error = exc.message
-                fatal = fatal or exc
-            except BaseException as exc:
-                shop_result.outcome = "failed"
-                shop_result.error = f"{type(exc).__name__}: {exc}"
-                if run_id is not None:
-                    runtime.store().finish_run(run_id, "failed", _summary(shop_result))
-                    run_id = None
-                raise
-            if run_id is not None:
-                runtime.store().finish_run(run_id, shop_result.outcome, _summary(shop_result))
+            stops_job, stops_shop = _run_shop(runtime, job, shop, shop_result, body,
+                                              dry_run=dry_run)
         finally:
             lock.release()
+        fatal = fatal or stops_job
+        shop_fatal = shop_fatal or stops_shop
         result.shops.append(shop_result)
         if fatal is not None and fatal.exit_code in (ExitCode.AUTH, ExitCode.API_UNAVAILABLE,
                                                      ExitCode.NOT_IMPLEMENTED):
             break  # the same API problem would hit every other shop too
+    _settle_exit_code(result, fatal, shop_fatal)
+    return result
+
+
+def _run_shop(runtime: Runtime, job: str, shop: ShopConfig, shop_result: ShopResult,
+              body: Callable[[ShopConfig, ShopResult], None], *, dry_run: bool
+              ) -> tuple[RackshopError | None, RackshopError | None]:
+    """One shop's run, its lock held: the run record around ``body``.
+
+    Returns:
+        The error that stops the whole job (Rackbeat refused, an API down...), and the error
+        that concerns this shop only (its own token or scopes); ``None`` for each that did not
+        happen.
+    """
+    stops_job: RackshopError | None = None
+    stops_shop: RackshopError | None = None
+    run_id = None
+    if not dry_run:
+        run_id = runtime.store().start_run(job, shop.name)
+    try:
+        body(shop, shop_result)
+    except RecordError as exc:  # a record error that escaped: the shop is partial
+        shop_result.fail("(job)", exc.message)
+    except AuthError as exc:
+        shop_result.outcome = "failed"
+        shop_result.error = exc.message
+        if exc.api == "rackbeat":
+            stops_job = exc
+        else:  # this shop's token or scopes: the other shops go on
+            stops_shop = exc
+            log.error("%s: shop %s failed: %s", job, shop.name, exc.message)
+    except FatalError as exc:
+        shop_result.outcome = "failed"
+        shop_result.error = exc.message
+        stops_job = exc
+    except BaseException as exc:
+        shop_result.outcome = "failed"
+        shop_result.error = f"{type(exc).__name__}: {exc}"
+        if run_id is not None:
+            runtime.store().finish_run(run_id, "failed", _summary(shop_result))
+        raise
+    if run_id is not None:
+        runtime.store().finish_run(run_id, shop_result.outcome, _summary(shop_result))
+    return stops_job, stops_shop
+
+
+def _settle_exit_code(result: JobResult, fatal: RackshopError | None,
+                      shop_fatal: RackshopError | None) -> None:
+    """The job's exit code from its shops (raises the fatal error of a one-shop run)."""
     if fatal is None and shop_fatal is not None:
         if all(s.outcome == "failed" for s in result.shops):
             fatal = shop_fatal  # every shop refused: nothing ran, say why
@@ -171,7 +215,6 @@ def run_per_shop(
         result.exit_code = fatal.exit_code
     elif result.exit_code == ExitCode.OK and any(s.outcome != "ok" for s in result.shops):
         result.exit_code = ExitCode.PARTIAL
-    return result
 
 
 def summary_table(result: JobResult) -> tuple[list[str], list[list[Any]]]:

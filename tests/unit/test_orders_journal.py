@@ -10,7 +10,7 @@ import pytest
 from rackshop.errors import UsageError
 from rackshop.store import Store
 from rackshop.sync.mapping import order_fingerprint
-from rackshop.sync.orders import (
+from rackshop.sync.orders_commands import (
     attention_count,
     list_orders,
     order_kind,
