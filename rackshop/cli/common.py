@@ -46,7 +46,6 @@ ConfigOpt = Annotated[
                  show_default=False),
 ]
 
-
 ShopOpt = Annotated[
     list[str] | None,
     typer.Option("--shop", "-s", metavar="NAME",
@@ -54,12 +53,10 @@ ShopOpt = Annotated[
                  show_default=False),
 ]
 
-
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Read and plan only: print what would be done, write "
                        "nothing anywhere (not even the state store).")
 ]
-
 
 LogFormatOpt = Annotated[
     LogFormat | None,
@@ -67,9 +64,7 @@ LogFormatOpt = Annotated[
                  "for log shippers). Overrides log.format in the config.", show_default=False),
 ]
 
-
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step (debug level).")]
-
 
 DebugOpt = Annotated[
     bool, typer.Option("--debug", help="Show the full traceback on errors (for bug reports).")

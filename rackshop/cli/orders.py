@@ -27,9 +27,7 @@ from rackshop.errors import ExitCode
 orders_app = typer.Typer(help="Orders that need a person: list them, mark one handled by hand, "
                          "or send a refused one again.", no_args_is_help=True)
 
-
 ShopArg = Annotated[str, typer.Argument(metavar="SHOP", help="The shop's name in the config.")]
-
 
 OrderArg = Annotated[str, typer.Argument(
     metavar="ORDER_NAME", help="The order as Shopify names it, e.g. '#1001' (quote it for the "

@@ -13,25 +13,18 @@ from rackshop.errors import ExitCode
 
 OK = "ok"
 
-
 CANNOT_TELL = "cannot tell"
-
 
 # Job names as the CLI spells them.
 ORDERS = "sync-orders"
 
-
 STOCK = "sync-stock"
-
 
 PRODUCTS = "sync-products"
 
-
 FULFILLMENTS = "sync-fulfillments"
 
-
 LISTEN = "listen"
-
 
 #: Shopify access scopes each job needs (``write_x`` implies ``read_x``, as Shopify grants).
 JOB_SCOPES: dict[str, tuple[str, ...]] = {
@@ -43,10 +36,8 @@ JOB_SCOPES: dict[str, tuple[str, ...]] = {
                    "write_merchant_managed_fulfillment_orders"),
 }
 
-
 #: Extra scopes when the shop's products are created and written from Rackbeat.
 RACKBEAT_MASTER_SCOPES = ("write_products", "write_inventory", "write_publications")
-
 
 #: The rate each configured ``plan`` implies: (bucket size, restore rate in cost points/s).
 PLAN_RATES: dict[str, tuple[float, float]] = {
@@ -56,13 +47,10 @@ PLAN_RATES: dict[str, tuple[float, float]] = {
     "enterprise": (40000.0, 2000.0),
 }
 
-
 #: How per-location availability is read (the recorded ``per_location`` value).
 REPORTED = "reported"
 
-
 MINUS_IN_ORDER = "stock-minus-in-order"
-
 
 MINUS_BOOKED_LINES = "stock-minus-booked-lines"
 

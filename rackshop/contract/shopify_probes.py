@@ -30,13 +30,10 @@ from rackshop.contract.report import (
 
 SCOPES_QUERY = "query ContractScopes { currentAppInstallation { accessScopes { handle } } }"
 
-
 BULK_QUERY = "query ContractBulk { bulkOperations(first: 1) { nodes { id status } } }"
-
 
 TOPICS_QUERY = 'query ContractTopics { __type(name: "WebhookSubscriptionTopic") ' \
     "{ enumValues { name } } }"
-
 
 LOCATIONS_QUERY = "query ContractLocations { locations(first: 250, includeInactive: true) " \
     "{ nodes { id name isActive } } }"

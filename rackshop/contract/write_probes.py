@@ -18,7 +18,6 @@ from rackshop.store import Store, utcnow
 PROBE_LINE = {"quantity": 3, "line_price": 9.99, "discount_percentage": 10,
               "vat_percentage": 25}
 
-
 PROBE_REFERENCE = "rackshop-contract-probe-{id}"
 
 

@@ -41,19 +41,15 @@ from rackshop.sync.runner import OptionalProgress, ProgressSink, ShopResult
 
 log = logging.getLogger("rackshop.initial")
 
-
 #: Attempts per create or book within one run before the record is left for the next run.
 WRITE_ATTEMPTS = 3
-
 
 #: Examples named in a refusal message.
 EXAMPLES = 8
 
-
 #: Import writes ask Rackbeat not to fire its webhooks (reference 2.8): Rackbeat's own apps
 #: (its Shopify app among them) must not react to a bulk import.
 SUPPRESS = {"suppress_webhooks": "true"}
-
 
 REPORT_COLUMNS = ("record", "sku", "rackbeat_number", "shopify_variant", "name", "action",
                   "outcome", "rackbeat_location", "shopify_quantity", "rackbeat_before",

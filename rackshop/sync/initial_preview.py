@@ -16,7 +16,6 @@ PERMANENT_WARNING = (
     "Rackbeat cannot delete a product, or turn it into a BOM, once stock has been registered for "
     "it: the products and stock this import brings into Rackbeat are there for good.")
 
-
 PREVIEW_COLUMNS = ("action", "sku", "rackbeat number", "name", "location", "quantity", "note")
 """Columns of :meth:`InitPreview.rows`."""
 

@@ -22,10 +22,8 @@ from rackshop.sync.runner import ProgressSink
 #: Items per Rackbeat list page (the API's maximum).
 RACKBEAT_PAGE = 1000
 
-
 #: Rows per executemany into the spool.
 SPOOL_BATCH = 500
-
 
 _SCHEMA = """
 CREATE TABLE products (id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -57,7 +55,6 @@ CREATE TABLE plan_stock (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, sku TEXT NO
 CREATE TABLE notes (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, sku TEXT NOT NULL,
                     text TEXT NOT NULL);
 """
-
 
 SPOOL_PREFIX = "rackshop-init-sync-"
 

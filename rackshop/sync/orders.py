@@ -91,7 +91,6 @@ from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_sh
 
 JOB = "sync-orders"
 
-
 log = logging.getLogger("rackshop.orders")
 
 
@@ -104,7 +103,6 @@ log = logging.getLogger("rackshop.orders")
 #: The failure reason of an order named with ``--order`` that Shopify's search did not find
 #: (the listener tries such orders again: Shopify's search lags behind its webhooks).
 NOT_FOUND_REASON = "no such order in Shopify"
-
 
 STEPS = {
     "draft": (),

@@ -14,7 +14,6 @@ from rackshop.sync.orders import JOB
 #: Journal states of an order that needs a person or is not finished, shown by ``orders list``.
 LISTED_STATES = ("failed", "held", "stopped", "creating", "created", "waiting")
 
-
 #: Of those, the ones that need a person (``status`` counts them).
 ATTENTION_STATES = ("failed", "held", "stopped", "creating", "created")
 

@@ -61,10 +61,8 @@ from rackshop.sync.product_values import (
 PRODUCT_FIELDS = ("title", "description", "product_type", "status")
 """Shopify product-level fields rackshop may write (by ``productUpdate``)."""
 
-
 VARIANT_FIELDS = ("sku", "price", "barcode")
 """Shopify variant-level fields rackshop may write (by ``productVariantsBulkUpdate``)."""
-
 
 BARRED_STATUS = {"draft": "DRAFT", "archive": "ARCHIVED"}
 

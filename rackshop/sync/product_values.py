@@ -27,27 +27,20 @@ from typing import Any
 
 CENT = Decimal("0.01")
 
-
 ZERO = Decimal(0)
 
-
 HUNDRED = Decimal(100)
-
 
 MAX_PRICE_DECIMALS = 6
 """Rackbeat accepts prices with up to 6 decimals."""
 
-
 WEIGHT_PLACES = Decimal("0.001")
-
 
 NAME_SEPARATOR = " - "
 """Between product title and variant title in a Rackbeat name (``Tee - Red / M``)."""
 
-
 NAME_LIMIT = 255
 """The longest name Rackbeat (and title Shopify) accepts."""
-
 
 #: Grams per unit, for Shopify's and Rackbeat's weight units.
 GRAMS_PER_UNIT: dict[str, Decimal] = {

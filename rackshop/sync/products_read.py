@@ -29,18 +29,14 @@ from rackshop.sync.runner import ProgressSink
 #: Re-read what changed this long before the cursor (clock skew, Shopify's search index lag).
 OVERLAP = timedelta(minutes=10)
 
-
 #: Variants read with each product of a ProductsSince page (20 products: requested cost ~870,
 #: under Shopify's 1,000 per query); a product with more gets ProductVariantsPage calls.
 VARIANTS_PER_PRODUCT = 10
 
-
 VARIANTS_PER_PAGE = 100
-
 
 #: Variants per ProductVariantsByIds call.
 NODES_PER_CALL = 100
-
 
 #: Rackbeat items per list page.
 RACKBEAT_PAGE = 1000

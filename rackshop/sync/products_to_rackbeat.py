@@ -35,7 +35,6 @@ from rackshop.sync.products_store import (
 
 log = logging.getLogger("rackshop.products")
 
-
 _Pair = tuple[ProductState, VariantState]
 #: One planned write: SKU key, product, variant, the Rackbeat item (``None``: create), the body
 #: and the field changes it makes.

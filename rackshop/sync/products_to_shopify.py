@@ -48,10 +48,8 @@ from rackshop.sync.products_store import Link, MappingRow, ShopIndex, format_has
 
 log = logging.getLogger("rackshop.products")
 
-
 #: Shopify input arrays hold at most 250 entries.
 VARIANTS_PER_WRITE = 250
-
 
 #: Newest products read to find one whose create answer was lost (creates of one pass: a
 #: lost answer is settled by the next pass, long before 100 other products are made).
