@@ -9,12 +9,17 @@ on, so the run can be repeated with ``rackshop sandbox simulate --seed S --days 
     python bench/simulate.py                          # 20 seeds x 3 days, 5 % faults
     python bench/simulate.py --seeds 3 --days 1       # a quick look
     python bench/simulate.py --json > simulate.json   # for scripts
+    python bench/simulate.py --merge a.json b.json    # one table from runs made side by side
+
+``cpu_s`` is the CPU time of this process and its children (the killed passes): on a busy
+machine it is the figure to compare, since the wall time then mostly measures the others.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -34,54 +39,97 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3, help="simulated days per seed (3)")
     parser.add_argument("--shops", type=int, default=3)
     parser.add_argument("--faults", type=float, default=0.05, help="fault rate (0.05)")
+    parser.add_argument("--products", type=int, default=40, help="demo catalogue size (40)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--merge", nargs="+", metavar="FILE", type=Path,
+                        help="print one table from --json results of separate runs")
     args = parser.parse_args()
+    if args.merge:
+        print_table(merge([json.loads(f.read_text(encoding="utf-8")) for f in args.merge]))
+        return
 
     reports: list[SimReport] = []
     t0 = time.monotonic()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory(prefix="rackshop-bench-simulate-") as tmp:
             report = run_simulation(SimOptions(seed=seed, days=args.days, shops=args.shops,
-                                               faults=args.faults), Path(tmp))
+                                               faults=args.faults, products=args.products),
+                                    Path(tmp))
         reports.append(report)
         if not args.json:
             print(f"  seed {seed}: {report.events} events, {report.passes} passes, "
                   f"{report.kills} kills, {report.total_violations} violations, "
                   f"{report.runtime_seconds:.0f} s", file=sys.stderr, flush=True)
     wall = time.monotonic() - t0
-
-    by_kind = {name: sum(sum(r.violations[name]) for r in reports) for name, _ in INVARIANTS}
-    seeds_with = {name: [r.seed for r in reports if sum(r.violations[name])]
-                  for name, _ in INVARIANTS}
-    firsts = {}
-    for r in reports:
-        for f in r.first:
-            firsts.setdefault(f.invariant, f)
+    result = summary(args, [r.as_json() for r in reports], wall)
     if args.json:
-        print(json.dumps({
-            "seeds": args.seeds, "days": args.days, "shops": args.shops, "faults": args.faults,
-            "events": sum(r.events for r in reports), "passes": sum(r.passes for r in reports),
-            "kills": sum(r.kills for r in reports), "violations": by_kind,
-            "seeds_with": seeds_with, "runtime_seconds": round(wall, 1),
-            "runs": [r.as_json() for r in reports]}, ensure_ascii=False, default=str))
-        return
-    print(f"sandbox simulate: {args.seeds} seeds x {args.days} days, {args.shops} shops, "
-          f"faults {args.faults:g}")
-    rows = [("events", sum(r.events for r in reports)),
-            ("passes", sum(r.passes for r in reports)),
-            ("kills", sum(r.kills for r in reports)),
-            ("overlaps", sum(r.overlaps for r in reports)),
-            ("runtime", f"{wall:.0f} s ({wall / max(1, args.seeds):.0f} s per seed)")]
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        print_table(result)
+
+
+def _cpu_and_rss() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and its children, and the peak RSS in MB."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return round(cpu, 1), round(max(own.ru_maxrss, kids.ru_maxrss) / 1024, 1)
+
+
+def summary(args: argparse.Namespace, runs: list[dict[str, object]], wall: float
+            ) -> dict[str, object]:
+    """The --json document of one bench run."""
+    cpu, rss = _cpu_and_rss()
+    by_kind = {name: sum(sum(r["violations"][name]) for r in runs)  # type: ignore[index]
+               for name, _ in INVARIANTS}
+    return {"seeds": len(runs), "days": args.days, "shops": args.shops, "faults": args.faults,
+            "products": args.products, "events": sum(r["events"] for r in runs),  # type: ignore
+            "passes": sum(r["passes"] for r in runs),  # type: ignore[misc]
+            "kills": sum(r["kills"] for r in runs),  # type: ignore[misc]
+            "overlaps": sum(r.get("overlaps", 0) for r in runs),  # type: ignore[misc]
+            "violations": by_kind,
+            "seeds_with": {name: [r["seed"] for r in runs
+                                  if sum(r["violations"][name])]  # type: ignore[index]
+                           for name, _ in INVARIANTS},
+            "runtime_seconds": round(wall, 1), "cpu_s": cpu, "peak_rss_mb": rss, "runs": runs}
+
+
+def merge(results: list[dict[str, object]]) -> dict[str, object]:
+    """One result from several (seeds run in separate processes, side by side)."""
+    runs = [run for res in results for run in res["runs"]]  # type: ignore[attr-defined]
+    first = results[0]
+    merged = summary(argparse.Namespace(days=first["days"], shops=first["shops"],
+                                        faults=first["faults"],
+                                        products=first.get("products", 40)),
+                     runs, sum(float(r["runtime_seconds"]) for r in results))  # type: ignore
+    merged["cpu_s"] = round(sum(float(r.get("cpu_s") or 0) for r in results), 1)  # type: ignore
+    merged["peak_rss_mb"] = max(float(r.get("peak_rss_mb") or 0) for r in results)  # type: ignore
+    return merged
+
+
+def print_table(result: dict[str, object]) -> None:
+    """The table for people."""
+    seeds = int(result["seeds"])  # type: ignore[call-overload]
+    runs: list[dict[str, object]] = result["runs"]  # type: ignore[assignment]
+    wall = float(result["runtime_seconds"])  # type: ignore[arg-type]
+    print(f"sandbox simulate: {seeds} seeds x {result['days']} days, {result['shops']} shops, "
+          f"{result['products']} products, faults {result['faults']:g}")
+    rows = [("events", result["events"]), ("passes", result["passes"]),
+            ("kills", result["kills"]), ("overlaps", result["overlaps"]),
+            ("runtime", f"{wall:.0f} s wall ({wall / max(1, seeds):.0f} s per seed), "
+                        f"{result['cpu_s']} s CPU, peak RSS {result['peak_rss_mb']} MB")]
     for name, value in rows:
         print(f"  {name:<28} {value}")
     print("  violations by kind:")
-    for name, count in by_kind.items():
-        seeds = seeds_with[name]
-        print(f"    {name:<26} {count:>6}  seeds {', '.join(map(str, seeds)) or '-'}")
-    for name, f in firsts.items():
-        print(f"  first '{name}': seed {f.seed} day {f.day} {f.record}: {f.detail}")
-        for e in f.events[:6]:
-            print(f"      {e}")
+    seeds_with: dict[str, list[int]] = result["seeds_with"]  # type: ignore[assignment]
+    for name, count in result["violations"].items():  # type: ignore[attr-defined]
+        print(f"    {name:<26} {count:>6}  seeds {', '.join(map(str, seeds_with[name])) or '-'}")
+    for run in runs:
+        for f in run.get("first") or []:  # type: ignore[attr-defined]
+            print(f"  first '{f['invariant']}': seed {f['seed']} day {f['day']} "
+                  f"{f['record']}: {f['detail']}")
+            for e in f.get("events", [])[:6]:
+                print(f"      {e}")
 
 
 if __name__ == "__main__":
