@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
@@ -182,6 +183,7 @@ def probe_rackbeat(prober: RackbeatProber, config: Config, jobs: Mapping[str, li
     if ORDERS in jobs:
         probe_customer_lookup(prober, report)
         probe_order_lookup(prober, report)
+        probe_line_price(prober, report)
         if any(s.enabled and s.orders.enabled and s.orders.after_transfer == "sync"
                for s in config.shops):
             probe_invoice_filter(prober, report)
@@ -438,6 +440,73 @@ def probe_order_lookup(prober: RackbeatProber, report: ContractReport) -> None:
             f"order {sample['number']} not found by {ref!r}"
         # without it an order whose answer was lost would be created twice
         report.add(Probe("rackbeat", assumption, expected, observed, cannot_run(jobs), jobs))
+
+
+#: The fallback when an account reads ``line_price`` as the line's total: the Rackbeat client
+#: sends quantity × unit price and reads unit prices back (``RackbeatClient.line_price_is_total``).
+LINE_TOTALS = "line totals (quantity × unit price)"
+
+
+def line_subtotals(lines: Sequence[Mapping[str, Any]]) -> tuple[Decimal, Decimal] | None:
+    """The subtotal these order lines make if ``line_price`` is the unit price, and if it is
+    the line's total before discount, each line rounded as Rackbeat rounds it (pure; ``None``
+    when a line's figures are not numbers)."""
+    from rackshop.sync.mapping import rackbeat_line_amounts
+
+    as_unit = as_total = Decimal(0)
+    for ln in lines:
+        try:
+            price, quantity = Decimal(str(ln["line_price"])), Decimal(str(ln["quantity"]))
+            discount = Decimal(str(ln.get("discount_percentage") or 0))
+        except (KeyError, TypeError, InvalidOperation):
+            return None
+        as_unit += rackbeat_line_amounts(quantity, price, discount, Decimal(0))[0]
+        as_total += rackbeat_line_amounts(Decimal(1), price, discount, Decimal(0))[0]
+    return as_unit, as_total
+
+
+def line_price_meaning(lines: Sequence[Mapping[str, Any]], subtotal: Any) -> str | None:
+    """``unit`` or ``total``: what ``line_price`` must be for Rackbeat's ``total_subtotal`` of
+    these lines; ``None`` when the lines cannot tell (both readings alike, or neither fits)."""
+    sums = line_subtotals(lines)
+    try:
+        got = Decimal(str(subtotal))
+    except (TypeError, InvalidOperation):
+        return None
+    if sums is None or sums[0] == sums[1]:
+        return None
+    for meaning, expected in zip(("unit", "total"), sums, strict=True):
+        if abs(got - expected) < Decimal("0.005"):
+            return meaning
+    return None
+
+
+def probe_line_price(prober: RackbeatProber, report: ContractReport) -> None:
+    """An order line's ``line_price`` is the unit price: the subtotal Rackbeat computed for an
+    order with a line of several units says which it is (reads only; ``--write-probes`` asks
+    with a scratch order when no such order exists yet)."""
+    jobs = (ORDERS,)
+    assumption = "line_price is the unit price ex. VAT (an order's total_subtotal)"
+    expected = "total_subtotal = Σ quantity × line_price × (1 − discount)"
+    answer = prober.get("orders", {"limit": 100})
+    for order in answer.rows("orders") or []:
+        lines = order.get("lines")
+        meaning = line_price_meaning(lines, order.get("total_subtotal")) \
+            if isinstance(lines, list) and lines else None
+        if meaning is None:
+            continue
+        observed = f"order {order.get('number')}: total_subtotal {order.get('total_subtotal')}"
+        if meaning == "unit":
+            report.add(Probe("rackbeat", assumption, expected, observed, OK, jobs,
+                             "line_price", "unit"))
+        else:
+            report.add(Probe("rackbeat", assumption, expected,
+                             observed + " (line_price read as the line's total)",
+                             using(LINE_TOTALS), jobs, "line_price", "total"))
+        return
+    report.add(Probe("rackbeat", assumption, expected,
+                     "no order with a line of several units to tell by (--write-probes asks)",
+                     CANNOT_TELL, jobs))
 
 
 def probe_webhook_events(prober: RackbeatProber, config: Config, report: ContractReport) -> None:

@@ -59,6 +59,11 @@ class Contract:
         value = self.get("rackbeat", "rate_limit")
         return int(value) if value else None
 
+    @property
+    def line_price(self) -> str:
+        """``unit`` (the default) or ``total``: what an order line's ``line_price`` is."""
+        return str(self.get("rackbeat", "line_price", "unit"))
+
 
 def load_path(path: Path) -> Contract:
     """The recorded contract, read from the store file without opening it for writing
@@ -88,8 +93,10 @@ def load(store: Store | None) -> Contract:
 
 
 def adapt_rackbeat_client(client: RackbeatClient, contract: Contract) -> None:
-    """Page size and pacing from the recorded contract (no-op when nothing differs)."""
+    """Page size, pacing and line prices from the recorded contract (no-op when nothing
+    differs)."""
     client.max_page_size = min(MAX_PAGE_SIZE, contract.page_limit)
+    client.line_price_is_total = contract.line_price == "total"
     limit = contract.rate_limit
     if limit and client.limiter is not None and limit < client.limiter.per_minute:
         client.limiter.per_minute = limit

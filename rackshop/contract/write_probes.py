@@ -9,7 +9,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rackshop.contract.report import CANNOT_TELL, OK, ORDERS, ContractReport, Probe, cannot_run
+from rackshop.contract.rackbeat_probes import LINE_TOTALS, line_price_meaning
+from rackshop.contract.report import (
+    CANNOT_TELL,
+    OK,
+    ORDERS,
+    ContractReport,
+    Probe,
+    cannot_run,
+    using,
+)
 from rackshop.rackbeat.client import RackbeatClient
 from rackshop.store import Store, utcnow
 
@@ -34,8 +43,9 @@ def expected_line_amounts() -> dict[str, float]:
     return {"subtotal": float(total), "vat": float(vat), "total": float(total + vat)}
 
 
-def judge_line_price(order: Mapping[str, Any]) -> tuple[str, str]:
-    """(observed, verdict) of the scratch order Rackbeat computed (pure)."""
+def judge_line_price(order: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(observed, verdict, what ``line_price`` is: ``unit``, ``total`` or ``differs``) of the
+    scratch order Rackbeat computed (pure)."""
     want = expected_line_amounts()
     got = {"subtotal": order.get("total_subtotal"), "vat": order.get("total_vat"),
            "total": order.get("total_total")}
@@ -43,13 +53,12 @@ def judge_line_price(order: Mapping[str, Any]) -> tuple[str, str]:
     try:
         same = all(abs(float(got[k] or 0) - want[k]) < 0.005 for k in want)
     except (TypeError, ValueError):
-        return observed, CANNOT_TELL
+        return observed, CANNOT_TELL, "differs"
     if same:
-        return observed, OK
-    per_line_total = round(float(PROBE_LINE["line_price"]) * 0.9, 2)
-    if got["subtotal"] is not None and abs(float(got["subtotal"]) - per_line_total) < 0.005:
-        observed += " (line_price read as the line's total)"
-    return observed, cannot_run([ORDERS])
+        return observed, OK, "unit"
+    if line_price_meaning([PROBE_LINE], got["subtotal"]) == "total":
+        return observed + " (line_price read as the line's total)", using(LINE_TOTALS), "total"
+    return observed, cannot_run([ORDERS]), "differs"
 
 
 def _probe_customer_and_item(runtime: Any) -> tuple[int | None, str | None]:
@@ -104,6 +113,16 @@ def cleanup_write_probes(client: RackbeatClient, store: Store) -> int:
 def run_write_probes(runtime: Any, store: Store, report: ContractReport) -> None:
     """Create the scratch draft order, judge Rackbeat's totals, delete it (always)."""
     client = runtime.rackbeat()
+    # The probe asks the account itself: its line goes out as written, whatever was recorded.
+    recorded, client.line_price_is_total = client.line_price_is_total, False
+    try:
+        _scratch_order(runtime, client, store, report)
+    finally:
+        client.line_price_is_total = recorded
+
+
+def _scratch_order(runtime: Any, client: RackbeatClient, store: Store,
+                   report: ContractReport) -> None:
     cleanup_write_probes(client, store)
     customer, item = _probe_customer_and_item(runtime)
     assumption = "line_price is the unit price ex. VAT; discount and VAT rounded per line"
@@ -128,9 +147,9 @@ def run_write_probes(runtime: Any, store: Store, report: ContractReport) -> None
                          "WHERE id = ?", (number, json.dumps({"customer": customer,
                                                               "item": item}), pid))
         order = client.get_one("orders", int(number)) if number is not None else created
-        observed, verdict = judge_line_price(order)
+        observed, verdict, meaning = judge_line_price(order)
         report.add(Probe("rackbeat", assumption, expected, observed, verdict, (ORDERS,),
-                         "line_price", "unit" if verdict == OK else "differs"))
+                         "line_price", meaning))
     finally:
         cleanup_write_probes(client, store)
     report.calls += 4

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -173,6 +174,11 @@ class RackbeatClient:
         self.max_page_size = MAX_PAGE_SIZE
         """The largest ``limit`` sent (lower when ``check --contract`` found the account
         refuses 1000; see :func:`rackshop.contract.adapt_rackbeat_client`)."""
+        self.line_price_is_total = False
+        """Whether the account reads an order or invoice line's ``line_price`` as the line's
+        total before discount (``check --contract`` found so). rackshop always thinks in unit
+        prices; :meth:`request` turns them into totals on the way out and back into unit prices
+        on the way in, so this choice lives here only (:func:`line_prices_as_totals`)."""
 
     # -- low level ---------------------------------------------------------------------------
 
@@ -212,16 +218,18 @@ class RackbeatClient:
         op = operation or f"{method} /{path.lstrip('/')}"
         if idempotent is None:
             idempotent = method.upper() != "POST"
-        return self.transport.request(
+        lines = self.line_price_is_total and carries_lines(path)
+        answer = self.transport.request(
             method,
             self.base_url + path.lstrip("/"),
             classify=lambda resp: self._classify(resp, op),
             operation=op,
             idempotent=idempotent,
             headers=self._headers(),
-            json=body,
+            json=line_prices_as_totals(body) if lines else body,
             params=params,
         )
+        return line_prices_as_units(answer) if lines else answer
 
     @staticmethod
     def _classify(resp: requests.Response, operation: str) -> Any:
@@ -331,6 +339,59 @@ class RackbeatClient:
     def locations(self) -> list[dict[str, Any]]:
         """Every location (the tree, flattened; ``parent_id`` links children)."""
         return self.list_all("locations")
+
+
+# -- line_price: unit price or line total (issue 16) -------------------------------------------
+
+#: The first path segments whose bodies and answers carry order or invoice lines.
+LINE_RESOURCES = ("orders", "customer-invoices")
+#: Decimal places of a unit price read back from a line total.
+UNIT_PLACES = Decimal("0.000001")
+
+
+def carries_lines(path: str) -> bool:
+    """Whether requests to ``path`` send or answer order or invoice lines."""
+    return path.lstrip("/").split("/", 1)[0] in LINE_RESOURCES
+
+
+def _is_line(value: Any) -> bool:
+    return isinstance(value, dict) and "line_price" in value and "quantity" in value
+
+
+def _converted(line: dict[str, Any], to_total: bool) -> dict[str, Any]:
+    try:
+        price, quantity = Decimal(str(line["line_price"])), Decimal(str(line["quantity"]))
+    except (InvalidOperation, ValueError, TypeError):
+        return line  # not numbers: Rackbeat will say what is wrong
+    if quantity == 0:
+        return line
+    if to_total:
+        new = price * quantity
+    else:
+        new = (price / quantity).quantize(UNIT_PLACES, rounding=ROUND_HALF_UP).normalize()
+    number = int(new) if new == new.to_integral_value() else float(new)
+    return {**line, "line_price": number}
+
+
+def line_prices_as_totals(body: Any) -> Any:
+    """A request body with every line's unit ``line_price`` × its ``quantity`` (a copy)."""
+    if _is_line(body):
+        return _converted(body, True)
+    if isinstance(body, dict) and isinstance(body.get("lines"), list):
+        return {**body, "lines": [_converted(ln, True) if _is_line(ln) else ln
+                                  for ln in body["lines"]]}
+    return body
+
+
+def line_prices_as_units(answer: Any) -> Any:
+    """An answer with every line's ``line_price`` (a total) ÷ its ``quantity``, to 6 places."""
+    if _is_line(answer):
+        return _converted({k: line_prices_as_units(v) for k, v in answer.items()}, False)
+    if isinstance(answer, dict):
+        return {k: line_prices_as_units(v) for k, v in answer.items()}
+    if isinstance(answer, list):
+        return [line_prices_as_units(v) for v in answer]
+    return answer
 
 
 def _unwrap(body: Any, key: str) -> dict[str, Any]:

@@ -120,3 +120,48 @@ def test_429_from_server_is_retried() -> None:
                                                         "page": 1, "pages": 1})
     assert client(clock).locations() == [{"number": 1}]
     assert clock.sleeps and clock.sleeps[0] >= 1.0
+
+
+# -- line_price read as the line's total (check --contract recorded it; issue 16) --------------
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_line_prices_go_out_as_totals_and_come_back_as_unit_prices() -> None:
+    line = {"item_id": "A", "quantity": 3, "line_price": 9.99, "discount_percentage": 10}
+    responses.post(BASE + "orders/drafts", status=201,
+                   match=[matchers.json_params_matcher(
+                       {"customer_id": 1, "lines": [{**line, "line_price": 29.97}]})],
+                   json={"order": {"number": 7, "total_subtotal": 26.97,
+                                   "lines": [{**line, "line_price": 29.97, "line_total": 26.97}]}})
+    responses.put(BASE + "orders/7/lines/5", status=200,
+                  match=[matchers.json_params_matcher({**line, "quantity": 2,
+                                                       "line_price": 19.98})],
+                  json={"order_line": {**line, "quantity": 2, "line_price": 19.98}})
+    responses.get(BASE + "customer-invoices", status=206,
+                  json={"customer_invoices": [{"number": 9, "lines": [
+                      {"quantity": 3, "line_price": 10}, {"quantity": 0, "line_price": 4}]}],
+                      "page": 1, "pages": 1, "limit": 1000, "total": 1})
+    responses.get(BASE + "products/A", status=200,
+                  json={"product": {"number": "A", "quantity": 3, "line_price": 5}})
+    c = client(FakeClock())
+    c.line_price_is_total = True
+    created = c.create("orders", {"customer_id": 1, "lines": [line]}, path="orders/drafts")
+    assert created["lines"][0]["line_price"] == 9.99 and created["total_subtotal"] == 26.97
+    changed = c.request("PUT", "orders/7/lines/5", body={**line, "quantity": 2})
+    assert changed["order_line"]["line_price"] == 9.99
+    [invoice] = c.list_all("customer-invoices")
+    # 10 / 3 to 6 places; a line without units is left as it is
+    assert [ln["line_price"] for ln in invoice["lines"]] == [3.333333, 4]
+    assert c.get_one("products", "A")["line_price"] == 5  # not an order or invoice line
+
+
+def test_line_price_conversion_is_exact_and_leaves_the_body_alone() -> None:
+    from rackshop.rackbeat.client import line_prices_as_totals, line_prices_as_units
+
+    body = {"lines": [{"quantity": 7, "line_price": 26.664}, {"name": "no price"}]}
+    out = line_prices_as_totals(body)
+    assert out["lines"] == [{"quantity": 7, "line_price": 186.648}, {"name": "no price"}]
+    assert body["lines"][0]["line_price"] == 26.664  # the caller's body is not changed
+    assert line_prices_as_units(out) == body
+    assert line_prices_as_totals({"quantity": "x", "line_price": 1}) == {"quantity": "x",
+                                                                         "line_price": 1}

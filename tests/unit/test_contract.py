@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from rackshop.contract.rackbeat_probes import judge_per_location
+import pytest
+
+from rackshop.contract.rackbeat_probes import judge_per_location, line_price_meaning
 from rackshop.contract.recorded import (
     Contract,
     StockAdapter,
@@ -118,10 +121,14 @@ def test_line_price_judged() -> None:
     assert expected_line_amounts() == {"subtotal": 26.97, "vat": 6.74, "total": 33.71}
     assert judge_line_price({"total_subtotal": 26.97, "total_vat": 6.74,
                                 "total_total": 33.71})[1] == OK
-    observed, verdict = judge_line_price({"total_subtotal": 8.99, "total_vat": 2.25,
-                                             "total_total": 11.24})
-    assert verdict == "differs: job sync-orders cannot run"
+    # line_price read as the line's total: sync-orders sends line totals (the client converts)
+    observed, verdict, meaning = judge_line_price({"total_subtotal": 8.99, "total_vat": 2.25,
+                                                   "total_total": 11.24})
+    assert (verdict, meaning) == ("differs: using line totals (quantity × unit price)", "total")
     assert "line_price read as the line's total" in observed
+    # anything else: no fallback
+    assert judge_line_price({"total_subtotal": 26.98, "total_vat": 6.74, "total_total": 33.72}
+                            )[1:] == ("differs: job sync-orders cannot run", "differs")
     assert judge_line_price({"total_subtotal": "x"})[1] == CANNOT_TELL
 
 
@@ -140,3 +147,19 @@ def test_record_replaces_and_load_path_reads_without_writing(tmp_path: Path) -> 
         assert load(store).page_limit == 500
         assert store.count("contract") == 1
     assert load_path(path).page_limit == 500
+
+
+# -- what line_price is (R15 and the write probe W1) -------------------------------------------
+
+
+@pytest.mark.parametrize(("lines", "subtotal", "meaning"), [
+    ([{"quantity": 3, "line_price": 10, "discount_percentage": 10}], 27.0, "unit"),
+    ([{"quantity": 3, "line_price": 10, "discount_percentage": 10}], 9.0, "total"),
+    ([{"quantity": 1, "line_price": 10}], 10.0, None),  # one unit: both readings alike
+    ([{"quantity": 3, "line_price": 10}], 12.34, None),  # neither fits
+    ([{"quantity": 3, "line_price": None}], 30.0, None),
+    ([{"quantity": 2, "line_price": 5}, {"quantity": 1, "line_price": 4}], 9, "total"),
+])
+def test_line_price_meaning(lines: list[dict[str, Any]], subtotal: Any,
+                            meaning: str | None) -> None:
+    assert line_price_meaning(lines, subtotal) == meaning

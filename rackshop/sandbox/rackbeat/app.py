@@ -105,10 +105,21 @@ class RackbeatTwin(RestHandlers, TwinApp):
         )
         self.account = self._new_account()
         self.variants = _variants.check_names(variants)
+
+    @property
+    def variants(self) -> frozenset[str]:
         """Documented alternatives switched on (``variants.py``; issue 16)."""
+        return self._variants
+
+    @variants.setter
+    def variants(self, names: frozenset[str]) -> None:
+        self._variants = names
+        self.account.line_price_is_total = _variants.LINE_PRICE_TOTAL in names
 
     def _new_account(self) -> Account:
-        return Account(wall_clock=self._wall_clock, tz=self.tz, **self._account_args)
+        account = Account(wall_clock=self._wall_clock, tz=self.tz, **self._account_args)
+        account.line_price_is_total = _variants.LINE_PRICE_TOTAL in getattr(self, "_variants", ())
+        return account
 
     # -- TwinApp ---------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ class InventoryAccount:
         self.events: list[tuple[str, JSON]] = []
         self._used_cache: set[int] | None = None
         self._lots_cache: dict[int, list[int]] | None = None  # component id -> BOM ids
+        #: Whether an order line's ``line_price`` is the line's total before discount instead of
+        #: the unit price (the ``line-price-total`` variant; lines keep what they were written as)
+        self.line_price_is_total = False
         self._seed_lookups()
 
     # -- plumbing ---------------------------------------------------------------------------

@@ -187,7 +187,8 @@ class InvoicingAccount(SalesAccount):
             return None
         line = OrderLine(0, item.id, str(raw.get("name") or item.name), numbers["quantity"],
                          numbers["line_price"], numbers["discount_percentage"],
-                         numbers["vat_percentage"], location=loc)
+                         numbers["vat_percentage"], location=loc,
+                         price_is_total=self.line_price_is_total)
         return {
             "child_id": item.number, "child_type": item.type, "item_id": item.number,
             "name": line.name, "quantity": line.quantity, "line_price": line.line_price,

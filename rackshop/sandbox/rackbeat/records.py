@@ -204,7 +204,8 @@ class Customer(Stamped):
 
 @dataclass
 class OrderLine:
-    """One order line; ``line_price`` is the unit price ex VAT."""
+    """One order line; ``line_price`` is the unit price ex VAT, or the line's total ex VAT
+    before discount on an account of the ``line-price-total`` variant (``price_is_total``)."""
 
     id: int
     item: int  # internal item id
@@ -219,10 +220,14 @@ class OrderLine:
     shipped: float = 0.0  # quantity in shipments marked shipped
     in_shipment: float = 0.0  # quantity in shipments not yet shipped
     deducted: float = 0.0  # quantity taken off on-hand stock
+    price_is_total: bool = False  # line_price is the line's total (variant line-price-total)
 
     def total(self) -> float:
-        """Line total ex VAT: quantity x unit price x (1 - discount), rounded to cents."""
-        gross = dec(self.quantity) * dec(self.line_price)
+        """Line total ex VAT: quantity x unit price x (1 - discount), rounded to cents (or
+        line_price x (1 - discount) when the price is the line's total)."""
+        gross = dec(self.line_price)
+        if not self.price_is_total:
+            gross = dec(self.quantity) * gross
         return money(gross * (1 - dec(self.discount_percentage) / 100))
 
     def vat_amount(self) -> float:

@@ -343,6 +343,7 @@ class SalesAccount(InventoryAccount):
             vat_percentage=vat if vat is not None else self.groups[item.group].vat(zone),
             location=loc,
             unit=unit if unit is not None else item.unit,
+            price_is_total=self.line_price_is_total,
         )
 
     def update_order(self, order: Order, payload: Mapping[str, Any]) -> Order:

@@ -5,7 +5,9 @@ Where the public record on Rackbeat is unsure, the twin encodes one choice
 alternative, so tests prove that ``rackshop check --contract`` detects it and that the job
 stays correct under its fallback. Variants act around the handler (:func:`before` may refuse
 or rewrite a request, :func:`after` rewrites an answer); the model is never changed, so the
-truth (what is on the shelf, what is reserved) stays the same under every variant.
+truth (what is on the shelf, what is reserved) stays the same under every variant. The one
+exception is :data:`LINE_PRICE_TOTAL`, a rule of the account's arithmetic: the twin sets
+``Account.line_price_is_total`` and lines written while it is on compute their total from it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ VARIANTS: dict[str, str] = {
     "ratelimit-headers": "every answer carries X-RateLimit-Limit: 300 and "
     "X-RateLimit-Remaining",
     "group-no-vat": "product groups carry no vat_* fields",
+    "line-price-total": "an order or invoice line's line_price is the line's total ex. VAT "
+    "before discount, not the unit price",
 }
+
+#: The variant the account itself applies (``Account.line_price_is_total``).
+LINE_PRICE_TOTAL = "line-price-total"
 
 _STOCK_LISTS = ("GET /reports/checking", "GET /items/{number}/locations/available")
 
