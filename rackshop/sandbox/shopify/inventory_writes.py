@@ -14,7 +14,6 @@ from .state import ShopState
 
 MAX_QUANTITY = 1_000_000_000
 
-
 INVENTORY_REASONS = (
     "correction",
     "cycle_count_available",
@@ -34,7 +33,6 @@ INVENTORY_REASONS = (
     "safety_stock",
     "shrinkage",
 )
-
 
 ADJUSTABLE_NAMES = (
     "available",
