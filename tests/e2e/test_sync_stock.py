@@ -195,7 +195,11 @@ def test_10000_skus_three_shops_quiet_pass_and_500_changes(tmp_path: Path) -> No
     from rackshop.sandbox.seed import flat_sku
 
     with Sandbox(shops=3, flat=10_000, time_scale=1000.0) as sandbox:
-        runtime = Runtime(load_config(sandbox.write_config(tmp_path / "rackshop.toml")))
+        config = load_config(sandbox.write_config(tmp_path / "rackshop.toml"))
+        # the budgets below count calls; on a busy machine a 10 s timeout on a 10,000-item
+        # bulk read would add retries that say nothing about rackshop
+        runtime = Runtime(dataclasses.replace(config, rackbeat=dataclasses.replace(
+            config.rackbeat, timeout_seconds=300.0)))
         report = StockReport()
         first = sync_stock(runtime, runtime.config.select(()), report=report)
         assert first.exit_code == ExitCode.OK
