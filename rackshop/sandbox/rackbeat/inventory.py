@@ -35,6 +35,7 @@ from .records import (
     Webhook,
     iso,
     lookup,
+    set_given,
 )
 from .validation import JSON, Validator, invalid, not_found, refused, to_int
 
@@ -238,15 +239,7 @@ class InventoryAccount:
         v = Validator(payload)
         name = v.string("name")
         rates, has_inventory, is_sellable = _group_values(v)
-        if name is not None:
-            group.name = name
-        for key, rate in rates.items():
-            if rate is not None:
-                setattr(group, key, rate)
-        if has_inventory is not None:
-            group.has_inventory = has_inventory
-        if is_sellable is not None:
-            group.is_sellable = is_sellable
+        set_given(group, name=name, **rates, has_inventory=has_inventory, is_sellable=is_sellable)
         self._touch(group)
         return group
 

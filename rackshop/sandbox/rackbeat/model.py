@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .invoicing import InvoicingAccount
-from .records import WEBHOOK_EVENTS, Webhook, lookup
+from .records import WEBHOOK_EVENTS, Webhook, lookup, set_given
 from .validation import ApiError, Validator
 
 
@@ -67,12 +67,7 @@ class Account(InvoicingAccount):
         url = _local_url(v, allowed_host, required=False)
         active = v.boolean("is_active")
         v.check()
-        if event is not None:
-            hook.event = event
-        if url is not None:
-            hook.url = url
-        if active is not None:
-            hook.is_active = active
+        set_given(hook, event=event, url=url, is_active=active)
         self._touch(hook)
         return hook
 

@@ -103,6 +103,13 @@ def lookup(table: Mapping[int, T], key: Any, what: str) -> T:
         raise not_found(what, key)
     return table[number]
 
+def set_given(record: object, **values: Any) -> None:
+    """Set each attribute given a value (``None``: not in the payload, left as it is)."""
+    for name, value in values.items():
+        if value is not None:
+            setattr(record, name, value)
+
+
 @dataclass
 class Stamped:
     """A record with ``created_at`` and ``updated_at``."""

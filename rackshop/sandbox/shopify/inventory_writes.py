@@ -129,6 +129,17 @@ def _stocked_levels(
     return levels
 
 
+#: A row's inventory item and location that do not exist: (key, message, code).
+_NOT_FOUND = (
+    (
+        "inventoryItemId",
+        "The specified inventory item could not be found.",
+        "INVALID_INVENTORY_ITEM",
+    ),
+    ("locationId", "The specified location could not be found.", "INVALID_LOCATION"),
+)
+
+
 def _row_checks(
     shop: ShopState,
     rows: list[dict[str, Any]],
@@ -140,22 +151,9 @@ def _row_checks(
     for i, r in enumerate(rows):
         item = shop.inventory_items.get(r["inventoryItemId"])
         loc = shop.locations.get(r["locationId"])
-        if item is None:
-            errs.append(
-                user_error(
-                    ["input", list_name, str(i), "inventoryItemId"],
-                    "The specified inventory item could not be found.",
-                    "INVALID_INVENTORY_ITEM",
-                )
-            )
-        if loc is None:
-            errs.append(
-                user_error(
-                    ["input", list_name, str(i), "locationId"],
-                    "The specified location could not be found.",
-                    "INVALID_LOCATION",
-                )
-            )
+        for record, (key, message, code) in zip((item, loc), _NOT_FOUND, strict=True):
+            if record is None:
+                errs.append(user_error(["input", list_name, str(i), key], message, code))
         found.append((item, loc) if item is not None and loc is not None else None)
     return errs, found
 
