@@ -41,6 +41,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from rackshop.config import Config, ShopConfig
@@ -182,11 +183,8 @@ def register(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = 
         ConfigError: ``listen.public_url`` is not set.
     """
     base = base_url(runtime.config)
-    rows: list[WebhookRow] = []
-    for shop in shops:
-        rows += _per_shop(runtime, shop, base, _register_shop)
-    if rackbeat:
-        rows += _guard("rackbeat", "", lambda: _register_rackbeat(runtime, base))
+    rows = _on_every_api(runtime, shops, base, _register_shop,
+                         _register_rackbeat if rackbeat else None)
     for row in rows:
         if row.status.startswith(REPAIRED) or row.status == "exists (marked)":
             event(log, f"webhook {row.api} {row.shop} {row.topic}: {row.status}",
@@ -204,12 +202,8 @@ def list_webhooks(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bo
     """
     base = runtime.config.listen.public_url
     base = base.rstrip("/") if base else None
-    rows: list[WebhookRow] = []
-    for shop in shops:
-        rows += _per_shop(runtime, shop, base, _list_shop)
-    if rackbeat:
-        rows += _guard("rackbeat", "", lambda: _list_rackbeat(runtime, base))
-    return rows
+    return _on_every_api(runtime, shops, base, _list_shop,
+                         _list_rackbeat if rackbeat else None)
 
 
 def remove(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = True
@@ -223,21 +217,25 @@ def remove(runtime: Runtime, shops: Sequence[ShopConfig], *, rackbeat: bool = Tr
         rackbeat: Also remove the account's Rackbeat webhooks (and their token digests).
     """
     base = runtime.config.listen.public_url
-    rows: list[WebhookRow] = []
-    for shop in shops:
-        rows += _per_shop(runtime, shop, base, _remove_shop)
-    if rackbeat:
-        rows += _guard("rackbeat", "", lambda: _remove_rackbeat(runtime, base))
-    return rows
+    return _on_every_api(runtime, shops, base, _remove_shop,
+                         _remove_rackbeat if rackbeat else None)
 
 
 # -- Shopify -----------------------------------------------------------------------------------
 
 
-def _per_shop(runtime: Runtime, shop: ShopConfig, base: Any,
-              act: Callable[[Runtime, ShopConfig, Any], Iterable[WebhookRow]]
-              ) -> list[WebhookRow]:
-    return _guard("shopify", shop.name, lambda: act(runtime, shop, base))
+def _on_every_api(runtime: Runtime, shops: Sequence[ShopConfig], base: Any,
+                  on_shop: Callable[[Runtime, ShopConfig, Any], Iterable[WebhookRow]],
+                  on_rackbeat: Callable[[Runtime, Any], Iterable[WebhookRow]] | None
+                  ) -> list[WebhookRow]:
+    """Run one entry point's Shopify part shop by shop, then its Rackbeat part (when given): the
+    rows of all, an API's error as its ``failed`` row."""
+    rows: list[WebhookRow] = []
+    for shop in shops:
+        rows += _guard("shopify", shop.name, partial(on_shop, runtime, shop, base))
+    if on_rackbeat is not None:
+        rows += _guard("rackbeat", "", partial(on_rackbeat, runtime, base))
+    return rows
 
 
 def _guard(api: str, shop: str, act: Callable[[], Iterable[WebhookRow]]) -> list[WebhookRow]:
