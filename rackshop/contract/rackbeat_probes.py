@@ -370,20 +370,33 @@ def probe_group_vat(prober: RackbeatProber, config: Config, report: ContractRepo
                                + ")"), jobs, "group_vat", False))
 
 
+def _sample_with(prober: RackbeatProber, report: ContractReport, endpoint: str, field: str,
+                 assumption: str, expected: str, jobs: tuple[str, ...], lacking: str, *,
+                 probe_read: bool = False) -> dict[str, Any] | None:
+    """One of the first 100 records of ``endpoint`` with a ``field`` and a number, to test a
+    lookup with; ``None`` once the verdict is reported (the list refused, or ``lacking``: none
+    has one). ``probe_read`` also checks the fields the jobs read on the records listed."""
+    answer = prober.get(endpoint, {"limit": 100})
+    rows = answer.rows(endpoint)
+    if rows is None:
+        report.add(answer.refusal(assumption, expected, jobs))
+        return None
+    if probe_read:
+        probe_fields(endpoint, rows, jobs, report)
+    sample = next((r for r in rows if r.get(field) and r.get("number")), None)
+    if sample is None:
+        report.add(Probe("rackbeat", assumption, expected, lacking, CANNOT_TELL, jobs))
+    return sample
+
+
 def probe_customer_lookup(prober: RackbeatProber, report: ContractReport) -> None:
     """A known customer's e-mail finds it with ``search=`` (else ``simple_filter``, else all)."""
     jobs = (ORDERS,)
     assumption = "customer found by e-mail (GET /customers?search=)"
     expected = "search= matches contact_email"
-    answer = prober.get("customers", {"limit": 100})
-    rows = answer.rows("customers")
-    if rows is None:
-        report.add(answer.refusal(assumption, expected, jobs))
-        return
-    sample = next((r for r in rows if r.get("contact_email") and r.get("number")), None)
+    sample = _sample_with(prober, report, "customers", "contact_email", assumption, expected,
+                          jobs, "no customer with an e-mail to test with")
     if sample is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         "no customer with an e-mail to test with", CANNOT_TELL, jobs))
         return
     email = str(sample["contact_email"]).strip().lower()
     number = str(sample["number"])
@@ -417,16 +430,9 @@ def probe_order_lookup(prober: RackbeatProber, report: ContractReport) -> None:
     jobs = (ORDERS,)
     assumption = "order found by other_reference (GET /orders?search=&created_at_from=)"
     expected = "search= matches other_reference"
-    answer = prober.get("orders", {"limit": 100})
-    rows = answer.rows("orders")
-    if rows is None:
-        report.add(answer.refusal(assumption, expected, jobs))
-        return
-    probe_fields("orders", rows, jobs, report)
-    sample = next((r for r in rows if r.get("other_reference") and r.get("number")), None)
+    sample = _sample_with(prober, report, "orders", "other_reference", assumption, expected,
+                          jobs, "no order with other_reference to test with", probe_read=True)
     if sample is None:
-        report.add(Probe("rackbeat", assumption, expected,
-                         "no order with other_reference to test with", CANNOT_TELL, jobs))
         return
     ref = str(sample["other_reference"])
     got = prober.get("orders", {"search": ref, "created_at_from": "2000-01-01 00:00:00",
