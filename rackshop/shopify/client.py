@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -561,6 +562,27 @@ class ShopifyClient:
             seen.add(cursor)
             after = cursor
 
+
+    def changed_since(self, name: str, variables: Mapping[str, Any] | None,
+                      path: Sequence[str], since: datetime | None, *,
+                      page_size: int = MAX_PAGE_SIZE) -> list[dict[str, Any]]:
+        """The nodes changed at or after ``since`` (to the second; every node when ``None``),
+        oldest change first, from a connection read by ``sortKey: UPDATED_AT, reverse: true``
+        (newest first) until a node changed earlier.
+
+        Such a list is read from the records themselves and shows a write at once; an
+        ``updated_at:>=`` search goes through Shopify's search index, which lags a write by
+        seconds (docs/sandbox-shopify.md, "Eventual consistency"). The document must select
+        ``updatedAt`` on each node.
+        """
+        cutoff = None if since is None else since.replace(microsecond=0)
+        newest_first: list[dict[str, Any]] = []
+        for node in self.paginate(name, variables, path, page_size=page_size):
+            changed = datetime.fromisoformat(str(node["updatedAt"]).replace("Z", "+00:00"))
+            if cutoff is not None and changed < cutoff:
+                break
+            newest_first.append(node)
+        return newest_first[::-1]
 
 def graphql_url(base: str, api_version: str) -> str:
     """``{base}/admin/api/{version}/graphql.json`` for a shop base URL."""

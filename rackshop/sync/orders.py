@@ -85,6 +85,7 @@ from rackshop.sync.orders_read import (
     complete_order,
     name_filter,
     orders_by_ids,
+    orders_changed_since,
     search_orders,
 )
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
@@ -230,7 +231,7 @@ class _ShopOrders:
         since = self.since
         cursor = parse_moment(cursor_text) if cursor_text else since
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
-        yield from search_orders(self.shopify, f"updated_at:>='{iso_z(start)}'")
+        yield from orders_changed_since(self.shopify, start, variables={"lines": LINES_PER_PAGE})
         # Orders the journal wants to see again, whatever their updatedAt.
         store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
                                else None)

@@ -4,6 +4,7 @@ page of an order's lines and shipping lines."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from rackshop.shopify.client import ShopifyClient
@@ -18,6 +19,15 @@ def search_orders(shopify: ShopifyClient, query: str) -> Iterator[dict[str, Any]
     """Every order the search ``query`` finds, with the first page of its lines."""
     yield from shopify.paginate("Orders", {"query": query, "lines": LINES_PER_PAGE},
                                 ("orders",), page_size=ORDERS_PER_PAGE)
+
+
+def orders_changed_since(shopify: ShopifyClient, since: datetime, *,
+                         document: str = "OrdersChanged",
+                         variables: Mapping[str, Any] | None = None,
+                         page_size: int = ORDERS_PER_PAGE) -> list[dict[str, Any]]:
+    """The orders changed at or after ``since``, oldest change first, from the orders list by
+    last change (not an ``updated_at:>=`` search: it lags a refund or an edit by seconds)."""
+    return shopify.changed_since(document, variables, ("orders",), since, page_size=page_size)
 
 
 def orders_by_ids(shopify: ShopifyClient, ids: Sequence[str]) -> Iterator[dict[str, Any]]:

@@ -77,7 +77,7 @@ def read_shopify_products(client: ShopifyClient, since: datetime | None, *, allo
     if count > tuning.bulk_threshold and allow_bulk:
         products = _bulk_products(client, query)
     else:
-        products = list(_paged_products(client, query, tuning.products_per_page))
+        products = list(_paged_products(client, since, tuning.products_per_page))
     if progress:
         progress.finish()
     return products
@@ -99,11 +99,12 @@ def _bulk_products(client: ShopifyClient, query: str | None) -> list[ProductStat
     return out
 
 
-def _paged_products(client: ShopifyClient, query: str | None,
+def _paged_products(client: ShopifyClient, since: datetime | None,
                     per_page: int) -> Iterator[ProductState]:
-    for node in client.paginate("ProductsSince", {"query": query,
-                                                  "variants": VARIANTS_PER_PRODUCT},
-                                ("products",), page_size=per_page):
+    """Products changed since ``since`` (all when ``None``), oldest change first, from the list
+    by last change: current at once, where a search lags a merchant's edit by seconds."""
+    for node in client.changed_since("ProductsSince", {"variants": VARIANTS_PER_PRODUCT},
+                                     ("products",), since, page_size=per_page):
         conn = node.get("variants") or {}
         variants = list(conn.get("nodes") or [])
         if (conn.get("pageInfo") or {}).get("hasNextPage"):
