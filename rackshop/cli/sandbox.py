@@ -123,7 +123,7 @@ def sandbox_serve_cmd(
         out, err = console.make_consoles()
         sandbox = Sandbox(seed=seed, shops=shops, products=products, orders=orders,
                           faults=faults, shopify_port=shopify_port, rackbeat_port=rackbeat_port,
-                          time_scale=time_scale,
+                          time_scale=time_scale, consistency=True,
                           rackbeat_variants=tuple(rackbeat_variant or ())).start()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -220,7 +220,7 @@ def run_demo(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with Sandbox(seed=seed, shops=shops, products=products, orders=orders,
-                 time_scale=time_scale) as sandbox:
+                 time_scale=time_scale, consistency=True) as sandbox:
         config_path = sandbox.write_config(workdir / "rackshop.toml")
         report = DemoReport(config_path)
         config = load_config(config_path)

@@ -37,6 +37,9 @@ class Sandbox:
         seed_data: Seed the twins (False gives empty twins for tests that build their own).
         flat: Instead of the varied seed, a flat catalogue of this many SKUs in every shop
             (benchmarks and scale tests; see :func:`rackshop.sandbox.seed.seed_flat`).
+        consistency: Shopify's eventual consistency on (search and derived totals lag a write,
+            bulk operations take time: ``rackshop.sandbox.shopify.consistency``), as in
+            ``sandbox serve`` and the demo. ``RACKSHOP_SANDBOX_CONSISTENCY``, when set, decides.
     """
 
     def __init__(
@@ -55,9 +58,11 @@ class Sandbox:
         flat: int = 0,
         wall_clock: Callable[[], float] | None = None,
         rackbeat_variants: Sequence[str] = (),
+        consistency: bool = False,
     ) -> None:
         from rackshop.sandbox.rackbeat import RackbeatTwin
         from rackshop.sandbox.shopify import ShopifyTwin
+        from rackshop.sandbox.shopify.consistency import from_environment
 
         self.params = {"seed": seed, "shops": shops, "products": products, "orders": orders}
         self.time_scale = time_scale
@@ -72,6 +77,8 @@ class Sandbox:
             self.rackbeat_app = RackbeatTwin(
                 Clock(time_scale), tokens=(RACKBEAT_TOKEN,),
                 wall_clock=lambda: datetime.datetime.fromtimestamp(wall(), datetime.UTC))
+        if consistency:  # Shopify's eventual consistency; RACKSHOP_SANDBOX_CONSISTENCY=0 wins
+            self.shopify_app.consistency.update({"enabled": True, **from_environment()})
         self.shopify = TwinServer(self.shopify_app, shopify_port,
                                   FaultPlan(seed=fault_seed))
         self.rackbeat = TwinServer(self.rackbeat_app, rackbeat_port,

@@ -184,6 +184,26 @@ def test_the_environment_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
         ShopifyTwin()
 
 
+def test_serve_and_the_demo_lag_like_shopify_unless_the_environment_says_0(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: eventual consistency is on in ``sandbox serve`` and the demo (their Sandbox
+    asks for it); the bare twin keeps it off; RACKSHOP_SANDBOX_CONSISTENCY=0 turns it off."""
+    from rackshop.sandbox.world import Sandbox
+
+    def settings(**kwargs: Any) -> tuple[bool, float]:
+        with Sandbox(seed_data=False, **kwargs) as sandbox:
+            lag = sandbox.shopify_app.consistency
+            return lag.enabled, lag.search_lag
+
+    monkeypatch.delenv("RACKSHOP_SANDBOX_CONSISTENCY", raising=False)
+    assert settings(consistency=True) == (True, 2.0)
+    assert settings()[0] is False
+    monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", '{"search_lag": 7}')
+    assert settings(consistency=True) == (True, 7.0)
+    monkeypatch.setenv("RACKSHOP_SANDBOX_CONSISTENCY", "0")
+    assert settings(consistency=True)[0] is False
+
+
 def test_a_product_write_answers_the_total_its_own_quantities_make(clock: FakeClock) -> None:
     """Recorded (product-set-parity): a creating productSet answers the totalInventory its
     quantities make (7) at once; later inventory writes show in it only after the lag."""

@@ -232,8 +232,9 @@ class ShopifyTwin(TwinApp):
         # Shopify finishes a bulk operation whether or not anyone polls it; one nobody polls
         # (its client was killed) completes after this many twin-seconds all the same.
         self.bulk_background_seconds = 2.0
-        #: eventual consistency (off by default; ``POST /__sandbox/consistency``, or the
-        #: environment: ``RACKSHOP_SANDBOX_CONSISTENCY=1`` or a JSON object of settings)
+        #: eventual consistency (off in the bare twin, on in ``Sandbox(consistency=True)``;
+        #: ``POST /__sandbox/consistency``, or ``RACKSHOP_SANDBOX_CONSISTENCY``: 0, 1 or a JSON
+        #: object of settings)
         self.consistency = consistency.Consistency()
         self.consistency.update(consistency.from_environment())
         self.base_url = "http://127.0.0.1"

@@ -1,4 +1,5 @@
-"""Eventual consistency, as Shopify shows it: an option of the twin, off by default.
+"""Eventual consistency, as Shopify shows it: off in the bare twin, on in ``sandbox serve``, the
+demo and the end-to-end tests (``Sandbox(consistency=True)``, ``RACKSHOP_SANDBOX_CONSISTENCY``).
 
 Shopify answers reads from more than one store. Its search index and some derived totals catch up
 with a write a little later, and bulk operations take time. With :attr:`Consistency.enabled` the
@@ -73,15 +74,18 @@ ENV_VAR = "RACKSHOP_SANDBOX_CONSISTENCY"
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Settings from ``RACKSHOP_SANDBOX_CONSISTENCY``: unset, empty or ``0`` -> none (off);
-    ``1`` -> on with the defaults; a JSON object -> on with those settings.
+    """Settings from ``RACKSHOP_SANDBOX_CONSISTENCY``: unset or empty -> none (the default
+    stands: off in the twin, on in ``sandbox serve`` and the demo); ``0`` -> off; ``1`` -> on
+    with the defaults; a JSON object -> on with those settings.
 
     Raises:
         ValueError: The value is neither a flag nor a JSON object.
     """
     raw = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
-    if raw in ("", "0", "false", "off"):
+    if raw == "":
         return {}
+    if raw in ("0", "false", "off"):
+        return {"enabled": False}
     if raw in ("1", "true", "on"):
         return {"enabled": True}
     try:
