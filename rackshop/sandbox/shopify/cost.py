@@ -216,6 +216,16 @@ class _Walker:
                 total += self.field(conn, f)
         return total
 
+    def mutation(self, root: GraphQLObjectType, f: FieldNode
+                 ) -> tuple[int, GraphQLNamedType] | None:
+        """A mutation's base cost and its payload type (whose fields are then free); ``None``
+        for a field the schema does not have."""
+        fdef = root.fields.get(f.name.value)
+        if fdef is None:
+            return None
+        payload, _ = _unwrap(fdef.type)
+        return FIELD_COSTS.get(self.key(root, f.name.value), MUTATION_COST), payload
+
     def operation(self, op: OperationDefinitionNode) -> int:
         root = self.schema.get_root_type(op.operation)
         if root is None:
@@ -223,12 +233,9 @@ class _Walker:
         total = 0
         for f in self.fields_of(root, op.selection_set):
             if op.operation.value == "mutation":
-                fdef = root.fields.get(f.name.value)
-                if fdef is None:
-                    continue
-                payload, _ = _unwrap(fdef.type)
-                base = FIELD_COSTS.get(self.key(root, f.name.value), MUTATION_COST)
-                total += base + self.selection(payload, f.selection_set, free=True)
+                if (mutation := self.mutation(root, f)) is not None:
+                    base, payload = mutation
+                    total += base + self.selection(payload, f.selection_set, free=True)
             else:
                 total += self.field(root, f)
         return total
@@ -372,12 +379,10 @@ def actual_cost(
     for f in walker.fields_of(root, op.selection_set):
         key = f.alias.value if f.alias else f.name.value
         if op.operation.value == "mutation":
-            fdef = root.fields.get(f.name.value)
-            if fdef is None:
-                continue
-            payload, _ = _unwrap(fdef.type)
-            base = FIELD_COSTS.get(walker.key(root, f.name.value), MUTATION_COST)
-            total += base + walker.actual_selection(payload, f.selection_set, data.get(key), True)
+            if (mutation := walker.mutation(root, f)) is not None:
+                base, payload = mutation
+                total += base + walker.actual_selection(payload, f.selection_set, data.get(key),
+                                                        True)
         else:
             total += walker.actual_field(root, f, data.get(key), False)
     return min(total, walker.operation(op))
