@@ -75,13 +75,17 @@ def _warn_plain_http(ctx: Ctx, node: Node, key: str) -> None:
         )
 
 
+def _require(ctx: Ctx, node: Node, key: str, what: str) -> bool:
+    """Whether the table has ``key``; when not, the problem ``required: <what>`` at its path."""
+    if node.has(key):
+        return True
+    ctx.problem(node.key(key), f"required: {what}")
+    return False
+
+
 def _rackbeat(ctx: Ctx, node: Node) -> None:
-    if not node.has("token"):
-        ctx.problem(
-            node.key("token"),
-            'required: the Rackbeat API token, written as token = { env = "RACKBEAT_TOKEN" } '
-            'or token = { file = "rackbeat-token.txt" }',
-        )
+    _require(ctx, node, "token", 'the Rackbeat API token, written as token = '
+             '{ env = "RACKBEAT_TOKEN" } or token = { file = "rackbeat-token.txt" }')
     _warn_plain_http(ctx, node, "base_url")
     rpm = node.get("requests_per_minute")
     # Rackbeat's limit is the real service's; a sandbox (another base_url) may allow more.
@@ -113,20 +117,12 @@ def _listen(ctx: Ctx, node: Node) -> None:
 
 
 def _shop(ctx: Ctx, node: Node) -> None:
-    if not node.has("name"):
-        ctx.problem(
-            node.key("name"),
-            'required: a short unique name such as name = "dk" (lower-case letters, '
-            "digits, - and _); it is used with --shop and in the state store",
-        )
+    _require(ctx, node, "name", 'a short unique name such as name = "dk" (lower-case '
+             "letters, digits, - and _); it is used with --shop and in the state store")
     _warn_plain_http(ctx, node, "base_url")
-    if not node.has("domain"):
-        ctx.problem(
-            node.key("domain"),
-            'required: the shop\'s permanent domain, e.g. domain = "example.myshopify.com" '
-            "(Shopify admin -> Settings -> Domains)",
-        )
-    elif node.ok("domain"):
+    has_domain = _require(ctx, node, "domain", 'the shop\'s permanent domain, e.g. domain = '
+                          '"example.myshopify.com" (Shopify admin -> Settings -> Domains)')
+    if has_domain and node.ok("domain"):
         message = _domain_problem(node.get("domain"), has_base_url=node.has("base_url"))
         if message:
             ctx.problem(node.key("domain"), message)
