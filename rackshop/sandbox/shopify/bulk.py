@@ -33,7 +33,7 @@ from . import consistency, contract_admin, scopes, search
 from .catalog import ctx_of, run_search, user_error
 from .cost import _unwrap, is_connection_type
 from .graphql_errors import parse_error_message, validation_errors
-from .state import Context, ShopState, bulk_mode, gid_number
+from .state import Context, ShopState, bulk_mode, gid_number, set_resolvers
 
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 TERMINAL = ("COMPLETED", "CANCELED", "FAILED", "EXPIRED")
@@ -595,14 +595,11 @@ def _poll_field(name: str) -> Any:
 
 def register(schema: GraphQLSchema) -> None:
     """Attach the bulk-operation resolvers to the twin's schema."""
-    q = schema.query_type
-    m = schema.mutation_type
-    assert q is not None and m is not None
-    q.fields["bulkOperation"].resolve = _r_operation
-    q.fields["bulkOperations"].resolve = _r_operations
-    q.fields["currentBulkOperation"].resolve = _r_current
-    m.fields["bulkOperationRunQuery"].resolve = _m_run_query
-    m.fields["bulkOperationCancel"].resolve = _m_cancel
+    set_resolvers(schema, "Query", {"bulkOperation": _r_operation,
+                                    "bulkOperations": _r_operations,
+                                    "currentBulkOperation": _r_current})
+    set_resolvers(schema, "Mutation", {"bulkOperationRunQuery": _m_run_query,
+                                       "bulkOperationCancel": _m_cancel})
     t = schema.get_type("BulkOperation")
     assert isinstance(t, GraphQLObjectType)
     for name, f in t.fields.items():

@@ -30,7 +30,7 @@ from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import search
 from .catalog import ctx_of, paged, run_search, user_error
-from .state import ShopState, TwinHost, gid_number
+from .state import ShopState, TwinHost, gid_number, set_resolvers
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 FILTER_INVALID = (
@@ -262,15 +262,12 @@ def _legacy(sub: dict[str, Any], _: GraphQLResolveInfo) -> str:
 
 def register(schema: GraphQLSchema) -> None:
     """Attach the webhook-subscription resolvers to the twin's schema."""
-    q = schema.query_type
-    m = schema.mutation_type
-    assert q is not None and m is not None
-    q.fields["webhookSubscriptions"].resolve = _r_subscriptions
-    q.fields["webhookSubscriptionsCount"].resolve = _r_count
-    q.fields["webhookSubscription"].resolve = _r_subscription
-    m.fields["webhookSubscriptionCreate"].resolve = _m_create
-    m.fields["webhookSubscriptionUpdate"].resolve = _m_update
-    m.fields["webhookSubscriptionDelete"].resolve = _m_delete
+    set_resolvers(schema, "Query", {"webhookSubscriptions": _r_subscriptions,
+                                    "webhookSubscriptionsCount": _r_count,
+                                    "webhookSubscription": _r_subscription})
+    set_resolvers(schema, "Mutation", {"webhookSubscriptionCreate": _m_create,
+                                       "webhookSubscriptionUpdate": _m_update,
+                                       "webhookSubscriptionDelete": _m_delete})
     sub_type = schema.get_type("WebhookSubscription")
     sub_type.fields["legacyResourceId"].resolve = _legacy  # type: ignore[union-attr]
     endpoint = schema.get_type("WebhookSubscriptionEndpoint")
