@@ -441,12 +441,7 @@ class Store:
 
     def set_hash(self, job: str, shop: str, key: str, value: str) -> None:
         with self.transaction() as c:
-            c.execute(
-                "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) "
-                "DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-                (job, shop, key, value, utcnow()),
-            )
+            put_record_hash(c, job, shop, key, value, utcnow())
 
     # -- order journal --------------------------------------------------------------------------
 
@@ -673,3 +668,20 @@ def _read_holder(fd: int) -> tuple[int, str, str]:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def put_record_hash(c: sqlite3.Connection, job: str, shop: str, key: str, value: str,
+                    now: str) -> None:
+    """Record (or replace) one row of ``record_hashes`` inside the caller's transaction."""
+    c.execute(
+        "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) "
+        "DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+        (job, shop, key, value, now),
+    )
+
+
+def drop_record_hash(c: sqlite3.Connection, job: str, shop: str, key: str) -> None:
+    """Delete one row of ``record_hashes`` inside the caller's transaction."""
+    c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
+              (job, shop, key))

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rackshop.runtime import Runtime
-from rackshop.store import Store, utcnow
+from rackshop.store import Store, drop_record_hash, put_record_hash, utcnow
 from rackshop.sync.product_state import ProductState, VariantState
 from rackshop.sync.product_values import sku_key
 
@@ -306,17 +306,12 @@ class ProductsStore:
                          now))
                 for key in idx.duplicates:
                     if key not in duplicates:
-                        c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND "
-                                  "key = ?", (DUPLICATES_JOB, idx.shop, key))
+                        drop_record_hash(c, DUPLICATES_JOB, idx.shop, key)
                 for key, rows in duplicates.items():
                     if idx.duplicates.get(key) == rows:
                         continue
-                    c.execute(
-                        "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
-                        "hash = excluded.hash, updated_at = excluded.updated_at",
-                        (DUPLICATES_JOB, idx.shop, key,
-                         json.dumps([r.as_json() for r in rows], sort_keys=True), now))
+                    put_record_hash(c, DUPLICATES_JOB, idx.shop, key,
+                                    json.dumps([r.as_json() for r in rows], sort_keys=True), now)
         idx.unique = unique
         idx.duplicates = duplicates
 
@@ -333,14 +328,9 @@ class ProductsStore:
         if db is not None:
             with db.transaction() as c:
                 for item_id in stale:
-                    c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
-                              (LINKS_JOB, shop, item_id))
-                c.execute(
-                    "INSERT INTO record_hashes (job, shop, key, hash, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
-                    "hash = excluded.hash, updated_at = excluded.updated_at",
-                    (LINKS_JOB, shop, link.item_id,
-                     json.dumps(link.as_json(), sort_keys=True), utcnow()))
+                    drop_record_hash(c, LINKS_JOB, shop, item_id)
+                put_record_hash(c, LINKS_JOB, shop, link.item_id,
+                                json.dumps(link.as_json(), sort_keys=True), utcnow())
         for item_id in stale:
             del idx.links[item_id]
         old = idx.links.get(link.item_id)
@@ -357,11 +347,14 @@ class ProductsStore:
             return
         if idx.link_items.get(gone.variant_id) == item_id:
             del idx.link_items[gone.variant_id]
+        self._drop_record(shop, LINKS_JOB, item_id)
+
+    def _drop_record(self, shop: str, job: str, key: str) -> None:
+        """Delete one recorded row (a link, a hash) from the store, when this pass may write."""
         db = self._writable()
         if db is not None:
             with db.transaction() as c:
-                c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
-                          (LINKS_JOB, shop, item_id))
+                drop_record_hash(c, job, shop, key)
 
     # -- hashes, failures, cursors ---------------------------------------------------------------
 
@@ -384,12 +377,9 @@ class ProductsStore:
         if db is not None:
             with db.transaction() as c:
                 if pending:
-                    c.execute("INSERT OR REPLACE INTO record_hashes (job, shop, key, hash, "
-                              "updated_at) VALUES (?, ?, ?, '', ?)",
-                              (PUBLISH_JOB, shop, key, utcnow()))
+                    put_record_hash(c, PUBLISH_JOB, shop, key, "", utcnow())
                 else:
-                    c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND "
-                              "key = ?", (PUBLISH_JOB, shop, key))
+                    drop_record_hash(c, PUBLISH_JOB, shop, key)
         if pending:
             idx.to_publish.add(key)
         else:
@@ -400,11 +390,7 @@ class ProductsStore:
         idx = self.index(shop)
         if idx.hashes.pop(key, None) is None:
             return
-        db = self._writable()
-        if db is not None:
-            with db.transaction() as c:
-                c.execute("DELETE FROM record_hashes WHERE job = ? AND shop = ? AND key = ?",
-                          (JOB, shop, key))
+        self._drop_record(shop, JOB, key)
 
     def record_failure(self, shop: str, record: str, reason: str) -> None:
         db = self._writable()
