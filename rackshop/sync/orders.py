@@ -196,8 +196,7 @@ class _ShopOrders:
     def run(self, order_names: Sequence[str]) -> list[OrderOutcome]:
         orders: Iterator[dict[str, Any]] | list[dict[str, Any]]
         if order_names:
-            orders = list(search_orders(self.shopify,
-                                        " OR ".join(name_filter(n) for n in order_names)))
+            orders = self._named_orders(order_names)
             found = {o.get("name") for o in orders} | {str(o.get("legacyResourceId"))
                                                       for o in orders}
             for name in order_names:
@@ -222,6 +221,25 @@ class _ShopOrders:
             # Every order up to the pass start is journalled (done, skipped, failed, waiting).
             self.store.set_cursor(self.shop.name, JOB, iso_z(self.pass_start))
         return self.outcomes
+
+    def _named_orders(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The orders named on the command line: by id where the journal knows the name (a
+        retry; Shopify's search may not show an order changed a moment ago), by search for the
+        rest."""
+        store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
+                               else None)
+        ids: list[str] = []
+        unknown: list[str] = []
+        for name in names:
+            row = store.journal_by_name(self.shop.name, name) if store is not None else None
+            if row is None:
+                unknown.append(name)
+            else:
+                ids.append(str(row["shopify_order_id"]))
+        orders = list(orders_by_ids(self.shopify, ids)) if ids else []
+        if unknown:
+            orders += search_orders(self.shopify, " OR ".join(name_filter(n) for n in unknown))
+        return orders
 
     def _changed_orders(self) -> Iterator[dict[str, Any]]:
         cursor_text = self.store.get_cursor(self.shop.name, JOB) if self.store else None

@@ -110,6 +110,20 @@ def test_retry_sends_a_refused_order_again_at_once(world: World) -> None:
     assert world.sandbox.rackbeat.log.counters(mark)["writes"] == 0
 
 
+def test_retry_reads_the_journalled_order_by_id_not_through_the_lagging_search(
+        world: World) -> None:
+    """Shopify's search answers a moment late; an order the journal knows is read by its id."""
+    twin = world.sandbox.shopify_app
+    created = place(twin, "dk", OrderSpec([Line("LATE-1", 1, "100.00")]))
+    assert sync_orders(world.runtime, world.runtime.config.select(["dk"])).exit_code == 1
+    mark = world.sandbox.shopify.log.mark()
+    code, out = rackshop(world, "orders", "retry", "dk", created["name"])
+    assert code == ExitCode.PARTIAL, out
+    labels = [e.label for e in world.sandbox.shopify.log.entries(mark)]
+    assert "query nodes" in labels, labels
+    assert not any(label.startswith("query orders") for label in labels), labels
+
+
 def _no_waiting(world: World) -> Runtime:
     """The world's runtime with retries that give up at once (the test injects 503s)."""
     cfg = dataclasses.replace(world.config, http=HttpConfig(
