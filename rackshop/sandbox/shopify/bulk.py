@@ -239,92 +239,75 @@ def _check_inner_query(
 # -- running ----------------------------------------------------------------------------------
 
 
-def _flatten(
-    schema: GraphQLSchema,
-    parent: Any,
-    sel: Any,
-    data: Any,
-    fragments: dict[str, Any],
-    lines: list[dict[str, Any]],
-    parent_id: str | None,
-) -> int:
-    """Turn a query result into JSONL records; returns how many root lines were written."""
-    if not isinstance(data, dict):
-        return 0
-    return sum(
-        _flatten_field(schema, parent, f, data, fragments, lines, parent_id)
-        for f in _fields(sel, fragments)
-    )
+class _JsonlLines:
+    """A bulk query's result as JSONL records: one line per node of a connection (nested objects
+    inline), the nodes of a nested connection on their own lines after their parent's, each with
+    ``__parentId``. ``fragments`` are the query's, by name."""
 
+    def __init__(self, fragments: dict[str, Any]) -> None:
+        self.fragments = fragments
+        self.lines: list[dict[str, Any]] = []
 
-def _flatten_field(
-    schema: GraphQLSchema,
-    parent: Any,
-    f: FieldNode,
-    data: dict[str, Any],
-    fragments: dict[str, Any],
-    lines: list[dict[str, Any]],
-    parent_id: str | None,
-) -> int:
-    """Write the nodes of one connection field (and, recursively, their nested connections)."""
-    named, _ = _field_type(parent, f.name.value)
-    value = data.get(f.alias.value if f.alias else f.name.value)
-    if named is None or not is_connection_type(named) or not isinstance(value, dict):
-        return 0
-    node_type, _ = _unwrap(named.fields["nodes"].type)
-    node_sel = None
-    for cf in _fields(f.selection_set, fragments):
-        if cf.name.value == "edges":
-            for ef in _fields(cf.selection_set, fragments):
-                if ef.name.value == "node":
-                    node_sel = ef.selection_set
-    roots = 0
-    for edge in value.get("edges") or []:
-        _emit_node(schema, node_type, node_sel, edge.get("node"), fragments, lines, parent_id)
-        roots += 1
-    return roots if parent_id is None else 0
+    def result(self, parent: Any, sel: Any, data: Any) -> int:
+        """Write the lines of a whole result; returns how many root lines were written."""
+        if not isinstance(data, dict):
+            return 0
+        return sum(self.connection(parent, f, data, None) for f in _fields(sel, self.fragments))
 
+    def connection(self, parent: Any, f: FieldNode, data: dict[str, Any],
+                   parent_id: str | None) -> int:
+        """Write the nodes of one connection field (and, recursively, their nested connections);
+        returns how many root lines that was."""
+        named, _ = _field_type(parent, f.name.value)
+        value = data.get(f.alias.value if f.alias else f.name.value)
+        if named is None or not is_connection_type(named) or not isinstance(value, dict):
+            return 0
+        node_type, _ = _unwrap(named.fields["nodes"].type)
+        node_sel = None
+        for cf in _fields(f.selection_set, self.fragments):
+            if cf.name.value == "edges":
+                for ef in _fields(cf.selection_set, self.fragments):
+                    if ef.name.value == "node":
+                        node_sel = ef.selection_set
+        roots = 0
+        for edge in value.get("edges") or []:
+            self.node(node_type, node_sel, edge.get("node"), parent_id)
+            roots += 1
+        return roots if parent_id is None else 0
 
-def _emit_node(
-    schema: GraphQLSchema,
-    node_type: Any,
-    sel: Any,
-    node: Any,
-    fragments: dict[str, Any],
-    lines: list[dict[str, Any]],
-    parent_id: str | None,
-) -> None:
-    """One line for a node (nested objects inline), then the lines of its nested connections."""
-    if not isinstance(node, dict):
-        return
-    nested: list[tuple[Any, FieldNode, dict[str, Any]]] = []
+    def node(self, node_type: Any, sel: Any, node: Any, parent_id: str | None) -> None:
+        """One line for a node (nested objects inline), then the lines of its nested
+        connections."""
+        if not isinstance(node, dict):
+            return
+        nested: list[tuple[Any, FieldNode, dict[str, Any]]] = []
 
-    def strip(t: Any, s: Any, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for f in _fields(s, fragments):
-            key = f.alias.value if f.alias else f.name.value
-            named, is_list = _field_type(t, f.name.value)
-            v = value.get(key)
-            if named is not None and is_connection_type(named):
-                nested.append((t, f, value))
-                continue
-            if f.selection_set is not None and v is not None:
-                if is_list:
-                    v = [strip(named, f.selection_set, x) for x in v]
-                else:
-                    v = strip(named, f.selection_set, v)
-            out[key] = v
-        return out
+        def strip(t: Any, s: Any, value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value
+            out: dict[str, Any] = {}
+            for f in _fields(s, self.fragments):
+                key = f.alias.value if f.alias else f.name.value
+                named, is_list = _field_type(t, f.name.value)
+                v = value.get(key)
+                if named is not None and is_connection_type(named):
+                    nested.append((t, f, value))
+                    continue
+                if f.selection_set is not None and v is not None:
+                    if is_list:
+                        v = [strip(named, f.selection_set, x) for x in v]
+                    else:
+                        v = strip(named, f.selection_set, v)
+                out[key] = v
+            return out
 
-    line = strip(node_type, sel, node)
-    if parent_id is not None:
-        line["__parentId"] = parent_id
-    lines.append(line)
-    own_id = node.get("id")
-    for t, f, value in nested:
-        _flatten_field(schema, t, f, value, fragments, lines, own_id)
+        line = strip(node_type, sel, node)
+        if parent_id is not None:
+            line["__parentId"] = parent_id
+        self.lines.append(line)
+        own_id = node.get("id")
+        for t, f, value in nested:
+            self.connection(t, f, value, own_id)
 
 
 def run_to_jsonl(ctx: Context, doc: DocumentNode) -> tuple[bytes, int, int, list[str]]:
@@ -345,10 +328,9 @@ def run_to_jsonl(ctx: Context, doc: DocumentNode) -> tuple[bytes, int, int, list
     fragments: dict[str, Any] = {
         d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    lines: list[dict[str, Any]] = []
-    roots = _flatten(
-        schema, schema.query_type, op.selection_set, result.data, fragments, lines, None
-    )
+    jsonl = _JsonlLines(fragments)
+    roots = jsonl.result(schema.query_type, op.selection_set, result.data)
+    lines = jsonl.lines
     body = b"".join(
         json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         for line in lines
