@@ -220,6 +220,17 @@ def _product_variants(shop: ShopState, p: dict[str, Any]) -> list[dict[str, Any]
     return [shop.variants[v] for v in p["variantIds"] if v in shop.variants]
 
 
+def stamp_fields(id_kind: str = "id") -> dict[str, search.Field]:
+    """The search fields every record of the twin has: ``id`` (searched as ``id_kind``),
+    ``created_at`` and ``updated_at``."""
+    F = search.Field
+    return {
+        "id": F(lambda r: r["id"], id_kind),
+        "created_at": F(lambda r: r["createdAt"], "time"),
+        "updated_at": F(lambda r: r["updatedAt"], "time"),
+    }
+
+
 def product_fields(shop: ShopState) -> dict[str, search.Field]:
     F = search.Field
 
@@ -227,7 +238,7 @@ def product_fields(shop: ShopState) -> dict[str, search.Field]:
         return _product_variants(shop, p)
 
     return {
-        "id": F(lambda p: p["id"], "id"),
+        **stamp_fields(),
         "title": F(lambda p: p["title"], "text"),
         "handle": F(lambda p: p["handle"], "string"),
         "product_type": F(lambda p: p["productType"], "string"),
@@ -235,8 +246,6 @@ def product_fields(shop: ShopState) -> dict[str, search.Field]:
         "status": F(lambda p: p["status"], "string"),
         "tag": F(lambda p: p["tags"], "tag"),
         "tag_not": F(lambda p: p["tags"], "tag", negate=True),
-        "created_at": F(lambda p: p["createdAt"], "time"),
-        "updated_at": F(lambda p: p["updatedAt"], "time"),
         "published_at": F(lambda p: p.get("publishedAt"), "time"),
         "sku": F(lambda p: [v.get("sku") for v in variants(p)], "string"),
         "barcode": F(lambda p: [v.get("barcode") for v in variants(p)], "string"),
@@ -254,7 +263,7 @@ def variant_fields(shop: ShopState) -> dict[str, search.Field]:
         return shop.products.get(v["productId"], {})
 
     return {
-        "id": F(lambda v: v["id"], "id"),
+        **stamp_fields(),
         "sku": F(lambda v: v.get("sku"), "string"),
         "barcode": F(lambda v: v.get("barcode"), "string"),
         "title": F(lambda v: v["title"], "text"),
@@ -267,30 +276,24 @@ def variant_fields(shop: ShopState) -> dict[str, search.Field]:
         "taxable": F(lambda v: v["taxable"], "boolean"),
         "inventory_quantity": F(lambda v: inventory_quantity(shop, v), "number"),
         "location_id": F(lambda v: list(shop.item_of(v)["levels"]), "id"),
-        "created_at": F(lambda v: v["createdAt"], "time"),
-        "updated_at": F(lambda v: v["updatedAt"], "time"),
     }
 
 
 def item_fields(shop: ShopState) -> dict[str, search.Field]:
     F = search.Field
     return {
-        "id": F(lambda i: i["id"], "id"),
+        **stamp_fields(),
         "sku": F(lambda i: item_sku(shop, i), "string"),
         "tracked": F(lambda i: i["tracked"], "boolean"),
-        "created_at": F(lambda i: i["createdAt"], "time"),
-        "updated_at": F(lambda i: i["updatedAt"], "time"),
     }
 
 
 def location_fields() -> dict[str, search.Field]:
     F = search.Field
     return {
-        "id": F(lambda loc: loc["id"], "id"),
+        **stamp_fields(),
         "name": F(lambda loc: loc["name"], "text"),
         "active": F(lambda loc: loc["isActive"], "boolean"),
-        "created_at": F(lambda loc: loc["createdAt"], "time"),
-        "updated_at": F(lambda loc: loc["updatedAt"], "time"),
         "country": F(lambda loc: loc["address"].get("countryCode"), "string"),
     }
 
@@ -298,10 +301,8 @@ def location_fields() -> dict[str, search.Field]:
 def level_fields() -> dict[str, search.Field]:
     F = search.Field
     return {
-        "id": F(lambda lv: lv["id"], "string"),
+        **stamp_fields(id_kind="string"),
         "inventory_item_id": F(lambda lv: lv["itemId"], "id"),
-        "created_at": F(lambda lv: lv["createdAt"], "time"),
-        "updated_at": F(lambda lv: lv["updatedAt"], "time"),
     }
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import search
-from .catalog import ctx_of, paged, run_search, user_error
+from .catalog import ctx_of, paged, run_search, stamp_fields, user_error
 from .state import ShopState, TwinHost, gid_number, set_resolvers
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -109,10 +109,8 @@ def _is_local(uri: str) -> bool:
 def _subscription_fields() -> dict[str, search.Field]:
     F = search.Field
     return {
-        "id": F(lambda s: s["id"], "id"),
+        **stamp_fields(),
         "topic": F(lambda s: s["topic"], "string"),
-        "created_at": F(lambda s: s["createdAt"], "time"),
-        "updated_at": F(lambda s: s["updatedAt"], "time"),
     }
 
 
