@@ -267,8 +267,29 @@ class AllocationCalc:
     amount: Bag
 
 
+class _Taxed:
+    """A line with tax lines: its tax is their sum."""
+
+    tax_lines: list[TaxLineCalc]
+
+    @property
+    def total_tax(self) -> Bag:
+        return bag_sum(t.price for t in self.tax_lines)
+
+
+class _DiscountedAndTaxed(_Taxed):
+    """A line item or shipping line at creation: its discount is the sum of what is allocated
+    to it."""
+
+    allocations: list[AllocationCalc]
+
+    @property
+    def total_discount(self) -> Bag:
+        return bag_sum(a.amount for a in self.allocations)
+
+
 @dataclass
-class LineCalc:
+class LineCalc(_DiscountedAndTaxed):
     """A line item after discounts and taxes."""
 
     index: int
@@ -284,21 +305,13 @@ class LineCalc:
         return self.unit_price.times(self.quantity)
 
     @property
-    def total_discount(self) -> Bag:
-        return bag_sum(a.amount for a in self.allocations)
-
-    @property
     def discounted_total(self) -> Bag:
         """Original total minus every discount allocated to the line."""
         return self.original_total - self.total_discount
 
-    @property
-    def total_tax(self) -> Bag:
-        return bag_sum(t.price for t in self.tax_lines)
-
 
 @dataclass
-class ShippingCalc:
+class ShippingCalc(_DiscountedAndTaxed):
     """A shipping line after discounts and taxes."""
 
     index: int
@@ -307,16 +320,8 @@ class ShippingCalc:
     tax_lines: list[TaxLineCalc] = field(default_factory=list)
 
     @property
-    def total_discount(self) -> Bag:
-        return bag_sum(a.amount for a in self.allocations)
-
-    @property
     def discounted_price(self) -> Bag:
         return self.price - self.total_discount
-
-    @property
-    def total_tax(self) -> Bag:
-        return bag_sum(t.price for t in self.tax_lines)
 
 
 @dataclass
@@ -669,7 +674,7 @@ class RefundedSoFar:
 
 
 @dataclass
-class LineNow:
+class LineNow(_Taxed):
     """A line's amounts for its current (unrefunded) quantity."""
 
     quantity: int
@@ -677,21 +682,13 @@ class LineNow:
     total_discount: Bag
     tax_lines: list[TaxLineCalc]
 
-    @property
-    def total_tax(self) -> Bag:
-        return bag_sum(t.price for t in self.tax_lines)
-
 
 @dataclass
-class ShippingNow:
+class ShippingNow(_Taxed):
     """A shipping line's amounts after shipping refunds."""
 
     discounted_price: Bag
     tax_lines: list[TaxLineCalc]
-
-    @property
-    def total_tax(self) -> Bag:
-        return bag_sum(t.price for t in self.tax_lines)
 
 
 @dataclass
