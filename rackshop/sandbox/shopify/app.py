@@ -29,14 +29,11 @@ from urllib.parse import parse_qs
 
 from graphql import (
     DocumentNode,
-    FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLSyntaxError,
-    InlineFragmentNode,
     OperationDefinitionNode,
     build_schema,
     execute_sync,
@@ -146,7 +143,8 @@ def _operation_label(query: str, op_name: str | None) -> tuple[str, str]:
         return "query ?", "read"
     fragments = {d.name.value: d for d in doc.definitions
                  if isinstance(d, FragmentDefinitionNode)}
-    names = list(dict.fromkeys(_root_fields(op.selection_set, fragments)))
+    names = list(dict.fromkeys(f.name.value
+                               for f in cost.selected_fields(op.selection_set, fragments)))
     write = op.operation.value == "mutation" and not set(names) <= READ_ONLY_MUTATIONS
     return f"{op.operation.value} {','.join(names)}", "write" if write else "read"
 
@@ -840,18 +838,6 @@ class ShopifyTwin(TwinApp):
                 self.lock.acquire()
             return json_response(200, {"sent": sent, "pending": self.webhooks.pending()})
         return None
-
-
-def _root_fields(sel: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> list[str]:
-    names: list[str] = []
-    for s in sel.selections:
-        if isinstance(s, FieldNode):
-            names.append(s.name.value)
-        elif isinstance(s, InlineFragmentNode):
-            names += _root_fields(s.selection_set, fragments)
-        elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
-            names += _root_fields(fragments[s.name.value].selection_set, fragments)
-    return names
 
 
 __all__ = [

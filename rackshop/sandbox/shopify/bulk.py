@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -31,7 +30,7 @@ from graphql import (
 
 from . import consistency, contract_admin, scopes, search
 from .catalog import ctx_of, run_search, user_error
-from .cost import _unwrap, is_connection_type
+from .cost import _unwrap, is_connection_type, selected_fields
 from .graphql_errors import parse_error_message, validation_errors
 from .state import Context, ShopState, bulk_mode, gid_number, set_resolvers
 
@@ -59,18 +58,6 @@ class _Conn:
         self.children: list[_Conn] = []
 
 
-def _fields(sel: Any, fragments: dict[str, Any]) -> Iterator[FieldNode]:
-    if sel is None:
-        return
-    for s in sel.selections:
-        if isinstance(s, FieldNode):
-            yield s
-        elif s.kind == "inline_fragment":
-            yield from _fields(s.selection_set, fragments)
-        elif s.kind == "fragment_spread" and s.name.value in fragments:
-            yield from _fields(fragments[s.name.value].selection_set, fragments)
-
-
 def _field_type(parent: Any, name: str) -> tuple[Any, bool]:
     """(named type, is list) of a field, or (None, False) when the schema does not know it."""
     if not isinstance(parent, GraphQLObjectType) or name not in parent.fields:
@@ -81,7 +68,7 @@ def _field_type(parent: Any, name: str) -> tuple[Any, bool]:
 def _looks_like_connection(node: FieldNode, named: Any) -> bool:
     if named is not None:
         return is_connection_type(named)
-    return any(f.name.value in ("edges", "nodes") for f in _fields(node.selection_set, {}))
+    return any(f.name.value in ("edges", "nodes") for f in selected_fields(node.selection_set, {}))
 
 
 def _collect(
@@ -94,7 +81,7 @@ def _collect(
     owner: _Conn | None,
     fragments: dict[str, Any],
 ) -> None:
-    for f in _fields(sel, fragments):
+    for f in selected_fields(sel, fragments):
         named, is_list = _field_type(parent, f.name.value)
         if f.name.value == "id" and owner is not None and f.alias is None:
             owner.has_id = True
@@ -109,14 +96,14 @@ def _collect(
             node_type = None
             if isinstance(named, GraphQLObjectType) and "nodes" in named.fields:
                 node_type, _ = _unwrap(named.fields["nodes"].type)
-            for cf in _fields(f.selection_set, fragments):
+            for cf in selected_fields(f.selection_set, fragments):
                 if cf.name.value == "nodes":
                     conn.via_nodes = True
                     _collect(
                         schema, node_type, cf.selection_set, depth + 1, False, out, conn, fragments
                     )
                 elif cf.name.value == "edges":
-                    for ef in _fields(cf.selection_set, fragments):
+                    for ef in selected_fields(cf.selection_set, fragments):
                         if ef.name.value == "node":
                             _collect(
                                 schema,
@@ -173,7 +160,7 @@ def _check_inner_query(
         return [_invalid("Invalid operation type. Only `query` operations are supported.")], None
     op = ops[0]
     errors: list[dict[str, Any]] = []
-    roots = list(_fields(op.selection_set, fragments))
+    roots = list(selected_fields(op.selection_set, fragments))
     if any(f.name.value in ("node", "nodes") for f in roots):
         errors.append(_invalid("Bulk queries cannot contain a top level `node` field."))
     conns: list[_Conn] = []
@@ -252,7 +239,8 @@ class _JsonlLines:
         """Write the lines of a whole result; returns how many root lines were written."""
         if not isinstance(data, dict):
             return 0
-        return sum(self.connection(parent, f, data, None) for f in _fields(sel, self.fragments))
+        return sum(self.connection(parent, f, data, None)
+                   for f in selected_fields(sel, self.fragments))
 
     def connection(self, parent: Any, f: FieldNode, data: dict[str, Any],
                    parent_id: str | None) -> int:
@@ -264,9 +252,9 @@ class _JsonlLines:
             return 0
         node_type, _ = _unwrap(named.fields["nodes"].type)
         node_sel = None
-        for cf in _fields(f.selection_set, self.fragments):
+        for cf in selected_fields(f.selection_set, self.fragments):
             if cf.name.value == "edges":
-                for ef in _fields(cf.selection_set, self.fragments):
+                for ef in selected_fields(cf.selection_set, self.fragments):
                     if ef.name.value == "node":
                         node_sel = ef.selection_set
         roots = 0
@@ -286,7 +274,7 @@ class _JsonlLines:
             if not isinstance(value, dict):
                 return value
             out: dict[str, Any] = {}
-            for f in _fields(s, self.fragments):
+            for f in selected_fields(s, self.fragments):
                 key = f.alias.value if f.alias else f.name.value
                 named, is_list = _field_type(t, f.name.value)
                 v = value.get(key)

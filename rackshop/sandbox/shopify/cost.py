@@ -26,7 +26,7 @@ returned, objects that came back ``null`` cost nothing below them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -77,6 +77,21 @@ Other modules (the order part of the twin) may add to it at import time.
 
 MAX_QUERY_COST = 1000
 """Shopify refuses a query whose requested cost exceeds this, before running it."""
+
+def selected_fields(sel: Any, fragments: Mapping[str, FragmentDefinitionNode]
+                    ) -> Iterator[FieldNode]:
+    """The fields a selection set names, inline fragments and spreads flattened whatever their
+    type condition (``None`` selects nothing)."""
+    if sel is None:
+        return
+    for s in sel.selections:
+        if isinstance(s, FieldNode):
+            yield s
+        elif isinstance(s, InlineFragmentNode):
+            yield from selected_fields(s.selection_set, fragments)
+        elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
+            yield from selected_fields(fragments[s.name.value].selection_set, fragments)
+
 
 
 def page_multiplier(n: int) -> int:

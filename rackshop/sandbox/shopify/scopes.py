@@ -24,18 +24,17 @@ A shop with the full set of scopes is never checked at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
     OperationDefinitionNode,
-    SelectionSetNode,
 )
+
+from .cost import selected_fields
 
 DOCUMENTATION = "https://shopify.dev/api/usage/access-scopes"
 
@@ -85,17 +84,6 @@ def granted(scopes: Iterable[str], needed: str) -> bool:
     return needed.startswith("read_") and f"write_{needed[len('read_'):]}" in have
 
 
-def _root_fields(selection_set: SelectionSetNode,
-                 fragments: Mapping[str, FragmentDefinitionNode]) -> Iterator[FieldNode]:
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
-            yield sel
-        elif isinstance(sel, InlineFragmentNode):
-            yield from _root_fields(sel.selection_set, fragments)
-        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
-            yield from _root_fields(fragments[sel.name.value].selection_set, fragments)
-
-
 def refused(scopes: Iterable[str], doc: DocumentNode,
             op: OperationDefinitionNode) -> list[tuple[FieldNode, str]]:
     """The root fields of ``op`` that ``scopes`` do not cover, each with the scope it needs."""
@@ -103,7 +91,7 @@ def refused(scopes: Iterable[str], doc: DocumentNode,
     fragments = {d.name.value: d for d in doc.definitions
                  if isinstance(d, FragmentDefinitionNode)}
     out = []
-    for node in _root_fields(op.selection_set, fragments):
+    for node in selected_fields(op.selection_set, fragments):
         needed = REQUIRED.get(node.name.value)
         if needed is not None and not granted(have, needed):
             out.append((node, needed))
@@ -115,7 +103,7 @@ def denied_answer(doc: DocumentNode, op: OperationDefinitionNode,
     """The body Shopify answers when root fields are refused (see the module docstring)."""
     fragments = {d.name.value: d for d in doc.definitions
                  if isinstance(d, FragmentDefinitionNode)}
-    data = {(f.alias or f.name).value: None for f in _root_fields(op.selection_set, fragments)}
+    data = {(f.alias or f.name).value: None for f in selected_fields(op.selection_set, fragments)}
     errors = []
     for node, scope in refusals:
         key = (node.alias or node.name).value
