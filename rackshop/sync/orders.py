@@ -226,8 +226,7 @@ class _ShopOrders:
         """The orders named on the command line: by id where the journal knows the name (a
         retry; Shopify's search may not show an order changed a moment ago), by search for the
         rest."""
-        store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
-                               else None)
+        store = self._readable_store()
         ids: list[str] = []
         unknown: list[str] = []
         for name in names:
@@ -251,8 +250,7 @@ class _ShopOrders:
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
         yield from orders_changed_since(self.shopify, start, variables={"lines": LINES_PER_PAGE})
         # Orders the journal wants to see again, whatever their updatedAt.
-        store = self.store or (self.runtime.store() if self.runtime.state_path.exists()
-                               else None)
+        store = self._readable_store()
         if store is None:
             return
         again = [r["shopify_order_id"] for r in store.journal_rows(
@@ -639,10 +637,14 @@ class _ShopOrders:
 
     # -- journal and outcomes ------------------------------------------------------------------
 
+    def _readable_store(self) -> Store | None:
+        """The store to read from: the pass's own, or (a dry run) the existing one, if any."""
+        if self.store is not None:
+            return self.store
+        return self.runtime.store() if self.runtime.state_path.exists() else None
+
     def journal(self, oid: str) -> dict[str, Any] | None:
-        store = self.store
-        if store is None and self.runtime.state_path.exists():
-            store = self.runtime.store()
+        store = self._readable_store()
         return store.journal_get(self.shop.name, oid) if store else None
 
     def record(self, oid: str, name: str, **fields: Any) -> None:
