@@ -12,12 +12,14 @@ Places N orders per kind of Rackbeat state, transfers them, then measures:
 
     python bench/after_transfer.py               # 20 orders per kind
     python bench/after_transfer.py --orders 100
+    python bench/after_transfer.py --json       # one JSON object (bench/measure.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import document, measure  # noqa: E402
 from rackshop.config import load_config  # noqa: E402
 from rackshop.runtime import Runtime  # noqa: E402
 from rackshop.sandbox.shopify import orders as twin_orders  # noqa: E402
@@ -34,6 +37,7 @@ from rackshop.sync.orders import sync_orders  # noqa: E402
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids  # noqa: E402
 
 A, B = "BOX/12-Rød", "ÆBLE-1-M"
+SCALE = 100.0
 
 
 def _runtime(base: Any, **orders: Any) -> Runtime:
@@ -42,24 +46,24 @@ def _runtime(base: Any, **orders: Any) -> Runtime:
     return Runtime(dataclasses.replace(base, shops=shops))
 
 
-def _pass(sandbox: Sandbox, runtime: Runtime) -> dict[str, int]:
-    marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-    result = sync_orders(runtime, runtime.config.select(["dk"]))
-    shopify = sandbox.shopify.log.counters(marks[0])
-    rackbeat = sandbox.rackbeat.log.counters(marks[1])
+def _pass(sandbox: Sandbox, runtime: Runtime) -> dict[str, Any]:
+    with measure(sandbox, SCALE, child=False) as m:
+        result = sync_orders(runtime, runtime.config.select(["dk"]))
     counts = result.shops[0].counts
-    return {"shopify": shopify["requests"], "shopify_writes": shopify["writes"],
-            "rackbeat": rackbeat["requests"], "rackbeat_writes": rackbeat["writes"],
-            "carried": counts.get("changes_carried", 0), "held": counts.get("held", 0)}
+    return {"shopify": m.shopify["requests"], "shopify_writes": m.shopify["writes"],
+            "rackbeat": m.rackbeat["requests"], "rackbeat_writes": m.rackbeat["writes"],
+            "carried": counts.get("changes_carried", 0), "held": counts.get("held", 0),
+            "figures": m.figures()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20, help="orders per kind (default 20)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     n = args.orders
-    rows: list[tuple[str, dict[str, int], int]] = []
-    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=100.0) as sandbox, \
+    rows: list[tuple[str, dict[str, Any], int]] = []
+    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=SCALE) as sandbox, \
             tempfile.TemporaryDirectory() as tmp:
         base = load_config(sandbox.write_config(Path(tmp) / "rackshop.toml"))
         twin = sandbox.shopify_app
@@ -91,6 +95,12 @@ def main() -> None:
         runtime = _runtime(base, transfer_on="paid")
         rows.append(("the pass after", _pass(sandbox, runtime), 3 * n))
         runtime.close()
+    if args.json:
+        passes = {label: {**c["figures"], "orders": orders, "carried": c["carried"],
+                          "held": c["held"]} for label, c, orders in rows}
+        headline = next(label for label, _, _ in rows if label.startswith("refund invoiced"))
+        print(json.dumps(document(SCALE, passes, headline, orders_per_kind=n), indent=2))
+        return
     print(f"{'pass':<42} {'orders':>6} {'Shopify':>8} {'/order':>7} {'Rackbeat':>9} "
           f"{'/order':>7} {'writes S/R':>11} {'carried':>8} {'held':>5}")
     for label, c, orders in rows:

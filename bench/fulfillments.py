@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import child_command, document, measure  # noqa: E402
 from rackshop.config import load_config  # noqa: E402
 from rackshop.runtime import Runtime  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
@@ -34,18 +34,17 @@ from rackshop.sync.orders import sync_orders  # noqa: E402
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids  # noqa: E402
 
 
-def run_pass(sandbox: Sandbox, cfg: Path) -> dict[str, Any]:
-    marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rackshop", "sync-fulfillments", "--config",
-                           str(cfg), "--log-format", "json"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-    wall = time.monotonic() - start
+def run_pass(sandbox: Sandbox, cfg: Path, scale: float) -> dict[str, Any]:
+    with measure(sandbox, scale) as m:
+        proc = subprocess.run(child_command("rackshop", "sync-fulfillments", "--config",
+                                            str(cfg), "--log-format", "json"),
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    m.child_done(proc.stderr)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
-    return {"exit": proc.returncode, "wall": wall,
-            "sh": sandbox.shopify.log.counters(marks[0]),
-            "rb": sandbox.rackbeat.log.counters(marks[1])}
+    return {"exit": proc.returncode, "wall": m.measured_s, "sh": m.shopify, "rb": m.rackbeat,
+            "measured": m}
 
 
 def main() -> None:
@@ -86,29 +85,32 @@ def main() -> None:
                        body={"pick": True, "tracking_number": f"B{i}"})
             shipments += 1
         runtime.close()
-        first = run_pass(sandbox, cfg)
-        quiet = run_pass(sandbox, cfg)
+        first = run_pass(sandbox, cfg, args.scale)
+        quiet = run_pass(sandbox, cfg, args.scale)
 
-    figures = {name: {"exit": r["exit"], "shopify_calls": r["sh"]["requests"],
-                      "shopify_writes": r["sh"]["writes"], "rackbeat_calls": r["rb"]["requests"],
-                      "rackbeat_writes": r["rb"]["writes"],
+    figures = {name: {"exit": r["exit"], **r["measured"].figures(),
                       "shopify_calls_per_shipment": round(r["sh"]["requests"] / shipments, 2),
-                      "rackbeat_calls_per_shipment": round(r["rb"]["requests"] / shipments, 3),
-                      "throttled": r["sh"]["throttled"] + r["rb"]["throttled"],
-                      "wall_seconds": round(r["wall"], 2)}
+                      "rackbeat_calls_per_shipment": round(r["rb"]["requests"] / shipments, 3)}
                for name, r in (("first", first), ("quiet", quiet))}
     if args.json:
-        print(json.dumps({"orders": args.orders, "shipments": shipments, "scale": args.scale,
-                          "passes": figures}, indent=2))
+        print(json.dumps(document(args.scale, figures, "first", orders=args.orders,
+                                  shipments=shipments), indent=2))
         return
     print(f"sync-fulfillments: {args.orders} orders, {shipments} shipments, time scale "
           f"{args.scale:g}")
     print(f"  {'':<34}{'first pass':>14}{'second pass':>14}")
-    for key in ("exit", "shopify_calls", "shopify_writes", "shopify_calls_per_shipment",
-                "rackbeat_calls", "rackbeat_calls_per_shipment", "rackbeat_writes", "throttled",
-                "wall_seconds"):
-        print(f"  {key.replace('_', ' '):<34}{figures['first'][key]!s:>14}"
-              f"{figures['quiet'][key]!s:>14}")
+    rows = [("exit", lambda f: f["exit"]), ("shopify calls", lambda f: f["calls"]["shopify"]),
+            ("shopify writes", lambda f: f["writes"]["shopify"]),
+            ("shopify calls per shipment", lambda f: f["shopify_calls_per_shipment"]),
+            ("rackbeat calls", lambda f: f["calls"]["rackbeat"]),
+            ("rackbeat calls per shipment", lambda f: f["rackbeat_calls_per_shipment"]),
+            ("rackbeat writes", lambda f: f["writes"]["rackbeat"]),
+            ("throttled", lambda f: sum(f["throttled"].values())),
+            ("wall seconds (measured)", lambda f: f["measured_s"]),
+            ("client CPU seconds", lambda f: f["cpu_s"]),
+            ("client peak memory MB", lambda f: f["peak_rss_mb"])]
+    for label, cell in rows:
+        print(f"  {label:<34}{cell(figures['first'])!s:>14}{cell(figures['quiet'])!s:>14}")
 
 
 if __name__ == "__main__":

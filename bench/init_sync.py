@@ -9,11 +9,12 @@ backoff too; the table multiplies times back to real-world seconds). The import 
 separate process (preview, then apply, as ``init-sync --yes``), so its CPU time and peak memory
 are the client's alone. Peak memory is the process's own ``VmHWM``: ``RUSAGE_CHILDREN``'s
 ``ru_maxrss`` also counts this process's pages (the twins' data) that the child held between
-``fork`` and ``exec``, so it grows with the world whatever the client does (both are shown).
+``fork`` and ``exec``, so it grows with the world whatever the client does.
 
     python bench/init_sync.py                          # 2,000 variants (about a minute)
     python bench/init_sync.py --variants 10000         # the issue's size (a few minutes)
     python bench/init_sync.py --variants 1000 10000    # peak memory stays flat with size
+    python bench/init_sync.py --json                   # one JSON object (bench/measure.py)
 
 Per size it prints: calls to each API per variant, writes, 429/THROTTLED seen, wall time against
 the lower bound the rate limits impose, client CPU per variant and peak memory.
@@ -22,9 +23,8 @@ the lower bound the rate limits impose, client CPU per variant and peak memory.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,13 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import document, measure  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
 from tests.helpers.init_world import build_init_world, write_init_config  # noqa: E402
-
-RACKBEAT_PER_MINUTE = 480
-RACKBEAT_BURST = 480
-SHOPIFY_BUCKET = 2000.0
-SHOPIFY_RESTORE = 100.0
 
 
 def run(variants: int, scale: float) -> dict[str, Any]:
@@ -52,33 +48,24 @@ def run(variants: int, scale: float) -> dict[str, Any]:
         stats = build_init_world(sandbox, variants)
         seeded = time.monotonic() - t0
         cfg = write_init_config(sandbox, Path(tmp) / "rackshop.toml", scaled_client=True)
-        marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.helpers.init_world", str(cfg), "dk",
-             str(Path(tmp) / "report.csv"), "--scale", str(scale), "--memory"],
-            capture_output=True, text=True, check=False,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": tmp})
-        wall = (time.monotonic() - start) * scale
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        sh = sandbox.shopify.log.counters(marks[0])
-        rb = sandbox.rackbeat.log.counters(marks[1])
+        with measure(sandbox, scale) as m:
+            proc = subprocess.run(
+                [sys.executable, "-m", "tests.helpers.init_world", str(cfg), "dk",
+                 str(Path(tmp) / "report.csv"), "--scale", str(scale), "--memory"],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": tmp})
+        m.child_done(proc.stderr)
         report = Path(tmp) / "report.csv"
         report_lines = len(report.read_text(encoding="utf-8").splitlines()) \
             if report.exists() else 0
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # Rackbeat allows a first burst of 480 requests; beyond it, 8 per second.
-    rb_bound = max(0, rb["requests"] - RACKBEAT_BURST) / (RACKBEAT_PER_MINUTE / 60)
-    sh_bound = max(0.0, (sh["cost"] - SHOPIFY_BUCKET) / SHOPIFY_RESTORE)
-    peak = re.search(r"peak memory: (\d+) kB", proc.stderr)
+    figures = m.figures()
     return {"variants": variants, "stats": stats, "seeded": seeded,
             "code": proc.returncode,
-            "stderr": proc.stderr, "wall": wall, "cpu": cpu,
-            "rss_mb": int(peak.group(1)) / 1024 if peak else 0.0,
-            "children_maxrss_mb": after.ru_maxrss / 1024,
-            "sh": sh, "rb": rb, "bound": max(rb_bound, sh_bound), "rb_bound": rb_bound,
-            "sh_bound": sh_bound, "report_lines": report_lines}
+            "stderr": proc.stderr, "wall": m.wall_s, "cpu": m.cpu_s,
+            "rss_mb": m.peak_rss_mb or 0.0, "sh": m.shopify, "rb": m.rackbeat,
+            "bound": figures["bound_s"], "rb_bound": figures["rackbeat_bound_s"],
+            "sh_bound": figures["shopify_bound_s"], "report_lines": report_lines,
+            "figures": figures}
 
 
 def table(m: dict[str, Any], scale: float) -> None:
@@ -104,9 +91,7 @@ def table(m: dict[str, Any], scale: float) -> None:
         ("client CPU", f"{m['cpu']:.1f} s",
          f"{m['cpu'] / n * 1000:.2f} ms per variant (in a scaled run it counts x{scale:g} "
          "against the wall time)"),
-        ("client peak memory", f"{m['rss_mb']:.0f} MB",
-         f"VmHWM of the import process (RUSAGE_CHILDREN ru_maxrss: "
-         f"{m['children_maxrss_mb']:.0f} MB, inflated by the fork of this process)"),
+        ("client peak memory", f"{m['rss_mb']:.0f} MB", "VmHWM of the import process"),
         ("report file", f"{m['report_lines'] - 1} rows", "products, stock, notes"),
     ]
     width = max(len(r[0]) for r in rows)
@@ -125,12 +110,23 @@ def main() -> None:
     parser.add_argument("--variants", type=int, nargs="+", default=[2000],
                         help="variants in the shop (several: one run each; default 2000)")
     parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (the largest size at the top level)")
     args = parser.parse_args()
     results = []
     for n in args.variants:
         m = run(n, args.scale)
-        table(m, args.scale)
+        if not args.json:
+            table(m, args.scale)
         results.append(m)
+    if args.json:
+        passes = {str(m["variants"]): {"exit": m["code"], **m["figures"],
+                                       "cpu_ms_per_variant": round(
+                                           m["cpu"] / m["variants"] * 1000, 3)}
+                  for m in results}
+        print(json.dumps(document(args.scale, passes, str(max(args.variants)),
+                                  variants=max(args.variants)), indent=2))
+        return
     if len(results) > 1:
         print("peak memory by size: " + ", ".join(
             f"{m['variants']}: {m['rss_mb']:.0f} MB" for m in results))

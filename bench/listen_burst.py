@@ -9,6 +9,7 @@ waits for the queue to drain and checks the outcome.
 
     python bench/listen_burst.py                       # 200/s for 10 s: the issue's figure
     python bench/listen_burst.py --rate 500 --seconds 5
+    python bench/listen_burst.py --json                # one JSON object (bench/measure.py)
 
 Prints a table: answers by outcome, answer latency (Shopify allows 5 s), the queue's depth,
 rows processed and how often each was taken, orders transferred (each must be exactly once),
@@ -37,6 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import document, measure  # noqa: E402
 from rackshop.config import write_config  # noqa: E402
 from rackshop.listen.queue import DurableQueue  # noqa: E402
 from rackshop.sandbox.world import WEBHOOK_SECRET, Sandbox  # noqa: E402
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=50.0, help="twins' time scale (50)")
     parser.add_argument("--debounce", type=float, default=1.0,
                         help="seconds Rackbeat events wait to batch (1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     total = args.rate * args.seconds
 
@@ -184,21 +187,25 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        start = time.monotonic()
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(lambda i: send(i, start), range(total)))
-        sent_for = time.monotonic() - start
-        drained_at = None
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if samples and samples[-1][2] == 0 and samples[-1][0] > start + sent_for:
-                drained_at = samples[-1][0]
-                break
-            time.sleep(0.1)
+        # What the listener's work cost the twins, from the first delivery until drained; the
+        # deliveries go out in real time, so the time is taken as measured (scale 1).
+        with measure(sandbox, 1.0, child=False) as measured:
+            start = time.monotonic()
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(lambda i: send(i, start), range(total)))
+            sent_for = time.monotonic() - start
+            drained_at = None
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if samples and samples[-1][2] == 0 and samples[-1][0] > start + sent_for:
+                    drained_at = samples[-1][0]
+                    break
+                time.sleep(0.1)
         stop_sampling.set()
         sampler.join(5)
         cpu = proc_cpu(proc.pid) - cpu_start
         hwm = proc_status(proc.pid)["VmHWM"]
+        measured.cpu_s, measured.peak_rss_mb = cpu, round(hwm / 1024, 1)
         rss_end = proc_status(proc.pid)["VmRSS"]
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -251,13 +258,27 @@ def main() -> None:
         ("listener CPU", f"{cpu:.2f} s ({cpu / total * 1000:.2f} ms per delivery, receiving "
                          "and processing)"),
     ]
+    ok = (accepted + outcomes["duplicate"] == total and drained_at is not None
+          and set(attempts) == {1} and states.get("done", 0) == len(rows)
+          and len(refs) == args.orders and max(refs.values(), default=0) == 1)
+    if args.json:
+        burst = {**measured.figures(), "ok": ok, "answered": dict(outcomes),
+                 "latency_ms": {k: round(v, 2) for k, v in (("p50", pct(50)), ("p95", pct(95)),
+                                                             ("p99", pct(99)), ("max", ms[-1]))},
+                 "queue_depth_max": max((p for _, _, p in samples), default=0),
+                 "drained_after_s": round(drained_at - (start + sent_for), 2)
+                 if drained_at else None, "orders_transferred": len(refs),
+                 "listener_rss_start_mb": round(rss_start / 1024, 1),
+                 "listener_rss_end_mb": round(rss_end / 1024, 1)}
+        print(json.dumps(document(args.scale, {"burst": burst}, "burst", rate=args.rate,
+                                  wall_is="real seconds: deliveries are sent in real time",
+                                  seconds=args.seconds, deliveries=total, orders=args.orders),
+                         indent=2))
+        sys.exit(0 if ok else 1)
     width = max(len(k) for k, _ in table)
     print(f"\nrackshop listen: burst of webhook deliveries, loopback\n{'-' * (width + 60)}")
     for key, value in table:
         print(f"{key:<{width}}  {value}")
-    ok = (accepted + outcomes["duplicate"] == total and drained_at is not None
-          and set(attempts) == {1} and states.get("done", 0) == len(rows)
-          and len(refs) == args.orders and max(refs.values(), default=0) == 1)
     print(f"\nverdict: {'OK' if ok else 'FAILED'}")
     sys.exit(0 if ok else 1)
 

@@ -8,6 +8,7 @@ client's alone.
 
     python bench/orders.py                   # 200 orders, quick
     python bench/orders.py --orders 1000     # the figure quoted in the README
+    python bench/orders.py --json            # one JSON object (bench/measure.py)
 
 Prints a table: calls per order to each API, writes, 429/THROTTLED answers seen, wall time
 against the lower bound the rate limits impose, and client CPU per order.
@@ -16,8 +17,8 @@ against the lower bound the rate limits impose, and client CPU per order.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import child_command, document, measure  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids  # noqa: E402
 
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
     parser.add_argument("--process-to", default="booked",
                         choices=["draft", "booked", "shipped", "invoiced", "shipped_invoiced"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     with Sandbox(seed=3, shops=args.shops, products=12, orders=0,
@@ -63,27 +66,28 @@ def main() -> None:
         for shop in data["shops"]:
             shop["orders"].update({"transfer_on": "created", "process_to": args.process_to})
         cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
-        marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "rackshop", "sync-orders", "--config",
-                               str(cfg), "--log-format", "json"], capture_output=True,
-                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                              check=False)
-        wall = (time.monotonic() - start) * args.scale
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        sh = sandbox.shopify.log.counters(marks[0])
-        rb = sandbox.rackbeat.log.counters(marks[1])
+        with measure(sandbox, args.scale) as m:
+            proc = subprocess.run(child_command("rackshop", "sync-orders", "--config", str(cfg),
+                                                "--log-format", "json"),
+                                  capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+        m.child_done(proc.stderr)
 
     n = args.orders - args.orders % len(sandbox.shop_names)
-    # Rackbeat's window allows a first burst of 480 requests; beyond it, 8 per second.
-    rb_bound = max(0, rb["requests"] - 480) / (480 / 60)
+    sh, rb = m.shopify, m.rackbeat
     # Shopify's bucket is per shop; the shops share the process's time, so the bound is the
     # total cost drawn beyond the full buckets, at the restore rate.
-    sh_bound = max(0.0, (sh["cost"] - 2000 * len(sandbox.shop_names)) / 100)
-    bound = max(rb_bound, sh_bound)
+    figures = m.figures(shops=len(sandbox.shop_names), serial_shops=True)
+    wall, cpu, bound = m.wall_s, m.cpu_s, figures["bound_s"]
+    rb_bound, sh_bound = figures["rackbeat_bound_s"], figures["shopify_bound_s"]
+    if args.json:
+        figures.update(exit=proc.returncode, cpu_ms_per_order=round(cpu / n * 1000, 2))
+        print(json.dumps(document(args.scale, {"sync-orders": figures}, "sync-orders",
+                                  orders=n, shops=len(sandbox.shop_names),
+                                  process_to=args.process_to), indent=2))
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:], file=sys.stderr)
+        return
     rows = [
         ("orders transferred", f"{n}", f"exit code {proc.returncode}"),
         ("Rackbeat calls", f"{rb['requests']}", f"{rb['requests'] / n:.2f} per order"),
@@ -98,6 +102,7 @@ def main() -> None:
          f"Rackbeat {rb_bound:.0f} s at 480/min, Shopify {sh_bound:.0f} s at 100 points/s"),
         ("wall / lower bound", f"{wall / bound:.2f}" if bound else "n/a", ""),
         ("client CPU", f"{cpu:.2f} s", f"{cpu / n * 1000:.1f} ms per order"),
+        ("client peak memory", f"{m.peak_rss_mb} MB", "the job's process (VmHWM)"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"sync-orders: {n} orders, {len(sandbox.shop_names)} shops, process_to "

@@ -20,13 +20,13 @@ Usage::
 
     python bench/products.py                # 500 items (about 10 s)
     python bench/products.py --items 5000   # the issue's size (about 1.5 minutes)
+    python bench/products.py --json         # one JSON object (bench/measure.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.measure import document, measure  # noqa: E402
 from rackshop.config import load_config, write_config  # noqa: E402
 from rackshop.http import make_session  # noqa: E402
 from rackshop.runtime import Runtime  # noqa: E402
@@ -48,8 +49,6 @@ from rackshop.sandbox.seed import shop_token  # noqa: E402
 from rackshop.sandbox.world import RACKBEAT_TOKEN, Sandbox  # noqa: E402
 from rackshop.sync.products import sync_products  # noqa: E402
 
-BUCKET_SIZE = 2000.0
-RESTORE_RATE = 100.0
 RACKBEAT_PER_MINUTE = 480
 
 
@@ -87,6 +86,7 @@ class PassResult:
     bound: float = 0.0
     cpu: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def build(items: int, scale: float, tmp: Path) -> tuple[Sandbox, Path]:
@@ -128,23 +128,17 @@ def run_pass(name: str, sandbox: Sandbox, config_path: Path, items: int,
     runtime = Runtime(config, session_factory=session,
                       clock=lambda: time.monotonic() * scale,
                       sleep=lambda seconds: time.sleep(seconds / scale))
-    marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-    start, cpu = time.monotonic(), time.thread_time()
-    try:
-        result = sync_products(runtime, config.shops)
-    finally:
-        runtime.close()
+    with measure(sandbox, scale, child=False) as m:
+        try:
+            result = sync_products(runtime, config.shops)
+        finally:
+            runtime.close()
     out = PassResult(name, items)
-    out.wall = (time.monotonic() - start) * scale
-    out.cpu = time.thread_time() - cpu
-    out.shopify = sandbox.shopify.log.counters(marks[0])
-    out.rackbeat = sandbox.rackbeat.log.counters(marks[1])
+    out.figures = m.figures(shopify_cost=meter.actual)
+    out.wall, out.cpu, out.bound = m.wall_s, m.cpu_s, out.figures["bound_s"]
+    out.shopify, out.rackbeat = m.shopify, m.rackbeat
     out.shopify["throttled_seen"] = meter.throttled
     out.counts = result.shops[0].counts
-    shopify_bound = max(0.0, meter.actual - BUCKET_SIZE) / RESTORE_RATE
-    rb_calls = out.rackbeat["requests"]
-    rackbeat_bound = max(0, math.ceil(rb_calls / RACKBEAT_PER_MINUTE) - 1) * 60.0
-    out.bound = max(shopify_bound, rackbeat_bound)
     out.shopify["actual_cost"] = round(meter.actual)
     return out
 
@@ -176,7 +170,7 @@ def table(results: list[PassResult]) -> str:
         throttled = r.shopify["throttled"] + r.rackbeat["throttled"] + r.shopify["throttled_seen"]
         bulk = r.shopify["by_label"].get("mutation bulkOperationRunQuery", 0)
         rows.append([
-            r.name, str(r.items), str(r.shopify["requests"]), str(r.shopify["writes"] - bulk),
+            r.name, str(r.items), str(r.shopify["requests"]), str(r.shopify["writes"]),
             str(bulk), str(r.rackbeat["requests"]), str(r.rackbeat["writes"]), str(throttled),
             f"{r.wall:.1f}", f"{r.bound:.1f}",
             f"{r.wall / r.bound:.2f}" if r.bound > 0 else "-",
@@ -196,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=10.0,
                         help="twin seconds per real second (10; much higher and the in-process "
                         "twins' own latency, multiplied by the scale, hides the rate limits)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
@@ -211,12 +205,18 @@ def main(argv: list[str] | None = None) -> int:
                                     args.time_scale))
         finally:
             sandbox.stop()
+    if args.json:
+        passes = {r.name: {**r.figures, "result": r.counts,
+                           "shopify_by_label": r.shopify["by_label"],
+                           "cpu_ms_per_item": round(1000 * r.cpu / max(1, r.items), 3)}
+                  for r in results}
+        print(json.dumps(document(args.time_scale, passes, results[0].name, items=args.items),
+                         indent=1))
+        return 0
     print(table(results))
     for r in results:
         print(f"{r.name}: Shopify {r.shopify['by_label']}; Rackbeat {r.rackbeat['by_label']}; "
               f"result {r.counts}")
-    if args.json:
-        print(json.dumps([r.__dict__ for r in results], default=str, indent=1))
     return 0
 
 

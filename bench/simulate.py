@@ -12,7 +12,11 @@ on, so the run can be repeated with ``rackshop sandbox simulate --seed S --days 
     python bench/simulate.py --merge a.json b.json    # one table from runs made side by side
 
 ``cpu_s`` is the CPU time of this process and its children (the killed passes): on a busy
-machine it is the figure to compare, since the wall time then mostly measures the others.
+machine it is the figure to compare, since the wall time then mostly measures the others. The
+``--json`` object carries the figures every bench has (``bench/measure.py``): ``wall_s`` is the
+runtime, ``calls``, ``writes`` and ``throttled`` per API are what the twins served over every
+seed; ``bound_s`` and ``ratio`` are null, since simulated days are mostly quiet time, which no
+rate limit sets.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import own_peak_mb  # noqa: E402
 from rackshop.sandbox.simulate import SimOptions, SimReport, run_simulation  # noqa: E402
 from rackshop.sandbox.simulate.invariants import INVARIANTS  # noqa: E402
 
@@ -73,7 +78,7 @@ def _cpu_and_rss() -> tuple[float, float]:
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
         resource.RUSAGE_CHILDREN)
     cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-    return round(cpu, 1), round(max(own.ru_maxrss, kids.ru_maxrss) / 1024, 1)
+    return round(cpu, 1), max(own_peak_mb(), round(kids.ru_maxrss / 1024, 1))
 
 
 def summary(args: argparse.Namespace, runs: list[dict[str, object]], wall: float
@@ -91,7 +96,19 @@ def summary(args: argparse.Namespace, runs: list[dict[str, object]], wall: float
             "seeds_with": {name: [r["seed"] for r in runs
                                   if sum(r["violations"][name])]  # type: ignore[index]
                            for name, _ in INVARIANTS},
-            "runtime_seconds": round(wall, 1), "cpu_s": cpu, "peak_rss_mb": rss, "runs": runs}
+            "runtime_seconds": round(wall, 1), "cpu_s": cpu, "peak_rss_mb": rss,
+            "time_scale": SimOptions.time_scale, "wall_s": round(wall, 1),
+            "bound_s": None, "ratio": None, **_api_totals(runs), "runs": runs}
+
+
+def _api_totals(runs: list[dict[str, object]]) -> dict[str, dict[str, int]]:
+    """calls, writes and throttled per API, summed over the runs."""
+    def total(api: str, key: str) -> int:
+        return sum(int(r.get("api", {}).get(api, {}).get(key, 0))  # type: ignore[attr-defined]
+                   for r in runs)
+    return {name: {api: total(api, key) for api in ("shopify", "rackbeat")}
+            for name, key in (("calls", "requests"), ("writes", "writes"),
+                              ("throttled", "throttled"))}
 
 
 def merge(results: list[dict[str, object]]) -> dict[str, object]:

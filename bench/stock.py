@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,27 +26,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import child_command, document, measure  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
 
 
 def run_pass(sandbox: Sandbox, cfg: Path, scale: float) -> dict[str, Any]:
-    marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "rackshop", "sync-stock", "--config", str(cfg),
-                           "--log-format", "json"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with measure(sandbox, scale) as m:
+        proc = subprocess.run(child_command("rackshop", "sync-stock", "--config", str(cfg),
+                                            "--log-format", "json"),
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    m.child_done(proc.stderr)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
-    sh = sandbox.shopify.log.counters(marks[0])
-    rb = sandbox.rackbeat.log.counters(marks[1])
-    return {
-        "exit": proc.returncode, "wall": wall,
-        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "sh": sh, "rb": rb,
-    }
+    return {"exit": proc.returncode, "wall": m.measured_s, "cpu": m.cpu_s,
+            "sh": m.shopify, "rb": m.rackbeat, "measured": m}
 
 
 def main() -> None:
@@ -68,10 +61,11 @@ def main() -> None:
 
     items = args.skus * args.shops
     if args.json:
-        print(json.dumps({"skus": args.skus, "shops": args.shops, "scale": args.scale,
-                          "passes": {name: _figures(r, args.shops, items)
-                                     for name, r in (("first", first), ("quiet", quiet))}},
-                         indent=2))
+        passes = {name: {"exit": r["exit"], **r["measured"].figures(shops=args.shops),
+                         "cpu_us_per_item": round(r["cpu"] / items * 1e6)}
+                  for name, r in (("first", first), ("quiet", quiet))}
+        print(json.dumps(document(args.scale, passes, "first", skus=args.skus,
+                                  shops=args.shops), indent=2))
         return
     print(f"sync-stock: {args.skus} SKUs × {args.shops} shops, time scale {args.scale:g} "
           f"(twins seeded in {seeded:.1f} s)")
@@ -86,31 +80,14 @@ def main() -> None:
         ("Rackbeat writes", lambda r: f"{r['rb']['writes']}"),
         ("429 / THROTTLED seen", lambda r: f"{r['rb']['throttled'] + r['sh']['throttled']}"),
         ("wall time (measured)", lambda r: f"{r['wall']:.1f} s"),
-        ("rate-limit lower bound (real time)", lambda r: f"{_bound(r, args.shops):.1f} s"),
+        ("rate-limit lower bound (real time)",
+         lambda r: f"{r['measured'].figures(args.shops)['bound_s']:.1f} s"),
         ("client CPU", lambda r: f"{r['cpu']:.2f} s"),
         ("client CPU per item", lambda r: f"{r['cpu'] / items * 1e6:.0f} µs"),
+        ("client peak memory", lambda r: f"{r['measured'].peak_rss_mb} MB"),
     ]
     for name, cell in rows:
         print(f"  {name:<34}{cell(first):>14}{cell(quiet):>14}")
-
-
-def _figures(r: dict[str, Any], shops: int, items: int) -> dict[str, Any]:
-    return {"exit": r["exit"], "shopify_calls": r["sh"]["requests"],
-            "shopify_writes": r["sh"]["writes"],
-            "shopify_calls_per_shop": r["sh"]["requests"] / shops,
-            "shopify_cost": r["sh"]["cost"], "rackbeat_calls": r["rb"]["requests"],
-            "rackbeat_writes": r["rb"]["writes"],
-            "throttled": r["rb"]["throttled"] + r["sh"]["throttled"],
-            "wall_seconds": round(r["wall"], 2), "bound_seconds": round(_bound(r, shops), 2),
-            "cpu_seconds": round(r["cpu"], 3), "cpu_us_per_item": round(r["cpu"] / items * 1e6)}
-
-
-def _bound(r: dict[str, Any], shops: int) -> float:
-    """Seconds the real limits impose: Shopify's cost beyond the full buckets at 100 points/s
-    per shop, or Rackbeat's calls beyond the first 480 at 8 per second, whichever is larger."""
-    shopify = max(0.0, (r["sh"]["cost"] - 2000 * shops) / (100 * shops))
-    rackbeat = max(0, r["rb"]["requests"] - 480) / 8
-    return max(shopify, rackbeat)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ class SimReport:
     violations: dict[str, list[int]] = field(default_factory=dict)  # invariant -> per day
     first: list[FirstViolation] = field(default_factory=list)
     completed_days: int = 0
+    api: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per twin ("shopify", "rackbeat"): the requests it served, writes and 429 / THROTTLED."""
 
     def __post_init__(self) -> None:
         for name, _ in INVARIANTS:

@@ -269,6 +269,10 @@ class Simulation:
             finally:
                 runtime.close()
             self.report.skipped_events = len(applier.skipped)
+            for name, server in (("shopify", sandbox.shopify), ("rackbeat", sandbox.rackbeat)):
+                counters = server.log.counters()
+                self.report.api[name] = {k: counters[k]
+                                         for k in ("requests", "writes", "throttled")}
         self.report.runtime_seconds = time.perf_counter() - started
         return self.report
 
