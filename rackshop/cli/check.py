@@ -12,13 +12,9 @@ import typer
 from rackshop import console
 from rackshop.cli.common import (
     Common,
-    ConfigOpt,
-    DebugOpt,
     FormatOpt,
-    LogFormatOpt,
     OutputFormat,
-    ShopOpt,
-    VerboseOpt,
+    common_options,
     confirm_or_abort,
     load,
     run,
@@ -26,9 +22,9 @@ from rackshop.cli.common import (
 from rackshop.errors import ExitCode
 
 
+@common_options()
 def check_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
+    common: Common,
     offline: Annotated[bool, typer.Option("--offline", help="Only validate the config; call "
                                           "no API.")] = False,
     contract: Annotated[bool, typer.Option("--contract", help="Probe both accounts for every "
@@ -42,9 +38,6 @@ def check_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --write-probes: do not ask "
                                       "(required without a terminal).")] = False,
     output: FormatOpt = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Validate the config and prove the credentials and locations against both APIs.
 
@@ -54,8 +47,6 @@ def check_cmd(
 
     With --contract it proves instead every assumption about the live APIs (docs/contract.md).
     """
-    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         from rackshop.check import run_check
         from rackshop.runtime import Runtime

@@ -5,6 +5,8 @@ code.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import sys
@@ -81,6 +83,53 @@ class Common:
     log_format: LogFormat | None = None
     verbose: bool = False
     debug: bool = False
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)
+
+
+def common_options(*, config: bool = True, shop: Any = ShopOpt, dry_run: bool = False
+                   ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the options commands share, declared here once, as one :class:`Common`.
+
+    The command is written ``def cmd(common: Common, <its own options>)``; Typer sees --config
+    and --shop before its own options and --dry-run, --log-format, --verbose and --debug after
+    them (the order ``--help`` lists them in), and the command receives their values as
+    ``common``.
+
+    Args:
+        config: Take --config.
+        shop: The annotation of --shop (:data:`ShopOpt`, or a command's own wording of it);
+            ``None``: no --shop.
+        dry_run: Take --dry-run.
+    """
+    front = [_option("config", ConfigOpt, None)] if config else []
+    if shop is not None:
+        front.append(_option("shop", shop, None))
+    back = [_option("dry_run", DryRunOpt, False)] if dry_run else []
+    back += [_option("log_format", LogFormatOpt, None), _option("verbose", VerboseOpt, False),
+             _option("debug", DebugOpt, False)]
+
+    shared = [p.name for p in (*front, *back)]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*front, *own, *back)]
+
+        @functools.wraps(command)
+        def parsed(**values: Any) -> None:
+            given = {name: values.pop(name) for name in shared}
+            shops = tuple(given.pop("shop", None) or ())
+            command(Common(shops=shops, **given), **values)
+
+        # Typer reads the parameters from the signature, and their types from the annotations.
+        parsed.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        parsed.__annotations__ = {p.name: p.annotation for p in params}
+        return parsed
+
+    return decorate
 
 
 def _version(value: bool) -> None:

@@ -11,13 +11,9 @@ import typer
 from rackshop import console
 from rackshop.cli.common import (
     Common,
-    ConfigOpt,
-    DebugOpt,
-    DryRunOpt,
     LogFormat,
-    LogFormatOpt,
-    VerboseOpt,
     bars_enabled,
+    common_options,
     confirm_or_abort,
     load,
     run,
@@ -33,9 +29,9 @@ InitShopOpt = Annotated[
 ]
 
 
+@common_options(shop=InitShopOpt, dry_run=True)
 def init_sync_cmd(
-    config: ConfigOpt = None,
-    shop: InitShopOpt = None,
+    common: Common,
     skip_inventory: Annotated[bool, typer.Option("--skip-inventory", help="Create products "
                                                  "only; register no stock.")] = False,
     overwrite_stock: Annotated[bool, typer.Option("--overwrite-stock", help="Register stock "
@@ -52,10 +48,6 @@ def init_sync_cmd(
         "--report", metavar="PATH", help="Where to write the CSV report of what was created, "
         "linked and skipped (default: init-sync-<shop>-<time>.csv in the state store's "
         "folder).", show_default=False)] = None,
-    dry_run: DryRunOpt = False,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Go-live import: bring a shop's products and stock into Rackbeat, once.
 
@@ -64,7 +56,6 @@ def init_sync_cmd(
     once stock is registered for it. Asks before writing on a terminal; needs --yes without one.
     Resumable: a rerun after a crash finishes the job without counting anything twice.
     """
-    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
     options = {"skip_inventory": skip_inventory, "overwrite_stock": overwrite_stock,
                "again": again, "stock_for": tuple(stock_for or ())}
 

@@ -10,32 +10,16 @@ from typing import Annotated, Any
 import typer
 
 from rackshop import console
-from rackshop.cli.common import (
-    Common,
-    ConfigOpt,
-    DebugOpt,
-    DryRunOpt,
-    LogFormat,
-    LogFormatOpt,
-    ShopOpt,
-    VerboseOpt,
-    bars_enabled,
-    load,
-    run,
-)
+from rackshop.cli.common import Common, LogFormat, bars_enabled, common_options, load, run
 from rackshop.errors import ExitCode
 
 
+@common_options(dry_run=True)
 def sync_orders_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
+    common: Common,
     order: Annotated[list[str] | None, typer.Option(
         "--order", metavar="ORDER", help="Transfer this Shopify order now (name like #1001 "
         "or id), whatever the cursor (repeatable).", show_default=False)] = None,
-    dry_run: DryRunOpt = False,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Transfer each shop's Shopify orders into Rackbeat, exactly once, and process them.
 
@@ -43,15 +27,14 @@ def sync_orders_cmd(
     (orders.transfer_on) become Rackbeat sales orders, processed as far as orders.process_to
     says. A failing order is recorded and retried on the next pass; it never blocks the others.
     """
-    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.orders import OrdersReport, sync_orders
 
         report = OrdersReport()
-        result = sync_orders(runtime, shops, dry_run=dry_run, order_names=tuple(order or ()),
-                             report=report, progress=bars)
-        if dry_run:
+        result = sync_orders(runtime, shops, dry_run=common.dry_run,
+                             order_names=tuple(order or ()), report=report, progress=bars)
+        if common.dry_run:
             for shop_name, outcomes in report.outcomes.items():
                 _print_order_plans(out, shop_name, outcomes)
         return result
@@ -137,29 +120,23 @@ def _print_order_plans(out: Any, shop: str, outcomes: Sequence[Any]) -> None:
                 console.print_line(out, f"  note: {note}")
 
 
-def sync_products_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
-    dry_run: DryRunOpt = False,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options(dry_run=True)
+def sync_products_cmd(common: Common) -> None:
     """Sync products in the direction each shop chooses (products.master).
 
     rackbeat: Rackbeat items are pushed to the shop (only changed fields, narrow mutations).
     shopify: the shop's variants become Rackbeat products. off: nothing. Never deletes anything.
     """
-    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.products import sync_products
         from rackshop.sync.products_pass import ProductsReport, report_rows
 
         report = ProductsReport()
-        result = sync_products(runtime, shops, dry_run=dry_run, report=report, progress=bars)
+        result = sync_products(runtime, shops, dry_run=common.dry_run, report=report,
+                               progress=bars)
         rows = report_rows(report)
-        if dry_run and rows:
+        if common.dry_run and rows:
             console.print_table(out, "product changes (dry run)",
                                 ["shop", "sku", "field", "old", "new", "action"], rows)
         return result
@@ -167,18 +144,14 @@ def sync_products_cmd(
     run(common, job_body(job))
 
 
+@common_options(dry_run=True)
 def sync_stock_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
+    common: Common,
     full: Annotated[bool, typer.Option("--full", help="Kept for old scripts: every pass now "
                                        "compares with Shopify's current levels and repairs "
                                        "hand edits.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Push even if the circuit breaker "
                                         "(stock.zero_guard) trips.")] = False,
-    dry_run: DryRunOpt = False,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Push Rackbeat's available stock to every shop, without overselling.
 
@@ -186,15 +159,14 @@ def sync_stock_cmd(
     taken that Rackbeat does not know yet (from any shop), minus the shop's buffer, never below
     zero. Only changes are written.
     """
-    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.stock import StockReport, sync_stock
 
         report = StockReport()
-        result = sync_stock(runtime, shops, dry_run=dry_run, full=full, force=force,
+        result = sync_stock(runtime, shops, dry_run=common.dry_run, full=full, force=force,
                             report=report, progress=bars)
-        if dry_run and report.rows():
+        if common.dry_run and report.rows():
             console.print_table(out, "stock changes (dry run)",
                                 ["shop", "sku", "location", "from", "to", "note"], report.rows())
         for shop_result in result.shops:
@@ -206,28 +178,21 @@ def sync_stock_cmd(
     run(common, job_body(job))
 
 
-def sync_fulfillments_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
-    dry_run: DryRunOpt = False,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options(dry_run=True)
+def sync_fulfillments_cmd(common: Common) -> None:
     """Make each shipment marked shipped in Rackbeat a fulfilment in Shopify, with tracking.
 
     Only orders rackshop transferred; exactly once per shipment, however often it runs; partial
     shipments fulfil exactly their lines; an order fulfilled by hand in Shopify is recognised.
     """
-    common = Common(config, tuple(shop or ()), dry_run, log_format, verbose, debug)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.fulfillments import FulfillmentsReport, sync_fulfillments
 
         report = FulfillmentsReport()
-        result = sync_fulfillments(runtime, shops, dry_run=dry_run, report=report,
+        result = sync_fulfillments(runtime, shops, dry_run=common.dry_run, report=report,
                                    progress=bars)
-        if dry_run and report.rows():
+        if common.dry_run and report.rows():
             console.print_table(out, "fulfilments (dry run)",
                                 ["shop", "shipment", "order", "what", "units"], report.rows())
         return result

@@ -9,32 +9,21 @@ from typing import Annotated
 import typer
 
 from rackshop import console
-from rackshop.cli.common import (
-    Common,
-    ConfigOpt,
-    DebugOpt,
-    LogFormatOpt,
-    ShopOpt,
-    VerboseOpt,
-    load,
-    run,
-)
+from rackshop.cli.common import Common, common_options, load, run
 from rackshop.errors import ExitCode
 
 webhooks_app = typer.Typer(help="Create, list and remove the webhook subscriptions that "
                            "`rackshop listen` receives.", no_args_is_help=True)
 
 
+@common_options(shop=None)
 def listen_cmd(
-    config: ConfigOpt = None,
+    common: Common,
     host: Annotated[str | None, typer.Option("--host", metavar="ADDRESS", help="Address to "
                                              "listen on (default listen.host, 127.0.0.1).",
                                              show_default=False)] = None,
     port: Annotated[int | None, typer.Option("--port", metavar="PORT", help="Port (default "
                                              "listen.port, 8787).", show_default=False)] = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Receive Shopify and Rackbeat webhooks: orders into Rackbeat and stock to every shop in
     seconds, with sync-orders and sync-stock running on a timetable as the safety net.
@@ -43,8 +32,6 @@ def listen_cmd(
     the state store before it is acknowledged. Runs until SIGTERM or Ctrl-C. Put a TLS proxy in
     front of it (see the README); GET /healthz is for monitoring.
     """
-    common = Common(config, (), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         from rackshop.listen.server import serve
         from rackshop.runtime import Runtime
@@ -96,27 +83,22 @@ def _webhooks(action: str) -> Callable[[Common], ExitCode]:
 
 
 @webhooks_app.command("register")
-def webhooks_register_cmd(config: ConfigOpt = None, shop: ShopOpt = None,
-                          log_format: LogFormatOpt = None, verbose: VerboseOpt = False,
-                          debug: DebugOpt = False) -> None:
+@common_options()
+def webhooks_register_cmd(common: Common) -> None:
     """Create the subscriptions listen.public_url needs (Shopify per shop trigger, Rackbeat
     stock/product events); keeps what already exists."""
-    run(Common(config, tuple(shop or ()), False, log_format, verbose, debug),
-         _webhooks("register"))
+    run(common, _webhooks("register"))
 
 
 @webhooks_app.command("list")
-def webhooks_list_cmd(config: ConfigOpt = None, shop: ShopOpt = None,
-                      log_format: LogFormatOpt = None, verbose: VerboseOpt = False,
-                      debug: DebugOpt = False) -> None:
+@common_options()
+def webhooks_list_cmd(common: Common) -> None:
     """List every subscription of the shops and the Rackbeat account, rackshop's marked."""
-    run(Common(config, tuple(shop or ()), False, log_format, verbose, debug), _webhooks("list"))
+    run(common, _webhooks("list"))
 
 
 @webhooks_app.command("remove")
-def webhooks_remove_cmd(config: ConfigOpt = None, shop: ShopOpt = None,
-                        log_format: LogFormatOpt = None, verbose: VerboseOpt = False,
-                        debug: DebugOpt = False) -> None:
+@common_options()
+def webhooks_remove_cmd(common: Common) -> None:
     """Delete rackshop's subscriptions (those pointing at listen.public_url), nothing else."""
-    run(Common(config, tuple(shop or ()), False, log_format, verbose, debug),
-         _webhooks("remove"))
+    run(common, _webhooks("remove"))

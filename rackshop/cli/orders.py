@@ -10,14 +10,10 @@ import typer
 from rackshop import console
 from rackshop.cli.common import (
     Common,
-    ConfigOpt,
-    DebugOpt,
     FormatOpt,
     LogFormat,
-    LogFormatOpt,
     OutputFormat,
-    ShopOpt,
-    VerboseOpt,
+    common_options,
     load,
     run,
 )
@@ -35,14 +31,8 @@ OrderArg = Annotated[str, typer.Argument(
 
 
 @orders_app.command("list")
-def orders_list_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
-    output: FormatOpt = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options()
+def orders_list_cmd(common: Common, output: FormatOpt = None) -> None:
     """List the orders that failed, were refused, are held, stopped, half-done or waiting.
 
     Reads only the state store; calls no API. Kinds: refused (waits for a change, see
@@ -50,8 +40,6 @@ def orders_list_cmd(
     stopped (cancelled or refunded in Shopify while half-done), half-done (resumed by the next
     pass), waiting (trigger not met). Exit code 0.
     """
-    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         from rackshop.runtime import Runtime
         from rackshop.sync.orders_commands import list_orders
@@ -84,21 +72,15 @@ def orders_list_cmd(
 
 
 @orders_app.command("resolve")
-def orders_resolve_cmd(
-    shop_name: ShopArg,
-    order_name: OrderArg,
-    config: ConfigOpt = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options(shop=None)
+def orders_resolve_cmd(common: Common, shop_name: ShopArg, order_name: OrderArg) -> None:
     """Mark an order as handled by hand (e.g. entered in Rackbeat yourself).
 
     Its journal state becomes 'resolved': sync-orders no longer fails on it and sync-stock no
     longer holds its units back. Example: rackshop orders resolve dk '#1001'. Exit code 0, or
     2 when the shop or order is unknown (or the order was transferred normally).
     """
-    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+    common.shops = (shop_name,)
 
     def body(c: Common) -> ExitCode:
         from rackshop.runtime import Runtime
@@ -120,20 +102,14 @@ def orders_resolve_cmd(
 
 
 @orders_app.command("retry")
-def orders_retry_cmd(
-    shop_name: ShopArg,
-    order_name: OrderArg,
-    config: ConfigOpt = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options(shop=None)
+def orders_retry_cmd(common: Common, shop_name: ShopArg, order_name: OrderArg) -> None:
     """Send a refused order to Rackbeat again now, though nothing changed.
 
     Runs sync-orders for that one order and prints its summary; the exit code is sync-orders'
     (0 transferred, 1 refused again). 2 when the shop or order is unknown or not failed.
     """
-    common = Common(config, (shop_name,), False, log_format, verbose, debug)
+    common.shops = (shop_name,)
 
     def job(runtime: Any, shops: Any, bars: Any, out: Any) -> Any:
         from rackshop.sync.orders import sync_orders

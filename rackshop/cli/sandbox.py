@@ -10,32 +10,29 @@ from typing import Annotated
 import typer
 
 from rackshop import console
-from rackshop.cli.common import (
-    Common,
-    DebugOpt,
-    LogFormat,
-    LogFormatOpt,
-    VerboseOpt,
-    bars_enabled,
-    run,
-)
+from rackshop.cli.common import Common, LogFormat, bars_enabled, common_options, run
 from rackshop.errors import ExitCode
 
 sandbox_app = typer.Typer(help="Local Shopify and Rackbeat simulators for rehearsals and tests.",
                           no_args_is_help=True)
 
+# The seeded world of `demo` and `sandbox serve`.
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")]
+ShopsOpt = Annotated[int, typer.Option("--shops", min=1, max=8, help="Number of shops.")]
+ProductsOpt = Annotated[int, typer.Option("--products", min=8, help="Catalogue size.")]
+OrdersOpt = Annotated[int, typer.Option("--orders", min=0, help="Orders per shop.")]
 
+
+@common_options(config=False, shop=None)
 def demo_cmd(
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")] = 1,
-    shops: Annotated[int, typer.Option("--shops", min=1, max=8, help="Number of shops.")] = 2,
-    products: Annotated[int, typer.Option("--products", min=8, help="Catalogue size.")] = 40,
-    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per shop.")] = 12,
+    common: Common,
+    seed: SeedOpt = 1,
+    shops: ShopsOpt = 2,
+    products: ProductsOpt = 40,
+    orders: OrdersOpt = 12,
     keep: Annotated[Path | None, typer.Option(
         "--keep", metavar="DIR", help="Write the config, secrets and state here and keep them "
         "(default: a temporary folder, removed afterwards).", show_default=False)] = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Run every job against local, seeded Shopify and Rackbeat simulators.
 
@@ -43,8 +40,6 @@ def demo_cmd(
     config pointing at them, and runs check and every job, printing what each did. Touches
     nothing outside this machine.
     """
-    common = Common(None, (), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         import tempfile
 
@@ -76,11 +71,13 @@ def demo_cmd(
 
 
 @sandbox_app.command("serve")
+@common_options(config=False, shop=None)
 def sandbox_serve_cmd(
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sandbox data.")] = 1,
-    shops: Annotated[int, typer.Option("--shops", min=1, max=8, help="Number of shops.")] = 2,
-    products: Annotated[int, typer.Option("--products", min=8, help="Catalogue size.")] = 40,
-    orders: Annotated[int, typer.Option("--orders", min=0, help="Orders per shop.")] = 12,
+    common: Common,
+    seed: SeedOpt = 1,
+    shops: ShopsOpt = 2,
+    products: ProductsOpt = 40,
+    orders: OrdersOpt = 12,
     faults: Annotated[float, typer.Option("--faults", min=0.0, max=1.0, metavar="RATE",
                                           help="Share of requests that fail (5xx, 429, slow, "
                                           "dropped, applied-but-lost).")] = 0.0,
@@ -97,17 +94,12 @@ def sandbox_serve_cmd(
         "--rackbeat-variant", metavar="NAME", help="Switch the Rackbeat twin to a documented "
         "alternative (repeatable; docs/contract.md lists them), to rehearse check --contract.",
         show_default=False)] = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Run the Shopify and Rackbeat simulators on 127.0.0.1 until Ctrl-C.
 
     Use it to rehearse a config before go-live: point rackshop at the twins with the config
     --write-config produces, run any job, and inspect the twins at /__sandbox/state.
     """
-    common = Common(None, (), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         import signal
         import threading
@@ -157,7 +149,9 @@ class SimulateFormat(StrEnum):
 
 
 @sandbox_app.command("simulate")
+@common_options(config=False, shop=None)
 def sandbox_simulate_cmd(
+    common: Common,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", metavar="PATH", help="Rehearse this config: its shops, locations and "
         "settings, served by the twins (secrets and URLs are replaced; nothing leaves this "
@@ -179,9 +173,6 @@ def sandbox_simulate_cmd(
     keep: Annotated[Path | None, typer.Option(
         "--keep", metavar="DIR", help="Keep the config, state store and event log here.",
         show_default=False)] = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Rehearse days of orders, stock and product changes against local twins, checking
     every invariant after each simulated day.
@@ -190,8 +181,6 @@ def sandbox_simulate_cmd(
     the passes (orders, refunds, stock moves, hand edits, outages), and prints invariants x days
     with violation counts. Exit 0 only when every invariant held on every day, else 1.
     """
-    common = Common(None, (), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         import json
         import tempfile

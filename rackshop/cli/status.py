@@ -4,33 +4,16 @@
 from __future__ import annotations
 
 from rackshop import console
-from rackshop.cli.common import (
-    Common,
-    ConfigOpt,
-    DebugOpt,
-    LogFormat,
-    LogFormatOpt,
-    ShopOpt,
-    VerboseOpt,
-    load,
-    run,
-)
+from rackshop.cli.common import Common, LogFormat, common_options, load, run
 from rackshop.errors import ExitCode
 
 
-def status_cmd(
-    config: ConfigOpt = None,
-    shop: ShopOpt = None,
-    log_format: LogFormatOpt = None,
-    verbose: VerboseOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@common_options()
+def status_cmd(common: Common) -> None:
     """Show the last runs, open failures, cursors and running jobs from the state store.
 
     Reads only the local state store; calls no API.
     """
-    common = Common(config, tuple(shop or ()), False, log_format, verbose, debug)
-
     def body(c: Common) -> ExitCode:
         from rackshop.runtime import Runtime
         from rackshop.status import collect_status
