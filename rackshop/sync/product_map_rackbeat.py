@@ -1,8 +1,8 @@
 """Pure product transforms Shopify -> Rackbeat (``products.master = "shopify"``): no I/O, no clock.
 
-:func:`rackbeat_product_from_variant` is the one mapping from a Shopify variant to a Rackbeat
-product payload (used by ``sync-products`` and ``init-sync``); :func:`diff_for_rackbeat` compares
-it with the Rackbeat item; :func:`shopify_source_hash` is what the echo hash of this direction
+:func:`rackbeat_fields_from_variant` is the one mapping from a Shopify variant to a Rackbeat
+product (used by ``sync-products`` and ``init-sync``); :func:`diff_for_rackbeat` compares it with
+the Rackbeat item; :func:`shopify_source_hash` is what the echo hash of this direction
 covers.
 """
 
@@ -99,13 +99,47 @@ def rackbeat_fields_from_variant(
     groups: Mapping[str, int] | None = None,
     currency_rate: Decimal = Decimal(1),
 ) -> RackbeatFields:
-    """Like :func:`rackbeat_product_from_variant`, returning Decimals (for diffing).
+    """The Rackbeat product values for one Shopify variant (``.payload()``: the
+    ``POST /products`` body; Decimals, for diffing with :func:`diff_for_rackbeat`).
+
+    This is the one Shopify -> Rackbeat product mapping, shared by ``sync-products`` (Shopify
+    master) and ``init-sync``. A name longer than Rackbeat allows is shortened, see
+    :func:`shorten`.
+
+    * ``number`` = the variant SKU (trimmed). Always set: it is the key.
+    * ``name`` = the product title, plus ``" - "`` and the variant title when the product has
+      several variants (``"Tee - Red / M"``).
+    * ``description`` = the product's ``descriptionHtml`` as plain text (:func:`html_to_text`).
+    * ``sales_price`` = the variant price with VAT removed when the shop's prices include tax and
+      Rackbeat's exclude it (``vat_rate`` in percent; a non-taxable variant's price is taken as
+      is), kept to the fewest decimals that reproduce the Shopify price (:func:`rackbeat_price`).
+    * ``physical`` = ``{"weight", "weight_unit"}``: the inventory item's weight converted to
+      ``weight_unit`` (``kg``, ``g``, ``lb``, ``oz``), 3 decimals.
+    * ``group`` = ``default_group`` (the product group for new items; leave it out of updates so
+      an item's group in Rackbeat is never moved).
 
     Args:
+        product: The Shopify product: a GraphQL/JSONL node with ``title``, ``descriptionHtml`` and
+            ``variantsCount { count }`` (or ``variants { nodes }``), or a :class:`ProductState`.
+        variant: The variant node: ``sku``, ``title``, ``price``, ``taxable``,
+            ``inventoryItem { measurement { weight { value unit } } }``, or a
+            :class:`VariantState`.
+        prices_include_tax: The shop's ``prices_include_tax``.
+        vat_rate: VAT in percent: the Rackbeat group's rate for an existing item, the default
+            group's (or ``products.vat_rate``) for a new one.
+        default_group: The Rackbeat product group number for new items (``None``: leave out).
+        weight_unit: Rackbeat's weight unit (``products.weight_unit``).
+        fields: Which of ``name``, ``description``, ``sales_price``, ``weight`` to fill
+            (``products.shopify_fields``); the number is always set.
+        rackbeat_prices_include_vat: ``rackbeat.prices_include_vat``.
+        variant_count: How many variants the product has, when ``product`` does not say.
         barcode: Carry the variant's barcode (init-sync).
         groups: Rackbeat group numbers by case-folded name: the product type picks the group
             (init-sync); ``None`` puts every item in ``default_group``.
         currency_rate: Units of Rackbeat's base currency per unit of the shop's currency.
+
+    Raises:
+        ValueError: The variant has no SKU, or a weight unit is unknown.
     """
     p = product if isinstance(product, ProductState) else product_state(
         product, [], variant_count=variant_count if variant_count is not None
@@ -145,70 +179,6 @@ def rackbeat_fields_from_variant(
         barcode=(v.barcode or None) if barcode else None,
         notes=(cut,) if cut else (),
     )
-
-
-def rackbeat_product_from_variant(
-    product: Mapping[str, Any] | ProductState,
-    variant: Mapping[str, Any] | VariantState,
-    *,
-    prices_include_tax: bool,
-    vat_rate: Decimal | float | int,
-    default_group: int | None,
-    weight_unit: str,
-    fields: Iterable[str] = ("name", "description", "sales_price", "weight"),
-    rackbeat_prices_include_vat: bool = False,
-    variant_count: int | None = None,
-    barcode: bool = False,
-    groups: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """The Rackbeat product payload for one Shopify variant (``POST /products`` body).
-
-    (``barcode`` and ``groups``: see :func:`rackbeat_fields_from_variant`; a name longer than
-    Rackbeat allows is shortened, see :func:`shorten`.)
-
-    This is the one Shopify -> Rackbeat product mapping, shared by ``sync-products`` (Shopify
-    master) and ``init-sync``.
-
-    * ``number`` = the variant SKU (trimmed). Always set: it is the key.
-    * ``name`` = the product title, plus ``" - "`` and the variant title when the product has
-      several variants (``"Tee - Red / M"``).
-    * ``description`` = the product's ``descriptionHtml`` as plain text (:func:`html_to_text`).
-    * ``sales_price`` = the variant price with VAT removed when the shop's prices include tax and
-      Rackbeat's exclude it (``vat_rate`` in percent; a non-taxable variant's price is taken as
-      is), kept to the fewest decimals that reproduce the Shopify price (:func:`rackbeat_price`).
-    * ``physical`` = ``{"weight", "weight_unit"}``: the inventory item's weight converted to
-      ``weight_unit`` (``kg``, ``g``, ``lb``, ``oz``), 3 decimals.
-    * ``group`` = ``default_group`` (the product group for new items; leave it out of updates so
-      an item's group in Rackbeat is never moved).
-
-    Args:
-        product: The Shopify product: a GraphQL/JSONL node with ``title``, ``descriptionHtml`` and
-            ``variantsCount { count }`` (or ``variants { nodes }``), or a :class:`ProductState`.
-        variant: The variant node: ``sku``, ``title``, ``price``, ``taxable``,
-            ``inventoryItem { measurement { weight { value unit } } }``, or a
-            :class:`VariantState`.
-        prices_include_tax: The shop's ``prices_include_tax``.
-        vat_rate: VAT in percent: the Rackbeat group's rate for an existing item, the default
-            group's (or ``products.vat_rate``) for a new one.
-        default_group: The Rackbeat product group number for new items (``None``: leave out).
-        weight_unit: Rackbeat's weight unit (``products.weight_unit``).
-        fields: Which of ``name``, ``description``, ``sales_price``, ``weight`` to fill
-            (``products.shopify_fields``); the number is always set.
-        rackbeat_prices_include_vat: ``rackbeat.prices_include_vat``.
-        variant_count: How many variants the product has, when ``product`` does not say.
-
-    Returns:
-        A JSON-ready dict (numbers as int/float).
-
-    Raises:
-        ValueError: The variant has no SKU, or a weight unit is unknown.
-    """
-    return rackbeat_fields_from_variant(
-        product, variant, prices_include_tax=prices_include_tax, vat_rate=vat_rate,
-        default_group=default_group, weight_unit=weight_unit, fields=fields,
-        rackbeat_prices_include_vat=rackbeat_prices_include_vat, variant_count=variant_count,
-        barcode=barcode, groups=groups,
-    ).payload()
 
 
 @dataclass(frozen=True)

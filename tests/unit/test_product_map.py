@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from rackshop.config.values import SHOPIFY_FIELDS
 from rackshop.sync.product_map import (
     DesiredShopify,
     PushSettings,
@@ -21,7 +22,6 @@ from rackshop.sync.product_map import (
 from rackshop.sync.product_map_rackbeat import (
     diff_for_rackbeat,
     rackbeat_fields_from_variant,
-    rackbeat_product_from_variant,
     shopify_source_hash,
 )
 from rackshop.sync.product_state import (
@@ -227,28 +227,30 @@ def _product(**over: Any) -> dict[str, Any]:
     return p
 
 
-def test_rackbeat_product_from_variant_single() -> None:
-    body = rackbeat_product_from_variant(_product(), _variant(), prices_include_tax=True,
-                                         vat_rate=25, default_group=1000, weight_unit="kg")
+def test_rackbeat_fields_from_variant_single() -> None:
+    body = rackbeat_fields_from_variant(_product(), _variant(), prices_include_tax=True,
+                                        vat_rate=25, default_group=1000, weight_unit="kg",
+                                        fields=SHOPIFY_FIELDS).payload()
     assert body == {"number": "BOX/12", "name": "Gaveæske",
                     "description": "Æske med 12 stk.\nFlot & solid", "sales_price": 100,
                     "physical": {"weight": 0.5, "weight_unit": "kg"}, "group": 1000}
 
 
-def test_rackbeat_product_from_variant_multi_and_fields() -> None:
+def test_rackbeat_fields_from_variant_multi_and_fields() -> None:
     product = _product(title="Tee", variantsCount={"count": 3})
     variant = _variant(sku=" TEE #3-M ", title="Rød / M", price="10.02")
-    body = rackbeat_product_from_variant(product, variant, prices_include_tax=True, vat_rate=25,
-                                         default_group=None, weight_unit="g",
-                                         fields=("name", "sales_price", "weight"))
+    body = rackbeat_fields_from_variant(product, variant, prices_include_tax=True, vat_rate=25,
+                                        default_group=None, weight_unit="g",
+                                        fields=("name", "sales_price", "weight")).payload()
     assert body == {"number": "TEE #3-M", "name": "Tee - Rød / M", "sales_price": 8.016,
                     "physical": {"weight": 500, "weight_unit": "g"}}
 
 
-def test_rackbeat_product_from_variant_needs_a_sku() -> None:
+def test_rackbeat_fields_from_variant_needs_a_sku() -> None:
     with pytest.raises(ValueError, match="no SKU"):
-        rackbeat_product_from_variant(_product(), _variant(sku="  "), prices_include_tax=True,
-                                      vat_rate=25, default_group=1, weight_unit="kg")
+        rackbeat_fields_from_variant(_product(), _variant(sku="  "), prices_include_tax=True,
+                                     vat_rate=25, default_group=1, weight_unit="kg",
+                                     fields=SHOPIFY_FIELDS)
 
 
 def _rb_item(**over: Any) -> RackbeatItem:
