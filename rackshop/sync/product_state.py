@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rackshop.sync.product_values import dec, sku_key
+from rackshop.sync.product_values import dec, sku_key, split_shared
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,5 @@ def index_skus(products: Iterable[ProductState]) -> SkuIndex:
                 out.without_sku.append((p, v))
                 continue
             holders.setdefault(key, []).append((p, v))
-    for key, pairs in holders.items():
-        if len(pairs) == 1:
-            out.unique[key] = pairs[0]
-        else:
-            out.duplicates[key] = pairs
+    out.unique, out.duplicates = split_shared(holders)
     return out

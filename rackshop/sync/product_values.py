@@ -23,7 +23,9 @@ import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 CENT = Decimal("0.01")
 
@@ -53,7 +55,6 @@ GRAMS_PER_UNIT: dict[str, Decimal] = {
     "lb": Decimal("453.59237"),
     "oz": Decimal("28.349523125"),
 }
-
 
 def dec(value: Any) -> Decimal:
     """A JSON amount (string, int or float) as a Decimal; ``None`` and ``""`` are 0.
@@ -88,6 +89,14 @@ def sku_key(sku: str | None) -> str:
     duplicates.
     """
     return (sku or "").strip().casefold()
+
+
+def split_shared(holders: Mapping[str, list[T]]) -> tuple[dict[str, T], dict[str, list[T]]]:
+    """SKU keys held by one record (key -> that record) apart from the keys several records
+    share (key -> all of them, duplicates that nothing is synced to)."""
+    unique = {key: held[0] for key, held in holders.items() if len(held) == 1}
+    shared = {key: held for key, held in holders.items() if len(held) > 1}
+    return unique, shared
 
 
 def stable_hash(value: Any) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 from rackshop.runtime import Runtime
 from rackshop.store import Store, drop_record_hash, put_record_hash, utcnow
 from rackshop.sync.product_state import ProductState, VariantState
-from rackshop.sync.product_values import sku_key
+from rackshop.sync.product_values import sku_key, split_shared
 
 JOB = "sync-products"
 DUPLICATES_JOB = "sync-products:duplicates"
@@ -247,13 +247,8 @@ class ProductsStore:
                 key = sku_key(v.sku)
                 if key:
                     holders.setdefault(key, {})[v.id] = MappingRow.of(p, v)
-        unique: dict[str, MappingRow] = {}
-        duplicates: dict[str, list[MappingRow]] = {}
-        for key, rows in holders.items():
-            if len(rows) == 1:
-                unique[key] = next(iter(rows.values()))
-            else:
-                duplicates[key] = sorted(rows.values(), key=lambda r: r.variant_id)
+        unique, duplicates = split_shared({key: sorted(rows.values(), key=lambda r: r.variant_id)
+                                           for key, rows in holders.items()})
         self._save_index(idx, unique, duplicates)
         return idx
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rackshop.shopify.bulk import bulk_query_text, run_bulk_query
 from rackshop.shopify.client import ShopifyClient
-from rackshop.sync.product_values import sku_key
+from rackshop.sync.product_values import sku_key, split_shared
 
 #: Items named per Shopify search (``id:1 OR id:2 ...``).
 SEARCH_TERMS = 50
@@ -51,11 +51,7 @@ class ShopView:
                 view.levels[(loc, item.inventory_item_id)] = qty
             if sku_key(item.sku):
                 by_key.setdefault(sku_key(item.sku), []).append(item)
-        for key, listed in by_key.items():
-            if len(listed) == 1:
-                view.unique[key] = listed[0]
-            else:
-                view.duplicates[key] = listed
+        view.unique, view.duplicates = split_shared(by_key)
         return view
 
 

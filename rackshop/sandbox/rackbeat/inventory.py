@@ -33,6 +33,7 @@ from .records import (
     Shipment,
     Stamped,
     Webhook,
+    apply_values,
     iso,
     lookup,
     set_given,
@@ -313,7 +314,7 @@ class InventoryAccount:
         )
         now = self.now()
         item = Item(now, now, self.next_id("item"), number, kind, name, group, sales_price)
-        self._apply_item_fields(item, values)
+        apply_values(item, values, merged="field_values")
         item.components = components
         self.items[item.id] = item
         self._lots_cache = None
@@ -347,7 +348,7 @@ class InventoryAccount:
             item.group = group
         if sales_price is not None:
             item.sales_price = sales_price
-        self._apply_item_fields(item, values)
+        apply_values(item, values, merged="field_values")
         if components is not None:
             item.components = components
             self._lots_cache = None
@@ -409,13 +410,6 @@ class InventoryAccount:
                 int(k): str(val) for k, val in fields.items() if to_int(k) is not None
             }
         return out
-
-    def _apply_item_fields(self, item: Item, values: Mapping[str, Any]) -> None:
-        for key, value in values.items():
-            if key == "field_values":
-                item.field_values.update(value)
-            else:
-                setattr(item, key, value)
 
     def _components(self, v: Validator, lot: Item | None) -> list[Component]:
         lines = v.array("lines") or []

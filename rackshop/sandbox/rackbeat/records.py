@@ -110,6 +110,16 @@ def set_given(record: object, **values: Any) -> None:
             setattr(record, name, value)
 
 
+def apply_values(record: object, values: Mapping[str, Any], *, merged: str) -> None:
+    """Set each attribute from validated payload values; the dict attribute named ``merged``
+    (an item's ``field_values``, a customer's ``address``) is updated key by key, not replaced."""
+    for name, value in values.items():
+        if name == merged:
+            getattr(record, name).update(value)
+        else:
+            setattr(record, name, value)
+
+
 @dataclass
 class Stamped:
     """A record with ``created_at`` and ``updated_at``."""

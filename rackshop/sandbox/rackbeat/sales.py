@@ -17,6 +17,7 @@ from .records import (
     OrderLine,
     Shipment,
     ShipmentLine,
+    apply_values,
     iso,
     lookup,
 )
@@ -49,7 +50,7 @@ class SalesAccount(InventoryAccount):
             number = max([self.customer_number_start - 1, *self.customers]) + 1
         now = self.now()
         cust = Customer(now, now, self.next_id("customer"), number, name)
-        self._apply_customer_fields(cust, values)
+        apply_values(cust, values, merged="address")
         self.customers[number] = cust
         self._emit_key("customer.created", number)
         return cust
@@ -63,7 +64,7 @@ class SalesAccount(InventoryAccount):
         v.check()
         if name is not None:
             cust.name = name
-        self._apply_customer_fields(cust, values)
+        apply_values(cust, values, merged="address")
         self._touch(cust)
         self._emit_key("customer.updated", cust.number)
         return cust
@@ -126,13 +127,6 @@ class SalesAccount(InventoryAccount):
         if discount is not None:
             out["general_discount_percentage"] = discount
         return out
-
-    def _apply_customer_fields(self, cust: Customer, values: Mapping[str, Any]) -> None:
-        for key, value in values.items():
-            if key == "address":
-                cust.address.update(value)
-            else:
-                setattr(cust, key, value)
 
     def customer_json(self, cust: Customer) -> JSON:
         """A customer as the API shows it (``name`` and ``company_name`` both)."""

@@ -224,18 +224,8 @@ def _m_deactivate(_: Any, info: GraphQLResolveInfo, inventoryLevelId: str) -> An
         level["updatedAt"] = shop.touch(item)
         return {"userErrors": []}
 
-    return idempotent(info, {"inventoryLevelId": inventoryLevelId}, run, _mismatch_userErrors)
-
-
-def _mismatch_userErrors() -> dict[str, Any]:
-    return {
-        "userErrors": [
-            user_error(
-                None,
-                "The idempotency key was already used for a request with different parameters.",
-            )
-        ]
-    }
+    return idempotent(info, {"inventoryLevelId": inventoryLevelId}, run,
+                      _mismatch_payload({}, code=None))
 
 
 def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> Any:

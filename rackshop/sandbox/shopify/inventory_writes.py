@@ -231,7 +231,11 @@ def apply_moves(
     return {"inventoryAdjustmentGroup": group, "userErrors": []}
 
 
-def _mismatch_payload(extra: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+def _mismatch_payload(extra: dict[str, Any], *, code: str | None =
+                      "IDEMPOTENCY_KEY_PARAMETER_MISMATCH") -> Callable[[], dict[str, Any]]:
+    """The answer to a reused idempotency key with other arguments (``code=None`` for a payload
+    whose userErrors are plain ``UserError``s, which have no code)."""
+
     def make() -> dict[str, Any]:
         return {
             **extra,
@@ -239,7 +243,7 @@ def _mismatch_payload(extra: dict[str, Any]) -> Callable[[], dict[str, Any]]:
                 user_error(
                     None,
                     "The idempotency key was already used for a request with different parameters.",
-                    "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
+                    code,
                 )
             ],
         }

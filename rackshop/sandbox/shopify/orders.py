@@ -565,12 +565,18 @@ def cancel_order(
     return _job(shop), []
 
 
-def _fulfillment_order(shop: ShopState, gid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _in_orders(shop: ShopState, key: str, gid: str
+               ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The record ``gid`` of an order's list ``key`` (``fulfillments``...), with its order."""
     for order in shop.orders.values():
-        for fo in order["fulfillmentOrders"]:
-            if fo["id"] == gid:
-                return order, fo
+        for record in order[key]:
+            if record["id"] == gid:
+                return order, record
     return None
+
+
+def _fulfillment_order(shop: ShopState, gid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    return _in_orders(shop, "fulfillmentOrders", gid)
 
 
 def create_fulfillment(
@@ -639,11 +645,7 @@ def create_fulfillment(
 
 
 def _find_fulfillment(shop: ShopState, gid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    for order in shop.orders.values():
-        for f in order["fulfillments"]:
-            if f["id"] == gid:
-                return order, f
-    return None
+    return _in_orders(shop, "fulfillments", gid)
 
 
 def create_refund(
