@@ -6,6 +6,8 @@ Routes (several shops on one server, each under ``/shops/{shop}``):
   (``X-Shopify-Access-Token``).
 * ``POST /shops/{shop}/admin/oauth/access_token`` — the client-credentials grant.
 * ``GET /shops/{shop}/bulk/{n}.jsonl`` — a bulk operation's result file.
+* ``POST /shops/{shop}/staged-uploads/`` — the upload target ``stagedUploadsCreate`` hands out
+  (multipart form, as Shopify's signed storage form; ``bulk_mutation.py``).
 
 A GraphQL request goes through the same steps as at Shopify: parse, validate against the twin's
 schema (a subset of the real 2026-07 schema; errors in Shopify's shapes and codes), coerce the
@@ -44,6 +46,7 @@ from graphql.execution.executor import Executor
 from ..base import Clock, Request, RequestInfo, Response, TwinApp, json_response
 from . import (
     bulk,
+    bulk_mutation,
     catalog,
     catalog_schema,
     consistency,
@@ -101,6 +104,7 @@ def build_twin_schema(*, resolvers: bool = True) -> GraphQLSchema:
         catalog_schema.register(schema)
         owner_writes.register(schema)
         bulk.register(schema)
+        bulk_mutation.register(schema)
         webhooks.register(schema)
         contract_admin.register(schema)  # issue 16: currentAppInstallation
         inventory_ops.register(schema)
@@ -495,6 +499,8 @@ class ShopifyTwin(TwinApp):
             return RequestInfo("POST /admin/oauth/access_token", "write", shop)
         if len(seg) == 4 and seg[2] == "bulk":
             return RequestInfo("GET /bulk/{id}.jsonl", "read", shop)
+        if len(seg) == 3 and seg[2] == bulk_mutation.UPLOAD_PATH:
+            return RequestInfo("POST /staged-uploads", "write", shop)
         return RequestInfo(
             f"{req.method} {req.path}", "read" if req.method == "GET" else "write", shop
         )
@@ -571,6 +577,10 @@ class ShopifyTwin(TwinApp):
             if data is None:
                 return json_response(404, {"errors": "Not Found"})
             return Response(200, data, {"Content-Type": "application/jsonl"})
+        if rest == [bulk_mutation.UPLOAD_PATH] and req.method == "POST":
+            status, answer, ctype = bulk_mutation.upload(
+                shop, req.header("Content-Type") or "", req.body)
+            return Response(status, answer, {"Content-Type": ctype})
         return json_response(404, {"errors": "Not Found"})
 
     def _authorized(self, shop: ShopState, token: str | None) -> bool:
@@ -745,6 +755,12 @@ class ShopifyTwin(TwinApp):
         if extensions:
             out["extensions"] = extensions
         return 200, out, None
+
+    def run_graphql(self, shop: ShopState, body: Mapping[str, Any], *, api_version: str,
+                    base_url: str) -> dict[str, Any]:
+        """One request for ``shop``, uncharged (a bulk mutation's line); the answer's body."""
+        return self._graphql(shop, body, api_version=api_version, charge=False,
+                             base_url=base_url)[1]
 
     @staticmethod
     def _cost(requested: int, actual: int | None, bucket: Bucket) -> dict[str, Any]:

@@ -37,6 +37,9 @@ from .state import Context, ShopState, bulk_mode, gid_number, set_resolvers
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 TERMINAL = ("COMPLETED", "CANCELED", "FAILED", "EXPIRED")
 MAX_CONNECTIONS = 5
+#: Operations of one type a shop runs at once: five from API version 2026-01, one before
+#: (shopify.dev "Bulk import data with the GraphQL Admin API" and the bulk query guide).
+CONCURRENT_OPERATIONS = 5
 MAX_DEPTH = 2
 
 
@@ -329,6 +332,12 @@ def run_to_jsonl(ctx: Context, doc: DocumentNode) -> tuple[bytes, int, int, list
 # -- operation lifecycle ----------------------------------------------------------------------
 
 
+def _run(ctx: Context, op: dict[str, Any], doc: DocumentNode) -> tuple[bytes, int, int, list[str]]:
+    """Run an operation's work: a query over everything, or a mutation's lines (its ``_run``)."""
+    runner = op.get("_run")
+    return runner(ctx, op, doc) if runner is not None else run_to_jsonl(ctx, doc)
+
+
 def _complete(ctx: Context, op: dict[str, Any]) -> None:
     shop = ctx.shop
     doc = op.pop("_doc", None) or parse(op["query"])
@@ -340,7 +349,7 @@ def _complete(ctx: Context, op: dict[str, Any]) -> None:
         op.pop("_result", None)
         body, objects, roots, errors = b"", 0, 0, []
     else:
-        body, objects, roots, errors = op.pop("_result", None) or run_to_jsonl(ctx, doc)
+        body, objects, roots, errors = op.pop("_result", None) or _run(ctx, op, doc)
     op["completedAt"] = shop.now_iso()
     op["objectCount"] = str(objects)
     op["rootObjectCount"] = str(roots)
@@ -385,7 +394,7 @@ def _advance_in_time(ctx: Context, op: dict[str, Any]) -> None:
         return  # still CREATED
     if "_result" not in op:  # starts running: what it will count
         doc = op.get("_doc") or parse(op["query"])
-        op["_result"] = run_to_jsonl(ctx, doc)
+        op["_result"] = _run(ctx, op, doc)
     _, objects, roots, _ = op["_result"]
     running_from, done_at = consistency.bulk_schedule(settings, op["_started"], objects)
     if now >= done_at:
@@ -434,14 +443,23 @@ def jsonl_for(shop: ShopState, number: int) -> bytes | None:
 
 def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: bool = False) -> Any:
     ctx = ctx_of(info)
-    shop = ctx.shop
     errors, doc = validate_inner_query(info.schema, query)
     if errors:
         return {"bulkOperation": None, "userErrors": errors}
-    limit = MAX_CONNECTIONS if ctx.version_at_least("2026-01") else 1
+    busy = in_progress(ctx, "QUERY")
+    if busy:
+        return {"bulkOperation": None, "userErrors": [busy]}
+    return {"bulkOperation": new_operation(ctx, "QUERY", query, doc), "userErrors": []}
+
+
+def in_progress(ctx: Context, kind: str) -> dict[str, Any] | None:
+    """The ``OPERATION_IN_PROGRESS`` userError when the shop already runs as many operations of
+    ``kind`` (``QUERY`` / ``MUTATION``) as the API version allows (five from 2026-01, else one),
+    else ``None``. Operations nobody polls finish in the background first, as at Shopify."""
+    shop = ctx.shop
+    limit = CONCURRENT_OPERATIONS if ctx.version_at_least("2026-01") else 1
     for old in shop.bulk_operations.values():
-        # Operations nobody polls still finish in the background, as at Shopify.
-        if old["type"] != "QUERY" or old["status"] not in ACTIVE:
+        if old["type"] != kind or old["status"] not in ACTIVE:
             continue
         if ctx.twin.consistency.enabled:
             _advance_in_time(ctx, old)
@@ -453,24 +471,26 @@ def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: boo
     running = [
         op
         for op in shop.bulk_operations.values()
-        if op["type"] == "QUERY" and op["status"] in ACTIVE
+        if op["type"] == kind and op["status"] in ACTIVE
     ]
-    if len(running) >= limit:
-        ids = ", ".join(op["id"] for op in running)
-        return {
-            "bulkOperation": None,
-            "userErrors": [
-                user_error(
-                    None,
-                    f"A bulk query operation for this app and shop is already in progress: {ids}.",
-                    "OPERATION_IN_PROGRESS",
-                )
-            ],
-        }
+    if len(running) < limit:
+        return None
+    ids = ", ".join(op["id"] for op in running)
+    return user_error(
+        None,
+        f"A bulk {kind.lower()} operation for this app and shop is already in progress: {ids}.",
+        "OPERATION_IN_PROGRESS",
+    )
+
+
+def new_operation(ctx: Context, kind: str, text: str, doc: DocumentNode | None,
+                  **extra: Any) -> dict[str, Any]:
+    """A new operation of ``kind`` (``CREATED``), kept in the shop."""
+    shop = ctx.shop
     op: dict[str, Any] = {
         "id": shop.new_gid("BulkOperation"),
         "status": "CREATED",
-        "type": "QUERY",
+        "type": kind,
         "errorCode": None,
         "createdAt": shop.now_iso(),
         "completedAt": None,
@@ -479,15 +499,16 @@ def _m_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects: boo
         "fileSize": None,
         "url": None,
         "partialDataUrl": None,
-        "query": query,
+        "query": text,
         "_polls": 0,
         "_started": ctx.twin.clock.now(),
         "_last_request": ctx.request_no,
         "_born": ctx.request_no,
         "_doc": doc,
+        **extra,
     }
     shop.bulk_operations[op["id"]] = op
-    return {"bulkOperation": op, "userErrors": []}
+    return op
 
 
 def _m_cancel(_: Any, info: GraphQLResolveInfo, id: str) -> Any:

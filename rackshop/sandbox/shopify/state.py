@@ -176,6 +176,12 @@ class TwinHost(Protocol):
         """Wall-clock seconds for timestamps."""
         ...
 
+    def run_graphql(self, shop: ShopState, body: Mapping[str, Any], *, api_version: str,
+                    base_url: str) -> dict[str, Any]:
+        """Run one GraphQL request for ``shop`` without charging its bucket (a bulk mutation's
+        line); returns the answer's body."""
+        ...
+
     def _add_location(self, shop: ShopState, name: str) -> dict[str, Any]: ...
 
 
@@ -224,6 +230,8 @@ class ShopState:
     adjustment_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: stagedUploadPath -> {signature, data (None until uploaded), limit, mime} (bulk_mutation.py)
+    staged_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhook_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     publications: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
