@@ -147,6 +147,12 @@ def user_error(field: list[str] | None, message: str, code: str | None = None) -
     return err
 
 
+def does_not_exist(what: str, **payload: Any) -> dict[str, Any]:
+    """The answer of a mutation whose ``id`` names no record: the payload's fields (``None``)
+    and the user error ``"<what> does not exist"`` on ``id``."""
+    return {**payload, "userErrors": [user_error(["id"], f"{what} does not exist")]}
+
+
 def input_dict(x: Any) -> dict[str, Any]:
     """An input object as a dict (graphql-core gives dicts; be lenient with ``None``)."""
     return dict(x) if isinstance(x, dict) else {}

@@ -16,6 +16,7 @@ from .catalog import (
     _product_variants,
     _sorter,
     ctx_of,
+    does_not_exist,
     input_dict,
     inventory_quantity,
     item_fields,
@@ -65,11 +66,7 @@ def _m_publishable_publish(
     shop = ctx_of(info).shop
     p = shop.products.get(id)
     if p is None:
-        return {
-            "publishable": None,
-            "shop": shop_record(shop),
-            "userErrors": [user_error(["id"], "Resource does not exist")],
-        }
+        return does_not_exist("Resource", publishable=None, shop=shop_record(shop))
     pubs = publications(shop)
     errors = []
     for i, entry in enumerate(input):

@@ -15,6 +15,7 @@ from .catalog import (
     apply_item_input,
     ctx_of,
     delete_variant,
+    does_not_exist,
     handle_owner,
     input_dict,
     money,
@@ -99,7 +100,7 @@ def _m_product_update(
     elif data.get("id"):
         target = shop.products.get(data["id"])
     if target is None:
-        return {"product": None, "userErrors": [user_error(["id"], "Product does not exist")]}
+        return does_not_exist("Product", product=None)
     handle = None
     errs: list[dict[str, Any]] = []
     if data.get("handle") is not None:
@@ -130,11 +131,7 @@ def _m_product_delete(
     shop = ctx_of(info).shop
     p = shop.products.get(input_dict(input).get("id", ""))
     if p is None:
-        return {
-            "deletedProductId": None,
-            "shop": shop_record(shop),
-            "userErrors": [user_error(["id"], "Product does not exist")],
-        }
+        return does_not_exist("Product", deletedProductId=None, shop=shop_record(shop))
     for vg in list(p["variantIds"]):
         v = shop.variants.get(vg)
         if v is not None:
@@ -649,10 +646,7 @@ def _m_item_update(_: Any, info: GraphQLResolveInfo, id: str, input: dict[str, A
     shop = ctx_of(info).shop
     item = shop.inventory_items.get(id)
     if item is None:
-        return {
-            "inventoryItem": None,
-            "userErrors": [user_error(["id"], "Inventory item does not exist")],
-        }
+        return does_not_exist("Inventory item", inventoryItem=None)
     apply_item_input(shop, item, input_dict(input))
     variant = shop.variants.get(item["variantId"])
     if variant is not None:

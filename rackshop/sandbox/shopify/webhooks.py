@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from . import search
-from .catalog import ctx_of, paged, run_search, stamp_fields, user_error
+from .catalog import ctx_of, does_not_exist, paged, run_search, stamp_fields, user_error
 from .state import ShopState, TwinHost, gid_number, set_resolvers
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -183,10 +183,7 @@ def _m_update(
     shop = ctx_of(info).shop
     sub = shop.webhook_subscriptions.get(id)
     if sub is None:
-        return {
-            "webhookSubscription": None,
-            "userErrors": [user_error(["id"], "Webhook subscription does not exist")],
-        }
+        return does_not_exist("Webhook subscription", webhookSubscription=None)
     data = dict(webhookSubscription)
     errs: list[dict[str, Any]] = []
     uri = _subscription_input(data)
@@ -214,10 +211,7 @@ def _m_update(
 def _m_delete(_: Any, info: GraphQLResolveInfo, id: str) -> Any:
     shop = ctx_of(info).shop
     if shop.webhook_subscriptions.pop(id, None) is None:
-        return {
-            "deletedWebhookSubscriptionId": None,
-            "userErrors": [user_error(["id"], "Webhook subscription does not exist")],
-        }
+        return does_not_exist("Webhook subscription", deletedWebhookSubscriptionId=None)
     return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
 
