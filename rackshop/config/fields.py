@@ -138,6 +138,16 @@ def _checked(test: Callable[[str], str | None]) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _matching(pattern: re.Pattern[str], problem: Callable[[str], str]) -> AfterValidator:
+    """A validator of text that ``pattern`` must match whole; ``problem`` words a bad value."""
+    return _checked(lambda value: None if pattern.fullmatch(value) else problem(value))
+
+
+def _pattern_schema(pattern: re.Pattern[str]) -> WithJsonSchema:
+    """The JSON Schema of text that matches ``pattern`` (anchored with ``^...$``)."""
+    return WithJsonSchema({"type": "string", "pattern": pattern.pattern})
+
+
 # ----------------------------------------------------------------------------------------------
 # Text.
 
@@ -222,9 +232,7 @@ def _host(value: str) -> str | None:
 ListenHost = Annotated[Text, _checked(_host)]
 
 
-def _shop_name(value: str) -> str | None:
-    if SHOP_NAME_RE.fullmatch(value):
-        return None
+def _shop_name_problem(value: str) -> str:
     fixed = re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-")[:40] or "shop"
     return (
         f"{short(value)} is not a valid shop name: use 1 to 40 lower-case "
@@ -232,8 +240,8 @@ def _shop_name(value: str) -> str | None:
     )
 
 
-ShopName = Annotated[Text, _checked(_shop_name), WithJsonSchema(
-    {"type": "string", "pattern": SHOP_NAME_RE.pattern})]
+ShopName = Annotated[Text, _matching(SHOP_NAME_RE, _shop_name_problem),
+                     _pattern_schema(SHOP_NAME_RE)]
 
 
 def _api_version(value: str) -> str | None:
@@ -260,9 +268,7 @@ ShopifyTag = Annotated[Text, _checked(_tag), WithJsonSchema(
     {"type": "string", "maxLength": 40, "pattern": "^[^,]+$"})]
 
 
-def _currency(value: str) -> str | None:
-    if CURRENCY_RE.fullmatch(value):
-        return None
+def _currency_problem(value: str) -> str:
     fix = f'; write currency = "{value.upper()}"' if CURRENCY_RE.fullmatch(value.upper()) else ""
     return (
         f"{short(value)} is not an ISO 4217 currency code (three "
@@ -270,21 +276,18 @@ def _currency(value: str) -> str | None:
     )
 
 
-Currency = Annotated[Text, _checked(_currency), WithJsonSchema(
-    {"type": "string", "pattern": CURRENCY_RE.pattern})]
+Currency = Annotated[Text, _matching(CURRENCY_RE, _currency_problem),
+                     _pattern_schema(CURRENCY_RE)]
 
 
-def _locale(value: str) -> str | None:
-    if LOCALE_RE.fullmatch(value):
-        return None
+def _locale_problem(value: str) -> str:
     return (
         f"{short(value)} is not a locale: write a language code such as "
         '"da" or "sv", optionally with a country, "da_DK"'
     )
 
 
-Locale = Annotated[Text, _checked(_locale), WithJsonSchema(
-    {"type": "string", "pattern": LOCALE_RE.pattern})]
+Locale = Annotated[Text, _matching(LOCALE_RE, _locale_problem), _pattern_schema(LOCALE_RE)]
 
 
 def location_problem(key: str) -> str | None:
@@ -308,20 +311,18 @@ ShopifyLocation = Annotated[
     Hint(expected="a Shopify location name or gid (a quoted string)"),
 ]
 
-_FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def _shipment_field(value: str) -> str | None:
-    if _FIELD_PATH.fullmatch(value):
-        return None
+def _shipment_field_problem(value: str) -> str:
     return (
         f"{short(value)} is not a field of a Rackbeat shipment: give "
         'its name, or a dotted path such as "delivery.tracking_number"'
     )
 
 
-ShipmentField = Annotated[Text, _checked(_shipment_field), WithJsonSchema(
-    {"type": "string", "pattern": f"^{_FIELD_PATH.pattern}$"})]
+ShipmentField = Annotated[Text, _matching(_FIELD_PATH, _shipment_field_problem),
+                          _pattern_schema(_FIELD_PATH)]
 
 
 def _url_template(value: str) -> str | None:
