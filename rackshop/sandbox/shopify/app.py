@@ -23,7 +23,6 @@ import functools
 import re
 import secrets
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ from .graphql_errors import (
     validation_errors,
 )
 from .input_checks import coerce_variables, oversized_inputs
-from .state import PLANS, Bucket, Context, ShopState, wall_clock
+from .state import PLANS, Bucket, Context, SchemaMemo, ShopState, wall_clock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Mutations that change no shop data (a bulk query reads): the request log counts them as reads.
@@ -152,20 +151,13 @@ def _operation_label(query: str, op_name: str | None) -> tuple[str, str]:
     write = op.operation.value == "mutation" and not set(names) <= READ_ONLY_MUTATIONS
     return f"{op.operation.value} {','.join(names)}", "write" if write else "read"
 
-_VALIDATED: weakref.WeakKeyDictionary[GraphQLSchema, dict[str, list[dict[str, Any]]]] = (
-    weakref.WeakKeyDictionary()
-)
+_VALIDATED: SchemaMemo[list[dict[str, Any]]] = SchemaMemo(4096)
 
 
 def _validated(schema: GraphQLSchema, query: str, doc: DocumentNode) -> list[dict[str, Any]]:
     """``validation_errors`` memoised by (schema, query text): validation depends on nothing
     else, and is most of the cost of a small request."""
-    known = _VALIDATED.setdefault(schema, {})
-    errors = known.get(query)
-    if errors is None:
-        errors = validation_errors(schema, doc)
-        if len(known) < 4096:
-            known[query] = errors
+    errors = _VALIDATED.get(schema, query, lambda: validation_errors(schema, doc))
     return [dict(e) for e in errors]
 
 

@@ -11,7 +11,6 @@ is served at ``GET /shops/{shop}/bulk/{n}.jsonl`` on the twin's own server.
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any
 
 from graphql import (
@@ -32,7 +31,7 @@ from . import consistency, contract_admin, scopes, search
 from .catalog import ctx_of, run_search, user_error
 from .cost import _unwrap, is_connection_type, selected_fields
 from .graphql_errors import parse_error_message, validation_errors
-from .state import Context, ShopState, bulk_mode, gid_number, set_resolvers
+from .state import Context, SchemaMemo, ShopState, bulk_mode, gid_number, set_resolvers
 
 ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 TERMINAL = ("COMPLETED", "CANCELED", "FAILED", "EXPIRED")
@@ -124,9 +123,7 @@ def _collect(
             )
 
 
-_CHECKED: weakref.WeakKeyDictionary[
-    GraphQLSchema, dict[str, tuple[list[dict[str, Any]], DocumentNode | None]]
-] = weakref.WeakKeyDictionary()
+_CHECKED: SchemaMemo[tuple[list[dict[str, Any]], DocumentNode | None]] = SchemaMemo(256)
 
 
 def validate_inner_query(
@@ -137,12 +134,7 @@ def validate_inner_query(
     Memoised per schema and query text: a client sends the same few bulk queries every pass,
     and checking one (parse, walk, schema validation) cost more than running a small one.
     """
-    known = _CHECKED.setdefault(schema, {})
-    found = known.get(text)
-    if found is None:
-        found = _check_inner_query(schema, text)
-        if len(known) < 256:
-            known[text] = found
+    found = _CHECKED.get(schema, text, lambda: _check_inner_query(schema, text))
     return [dict(e) for e in found[0]], found[1]
 
 

@@ -19,11 +19,12 @@ import contextvars
 import json
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, value_from_ast_untyped
 
@@ -83,6 +84,30 @@ def gid_number(gid: Any) -> int:
 def iso(ts: float) -> str:
     """ISO-8601 UTC with a ``Z``, second resolution, as Shopify prints ``DateTime``."""
     return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+V = TypeVar("V")
+
+
+class SchemaMemo(Generic[V]):
+    """What was worked out from a query text against a schema, kept per schema (at most
+    ``limit`` texts each): clients send the same few documents over and over, and parsing and
+    validating one costs more than answering a small one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._known: weakref.WeakKeyDictionary[GraphQLSchema, dict[str, V]] = (
+            weakref.WeakKeyDictionary())
+
+    def get(self, schema: GraphQLSchema, text: str, work_out: Callable[[], V]) -> V:
+        """The memoised value for ``text``, worked out (and kept, while there is room) once."""
+        known = self._known.setdefault(schema, {})
+        found = known.get(text)
+        if found is None:
+            found = work_out()
+            if len(known) < self.limit:
+                known[text] = found
+        return found
 
 
 class Bucket:
