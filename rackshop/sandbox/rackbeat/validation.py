@@ -14,12 +14,14 @@ Two shapes of 422 exist (see ``docs/sandbox-rackbeat.md``):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 JSON = dict[str, Any]
+
+N = TypeVar("N", int, float)
 
 INVALID_MESSAGE = "The given data was invalid."
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -186,11 +188,32 @@ class Validator:
         max_value: float | None = None,
     ) -> float | None:
         """A number (numeric strings are accepted, as Laravel's ``numeric`` rule does)."""
+        return self._numeric(key, to_number, "a number", required=required,
+                             min_value=min_value, gt=gt, max_value=max_value)
+
+    def integer(
+        self, key: str, *, required: bool = False, min_value: int | None = None
+    ) -> int | None:
+        """An integer (integral numbers and digit strings are accepted)."""
+        return self._numeric(key, to_int, "an integer", required=required, min_value=min_value)
+
+    def _numeric(
+        self,
+        key: str,
+        convert: Callable[[Any], N | None],
+        kind: str,
+        *,
+        required: bool,
+        min_value: float | None = None,
+        gt: float | None = None,
+        max_value: float | None = None,
+    ) -> N | None:
+        """``key`` as ``convert`` reads it (``kind`` names it in the message), within range."""
         if self._missing(key, required):
             return None
-        value = to_number(self.data[key])
+        value = convert(self.data[key])
         if value is None:
-            self.fail(key, "The {attr} must be a number.")
+            self.fail(key, f"The {{attr}} must be {kind}.")
             return None
         if min_value is not None and value < min_value:
             self.fail(key, f"The {{attr}} must be at least {_num_text(min_value)}.")
@@ -200,21 +223,6 @@ class Validator:
             return None
         if max_value is not None and value > max_value:
             self.fail(key, f"The {{attr}} may not be greater than {_num_text(max_value)}.")
-            return None
-        return value
-
-    def integer(
-        self, key: str, *, required: bool = False, min_value: int | None = None
-    ) -> int | None:
-        """An integer (integral numbers and digit strings are accepted)."""
-        if self._missing(key, required):
-            return None
-        value = to_int(self.data[key])
-        if value is None:
-            self.fail(key, "The {attr} must be an integer.")
-            return None
-        if min_value is not None and value < min_value:
-            self.fail(key, f"The {{attr}} must be at least {min_value}.")
             return None
         return value
 
@@ -261,20 +269,22 @@ class Validator:
 
     def obj(self, key: str) -> Mapping[str, Any] | None:
         """A nested JSON object (or ``None``)."""
-        if not self.has(key):
-            return None
-        value = self.data[key]
-        if not isinstance(value, Mapping):
-            self.fail(key, "The {attr} must be an array.")
-            return None
+        value: Mapping[str, Any] | None = self._php_array(key, Mapping, given=self.has(key))
         return value
 
     def array(self, key: str, *, required: bool = False) -> list[Any] | None:
         """A JSON array (or ``None``)."""
-        if self._missing(key, required):
+        value: list[Any] | None = self._php_array(key, list,
+                                                  given=not self._missing(key, required))
+        return value
+
+    def _php_array(self, key: str, kind: type, *, given: bool) -> Any:
+        """Laravel's ``array`` rule, which a JSON object and a JSON array both pass in PHP;
+        here each is asked for as its own ``kind``."""
+        if not given:
             return None
         value = self.data[key]
-        if not isinstance(value, list):
+        if not isinstance(value, kind):
             self.fail(key, "The {attr} must be an array.")
             return None
         return value
