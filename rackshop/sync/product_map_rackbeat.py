@@ -4,6 +4,21 @@
 product (used by ``sync-products`` and ``init-sync``); :func:`diff_for_rackbeat` compares it with
 the Rackbeat item; :func:`shopify_source_hash` is what the echo hash of this direction
 covers.
+
+The mapping, field by field:
+
+* ``number`` = the variant SKU (trimmed). Always set: it is the key.
+* ``name`` = the product title, plus ``" - "`` and the variant title when the product has
+  several variants (``"Tee - Red / M"``); a name longer than Rackbeat allows is shortened
+  (:func:`shorten`).
+* ``description`` = the product's ``descriptionHtml`` as plain text (:func:`html_to_text`).
+* ``sales_price`` = the variant price with VAT removed when the shop's prices include tax and
+  Rackbeat's exclude it (``vat_rate`` in percent; a non-taxable variant's price is taken as
+  is), kept to the fewest decimals that reproduce the Shopify price (:func:`rackbeat_price`).
+* ``physical`` = ``{"weight", "weight_unit"}``: the inventory item's weight converted to
+  ``weight_unit`` (``kg``, ``g``, ``lb``, ``oz``), 3 decimals.
+* ``group`` = ``default_group`` (the product group for new items; leave it out of updates so
+  an item's group in Rackbeat is never moved).
 """
 
 from __future__ import annotations
@@ -100,23 +115,8 @@ def rackbeat_fields_from_variant(
     currency_rate: Decimal = Decimal(1),
 ) -> RackbeatFields:
     """The Rackbeat product values for one Shopify variant (``.payload()``: the
-    ``POST /products`` body; Decimals, for diffing with :func:`diff_for_rackbeat`).
-
-    This is the one Shopify -> Rackbeat product mapping, shared by ``sync-products`` (Shopify
-    master) and ``init-sync``. A name longer than Rackbeat allows is shortened, see
-    :func:`shorten`.
-
-    * ``number`` = the variant SKU (trimmed). Always set: it is the key.
-    * ``name`` = the product title, plus ``" - "`` and the variant title when the product has
-      several variants (``"Tee - Red / M"``).
-    * ``description`` = the product's ``descriptionHtml`` as plain text (:func:`html_to_text`).
-    * ``sales_price`` = the variant price with VAT removed when the shop's prices include tax and
-      Rackbeat's exclude it (``vat_rate`` in percent; a non-taxable variant's price is taken as
-      is), kept to the fewest decimals that reproduce the Shopify price (:func:`rackbeat_price`).
-    * ``physical`` = ``{"weight", "weight_unit"}``: the inventory item's weight converted to
-      ``weight_unit`` (``kg``, ``g``, ``lb``, ``oz``), 3 decimals.
-    * ``group`` = ``default_group`` (the product group for new items; leave it out of updates so
-      an item's group in Rackbeat is never moved).
+    ``POST /products`` body; Decimals, for diffing with :func:`diff_for_rackbeat`): the one
+    Shopify -> Rackbeat product mapping, field by field in the module's docstring.
 
     Args:
         product: The Shopify product: a GraphQL/JSONL node with ``title``, ``descriptionHtml`` and
