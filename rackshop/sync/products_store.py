@@ -269,24 +269,33 @@ class ProductsStore:
         """Record one variant rackshop created or whose SKU it rewrote."""
         idx = self.index(shop)
         unique = dict(idx.unique)
-        for key, old in list(unique.items()):
+        touched = {row.key}
+        for key, old in idx.unique.items():
             if old.variant_id == row.variant_id:
                 del unique[key]
+                touched.add(key)
         unique[row.key] = row
-        self._save_index(idx, unique, dict(idx.duplicates))
+        # Only the rows of this variant and SKU can differ: a first push records thousands of
+        # products one by one, and comparing the whole index each time made that quadratic.
+        self._save_index(idx, unique, dict(idx.duplicates), touched)
 
     def _save_index(self, idx: ShopIndex, unique: dict[str, MappingRow],
-                    duplicates: dict[str, list[MappingRow]]) -> None:
+                    duplicates: dict[str, list[MappingRow]],
+                    touched: set[str] | None = None) -> None:
+        """Write the differences between the index and ``unique``/``duplicates`` (only the keys
+        in ``touched``, when the caller knows the others are unchanged)."""
         db = self._writable()
         if db is not None:
             now = utcnow()
             with db.transaction() as c:
-                for key, old in idx.unique.items():
+                for key in idx.unique if touched is None else touched & idx.unique.keys():
+                    old = idx.unique[key]
                     new = unique.get(key)
                     if new is None or new.sku != old.sku:
                         c.execute("DELETE FROM mappings WHERE shop = ? AND sku = ?",
                                   (idx.shop, old.sku))
-                for key, row in unique.items():
+                for key in unique if touched is None else touched & unique.keys():
+                    row = unique[key]
                     if idx.unique.get(key) == row:
                         continue
                     c.execute(

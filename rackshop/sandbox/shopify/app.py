@@ -446,13 +446,9 @@ class ShopifyTwin(TwinApp):
     ) -> dict[str, Any]:
         """Run GraphQL in-process for a shop (no auth, no cost, no bucket)."""
         with self.lock:
-            _, body, _ = self._graphql(
-                self.shop(shop),
-                {"query": query, "variables": dict(variables or {})},
-                api_version=api_version,
-                charge=False,
-            )
-            return body
+            return self.run_graphql(self.shop(shop),
+                                    {"query": query, "variables": dict(variables or {})},
+                                    api_version=api_version)
 
     def seed(self, params: Mapping[str, Any]) -> Any:
         """Load seed data via :func:`rackshop.sandbox.seed.seed_shopify`."""
@@ -681,7 +677,8 @@ class ShopifyTwin(TwinApp):
         refusals = scopes.refused(narrowed, doc, op) if narrowed is not None else []
         if refusals:
             return 200, scopes.denied_answer(doc, op, refusals), "access denied"
-        requested = cost.requested_cost(self.schema, doc, raw_vars, op_name)
+        # An uncharged request (a bulk mutation's line) draws nothing: no cost to work out.
+        requested = cost.requested_cost(self.schema, doc, raw_vars, op_name) if charge else 0
         bucket = shop.bucket
         assert bucket is not None
         if charge and requested > cost.MAX_QUERY_COST:
@@ -749,8 +746,9 @@ class ShopifyTwin(TwinApp):
         return 200, out, None
 
     def run_graphql(self, shop: ShopState, body: Mapping[str, Any], *, api_version: str,
-                    base_url: str) -> dict[str, Any]:
-        """One request for ``shop``, uncharged (a bulk mutation's line); the answer's body."""
+                    base_url: str | None = None) -> dict[str, Any]:
+        """One request for ``shop``, uncharged (a bulk mutation's line, a test's query); the
+        answer's body."""
         return self._graphql(shop, body, api_version=api_version, charge=False,
                              base_url=base_url)[1]
 

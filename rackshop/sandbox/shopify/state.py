@@ -202,7 +202,7 @@ class TwinHost(Protocol):
         ...
 
     def run_graphql(self, shop: ShopState, body: Mapping[str, Any], *, api_version: str,
-                    base_url: str) -> dict[str, Any]:
+                    base_url: str | None = None) -> dict[str, Any]:
         """Run one GraphQL request for ``shop`` without charging its bucket (a bulk mutation's
         line); returns the answer's body."""
         ...
