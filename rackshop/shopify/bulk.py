@@ -1,4 +1,5 @@
-"""Bulk query operations: start one, poll it, stream its JSONL result.
+"""Bulk operations: queries (start one, poll it, stream its JSONL result) and mutations
+(stage a JSONL file of variables, run a mutation once per line, read the per-line results).
 
 A bulk operation reads a whole catalogue for a handful of calls, whatever its size: one
 ``bulkOperationRunQuery``, a few ``bulkOperation(id:)`` polls, and one download of a JSONL file.
@@ -13,6 +14,14 @@ started again before anything was yielded), then read line by line.
 Inner queries take no variables and, to be safe, no fragments. Keep them as documents of their
 own (``documents/BulkProducts.graphql``: validated against Shopify's schema like every other
 document) and inline their variables with :func:`bulk_query_text`.
+
+A bulk mutation (:func:`stage_jsonl`, :func:`start_bulk_mutation`, :func:`mutation_results`)
+runs a packaged mutation document once per line of a staged JSONL file: one
+``stagedUploadsCreate``, one multipart upload, one ``bulkOperationRunMutation``, a few polls and
+one download, whatever the number of lines; the lines draw nothing from the rate limit. The
+mutation text (:func:`bulk_mutation_text`) has its fragments inlined and its root field aliased
+with a token of the caller's, so that a start whose answer was lost can be found among the shop's
+operations (:func:`find_bulk_mutation`) instead of being started twice.
 """
 
 from __future__ import annotations
@@ -26,13 +35,19 @@ from typing import IO, Any
 import requests
 from graphql import (
     BooleanValueNode,
+    FieldNode,
     FloatValueNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    NamedTypeNode,
     NameNode,
     NullValueNode,
     ObjectFieldNode,
     ObjectValueNode,
+    OperationDefinitionNode,
     StringValueNode,
     ValueNode,
     VariableNode,
@@ -41,11 +56,13 @@ from graphql import (
     print_ast,
     visit,
 )
+from urllib3 import encode_multipart_formdata
 
 from rackshop.errors import (
     ApiContractError,
     ApiUnavailableError,
     AuthError,
+    ShopifyUserErrors,
 )
 from rackshop.shopify.client import ShopifyClient, load_document, parse_user_errors
 
@@ -164,11 +181,16 @@ def start_bulk_query(client: ShopifyClient, inner_query: str, *,
 def wait_for_bulk_operation(client: ShopifyClient, op_id: str, *,
                             poll_delays: Sequence[float] = DEFAULT_POLL_DELAYS,
                             sleep: Callable[[float], None] | None = None,
-                            max_polls: int = 100_000) -> dict[str, Any]:
+                            max_polls: int = 100_000,
+                            failed_too: bool = False) -> dict[str, Any]:
     """Poll ``bulkOperation(id:)`` until it ends; returns the operation.
 
+    ``failed_too``: return an operation that ended FAILED, CANCELED or EXPIRED too (a bulk
+    mutation's caller reads what its partial result says was done), instead of raising.
+
     Raises:
-        BulkOperationFailed: It ended FAILED, CANCELED or EXPIRED.
+        BulkOperationFailed: It ended FAILED, CANCELED or EXPIRED (unless ``failed_too``).
+        AuthError: It failed with ACCESS_DENIED.
     """
     sleep = sleep or client.sleep
     for i in range(max_polls):
@@ -186,7 +208,7 @@ def wait_for_bulk_operation(client: ShopifyClient, op_id: str, *,
                     "(the app lacks a scope the bulk query needs)",
                     hint="grant the app the scopes rackshop needs (README, Troubleshooting); "
                     "`rackshop check --contract` lists the missing ones", api="shopify")
-            if status != "COMPLETED":
+            if status != "COMPLETED" and not failed_too:
                 raise BulkOperationFailed(
                     f"Shopify {client.shop}: bulk operation {op_id} ended {status}"
                     + (f" ({op.get('errorCode')})" if op.get("errorCode") else ""),
@@ -271,3 +293,157 @@ def run_bulk_query(client: ShopifyClient, inner_query: str, *,
         spool.seek(0)
         yield from iter_jsonl(spool)
 
+
+
+# -- bulk mutations ------------------------------------------------------------------------------
+
+
+class BulkMutationBusy(ApiUnavailableError):
+    """The shop already runs as many bulk mutations as it allows (``OPERATION_IN_PROGRESS``)."""
+
+
+class _InlineFragments(Visitor):
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    def enter_fragment_definition(self, *_: Any) -> Any:
+        return self.REMOVE
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> Any:
+        frag = self.fragments[node.name.value]
+        inner = visit(frag.selection_set, self)
+        return InlineFragmentNode(type_condition=NamedTypeNode(name=frag.type_condition.name),
+                                  selection_set=inner, directives=())
+
+
+class _AliasRoot(Visitor):
+    def __init__(self, alias: str) -> None:
+        super().__init__()
+        self.alias = alias
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
+        (root,) = node.selection_set.selections
+        assert isinstance(root, FieldNode)
+        aliased = FieldNode(alias=NameNode(value=self.alias), name=root.name,
+                            arguments=root.arguments, directives=root.directives,
+                            selection_set=root.selection_set)
+        return OperationDefinitionNode(
+            operation=node.operation, name=node.name,
+            variable_definitions=node.variable_definitions, directives=node.directives,
+            selection_set=type(node.selection_set)(selections=(aliased,)))
+
+
+def bulk_mutation_text(name: str, alias: str) -> str:
+    """The packaged mutation ``name`` for a bulk mutation: fragments inlined, its one root field
+    aliased ``alias`` (the token :func:`find_bulk_mutation` looks for)."""
+    doc = parse(load_document(name))
+    fragments = {d.name.value: d for d in doc.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    flat = visit(doc, _InlineFragments(fragments))
+    return str(print_ast(visit(flat, _AliasRoot(alias))))
+
+
+def jsonl_bytes(lines: Sequence[Mapping[str, Any]]) -> bytes:
+    """One compact JSON object per line."""
+    return b"".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+                    for line in lines)
+
+
+def stage_jsonl(client: ShopifyClient, data: bytes, filename: str = "bulk_op_vars.jsonl") -> str:
+    """Upload a JSONL file of variables to a staged target; returns its ``stagedUploadPath``.
+
+    The target is a signed storage form: the file goes there without the shop's token, as a
+    multipart POST of the target's parameters followed by the file. Uploading again to the same
+    key replaces the file, so the upload is retried like a read.
+    """
+    payload = client.execute(load_document("StagedUploadsCreate"), {"input": [{
+        "resource": "BULK_MUTATION_VARIABLES", "filename": filename, "mimeType": "text/jsonl",
+        "httpMethod": "POST"}]}, name="StagedUploadsCreate", idempotent=True,
+    ).data.get("stagedUploadsCreate") or {}
+    errors = parse_user_errors(payload)
+    if errors:
+        raise ShopifyUserErrors("stagedUploadsCreate", errors)
+    targets = payload.get("stagedTargets") or []
+    if not targets or not targets[0].get("url"):
+        raise ApiContractError(f"Shopify {client.shop}: stagedUploadsCreate gave no target")
+    params = [(str(p["name"]), str(p["value"])) for p in targets[0].get("parameters") or []]
+    path = next((v for k, v in params if k == "key"), None)
+    if not path:
+        raise ApiContractError(f"Shopify {client.shop}: the staged target has no key")
+    body, content_type = encode_multipart_formdata(
+        [*params, ("file", (filename, data, "text/jsonl"))])
+
+    def sent(resp: requests.Response) -> None:
+        if resp.status_code not in (200, 201, 204):
+            raise ApiContractError(
+                f"Shopify {client.shop}: the staged upload answered HTTP {resp.status_code}"
+                + (" (the file is over the upload limit)" if "EntityTooLarge" in resp.text
+                   else ""),
+                hint="rerun; if it repeats, lower products.bulk_above")
+
+    client.transport.request("POST", str(targets[0]["url"]), classify=sent,
+                             operation="POST staged upload", idempotent=True,
+                             headers={"Content-Type": content_type}, data=body)
+    return str(path)
+
+
+def start_bulk_mutation(client: ShopifyClient, mutation: str, path: str,
+                        client_identifier: str | None = None) -> str:
+    """Start a bulk mutation over a staged file; returns the operation id.
+
+    Not retried on an unknown outcome (it writes): the caller settles that with
+    :func:`find_bulk_mutation`.
+
+    Raises:
+        BulkMutationBusy: The shop runs as many bulk mutations as it allows.
+        ApiContractError: Shopify refused the mutation or the file (a rackshop bug).
+        OutcomeUnknownError: The answer was lost.
+    """
+    data = client.execute(load_document("BulkOperationRunMutation"),
+                          {"mutation": mutation, "path": path, "client": client_identifier},
+                          name="BulkOperationRunMutation", idempotent=False).data
+    payload = data.get("bulkOperationRunMutation") or {}
+    errors = parse_user_errors(payload)
+    if any(e.code == "OPERATION_IN_PROGRESS" for e in errors):
+        raise BulkMutationBusy(
+            f"Shopify {client.shop}: the shop already runs as many bulk mutations as it allows",
+            hint="the writes go one by one this pass")
+    if errors:
+        raise ApiContractError(
+            f"Shopify {client.shop}: the bulk mutation was refused: "
+            + "; ".join(str(e) for e in errors),
+            hint="this is a rackshop bug (an invalid bulk mutation or file); please report it")
+    op = payload.get("bulkOperation") or {}
+    if not op.get("id"):
+        raise ApiContractError(
+            f"Shopify {client.shop}: bulkOperationRunMutation answered without an operation")
+    return str(op["id"])
+
+
+def find_bulk_mutation(client: ShopifyClient, alias: str, newest: int = 20) -> str | None:
+    """The id of the shop's bulk mutation whose mutation carries ``alias``, among the newest
+    ``newest``; ``None`` when it was never started."""
+    data = client.query("BulkMutations", {"first": newest})
+    for node in (data.get("bulkOperations") or {}).get("nodes") or []:
+        if f"{alias}:" in str(node.get("query") or ""):
+            return str(node["id"])
+    return None
+
+
+def mutation_results(client: ShopifyClient, op: Mapping[str, Any], *,
+                     spool_bytes: int = 8 << 20) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The lines of a finished bulk mutation's result file (``url``, else ``partialDataUrl``):
+    (``__lineNumber``, the line), in file order."""
+    url = op.get("url") or op.get("partialDataUrl")
+    if not url:
+        return
+    with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spool:
+        download_jsonl(client, str(url), spool)
+        spool.seek(0)
+        for line in iter_jsonl(spool):
+            number = line.get("__lineNumber")
+            if not isinstance(number, int):
+                raise ApiContractError(f"Shopify {client.shop}: a bulk mutation result line "
+                                       "has no __lineNumber")
+            yield number, line
