@@ -20,6 +20,7 @@ Usage::
 
     python bench/products.py                # 500 items (about 10 s)
     python bench/products.py --items 5000   # the issue's size (about 1.5 minutes)
+    python bench/products.py --items 5000 --bulk-above 0   # one call per product, as before
     python bench/products.py --json         # one JSON object (bench/measure.py)
 """
 
@@ -89,7 +90,8 @@ class PassResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def build(items: int, scale: float, tmp: Path) -> tuple[Sandbox, Path]:
+def build(items: int, scale: float, tmp: Path,
+          bulk_above: int | None = None) -> tuple[Sandbox, Path]:
     sandbox = Sandbox(shops=1, time_scale=scale, seed_data=False).start()
     sandbox.shopify_app.add_shop("dk", token=shop_token("dk"), taxes_included=True,
                                  locations=("Lager",))
@@ -106,6 +108,8 @@ def build(items: int, scale: float, tmp: Path) -> tuple[Sandbox, Path]:
     shop = cfg["shops"][0]
     shop["products"] = {"master": "rackbeat", "create_missing": True,
                         "new_product_status": "active"}
+    if bulk_above is not None:
+        shop["products"]["bulk_above"] = bulk_above
     shop["stock"] = {"enabled": True, "shopify_location": "Lager", "rackbeat_locations": [1]}
     shop.pop("initial", None)
     # The client runs on the twins' scaled clock (below), so it is paced to the real limits.
@@ -190,11 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=10.0,
                         help="twin seconds per real second (10; much higher and the in-process "
                         "twins' own latency, multiplied by the scale, hides the rate limits)")
+    parser.add_argument("--bulk-above", type=int, default=None,
+                        help="products.bulk_above (default: the config's default, 250; 0 = one "
+                        "call per product, as before bulk mutations)")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
-        sandbox, path = build(args.items, args.time_scale, Path(tmp))
+        sandbox, path = build(args.items, args.time_scale, Path(tmp), args.bulk_above)
         print(f"seeded {args.items} Rackbeat products in {time.monotonic() - t0:.1f}s; "
               f"time scale {args.time_scale:g}", file=sys.stderr)
         try:
@@ -210,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                            "shopify_by_label": r.shopify["by_label"],
                            "cpu_ms_per_item": round(1000 * r.cpu / max(1, r.items), 3)}
                   for r in results}
-        print(json.dumps(document(args.time_scale, passes, results[0].name, items=args.items),
-                         indent=1))
+        print(json.dumps(document(args.time_scale, passes, results[0].name, items=args.items,
+                                  bulk_above=args.bulk_above), indent=1))
         return 0
     print(table(results))
     for r in results:

@@ -151,6 +151,7 @@ class ProductsConfig:
     rename_numbers: bool
     create_groups: bool
     sales_channels: tuple[str, ...]
+    bulk_above: int
     currency_rate: float | None
     price_rounding: PriceRounding
 

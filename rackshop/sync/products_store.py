@@ -18,6 +18,10 @@
 * ``record_hashes`` job ``sync-products:publish`` (key: SKU key): products rackshop created (or
   whose create's answer was lost) that are not yet on their sales channels; published when next
   seen.
+* ``record_hashes`` job ``sync-products:bulk`` (key: ``create`` / ``publish``): the journal of a
+  bulk mutation under way (:class:`BulkJournal`), written before it starts and its operation id
+  as soon as it is known; a pass that finds one settles that operation (waits for it, reads its
+  result) before it plans anything, so a killed pass never leads to a second operation.
 * ``cursors`` (shop, ``sync-products``, ``shopify_updated_at`` / ``rackbeat_updated_at``).
 * ``failures`` (``sync-products``, shop, SKU): records that failed; retried on the next pass.
 
@@ -43,6 +47,27 @@ JOB = "sync-products"
 DUPLICATES_JOB = "sync-products:duplicates"
 LINKS_JOB = "sync-products:links"
 PUBLISH_JOB = "sync-products:publish"
+BULK_JOB = "sync-products:bulk"
+
+
+@dataclass
+class BulkJournal:
+    """A bulk mutation of one shop's pass: the alias its mutation carries (how a start whose
+    answer was lost is found), its operation id once known, and per line of its file
+    ``[SKU key, SKU, extra]`` (extra: the Rackbeat hash of a create, the product of a publish).
+    """
+
+    alias: str
+    lines: list[list[str]]
+    op: str | None = None
+
+    def as_json(self) -> str:
+        return json.dumps({"alias": self.alias, "op": self.op, "lines": self.lines})
+
+    @classmethod
+    def from_json(cls, text: str) -> BulkJournal:
+        data = json.loads(text)
+        return cls(str(data["alias"]), [list(map(str, x)) for x in data["lines"]], data.get("op"))
 
 
 @dataclass(frozen=True)
@@ -374,20 +399,41 @@ class ProductsStore:
 
     def set_to_publish(self, shop: str, key: str, pending: bool) -> None:
         """Mark (or clear) a created product as still to be published to its channels."""
+        self.publish_marks(shop, [key], pending)
+
+    def publish_marks(self, shop: str, keys: Iterable[str], pending: bool) -> None:
+        """:meth:`set_to_publish` for many keys in one transaction (a bulk create's products)."""
         idx = self.index(shop)
-        if (key in idx.to_publish) == pending:
-            return
+        keys = [k for k in keys if (k in idx.to_publish) != pending]
         db = self._writable()
-        if db is not None:
+        if db is not None and keys:
             with db.transaction() as c:
-                if pending:
-                    put_record_hash(c, PUBLISH_JOB, shop, key, "", utcnow())
-                else:
-                    drop_record_hash(c, PUBLISH_JOB, shop, key)
-        if pending:
-            idx.to_publish.add(key)
-        else:
-            idx.to_publish.discard(key)
+                for key in keys:
+                    if pending:
+                        put_record_hash(c, PUBLISH_JOB, shop, key, "", utcnow())
+                    else:
+                        drop_record_hash(c, PUBLISH_JOB, shop, key)
+        (idx.to_publish.update if pending else idx.to_publish.difference_update)(keys)
+
+    def bulk_journal(self, shop: str, kind: str) -> BulkJournal | None:
+        """The journal of a bulk mutation (``create`` / ``publish``) a pass left, if any."""
+        db = self._db()
+        if db is None:
+            return None
+        row = db.conn.execute("SELECT hash FROM record_hashes WHERE job = ? AND shop = ? AND "
+                              "key = ?", (BULK_JOB, shop, kind)).fetchone()
+        return BulkJournal.from_json(str(row["hash"])) if row is not None else None
+
+    def set_bulk_journal(self, shop: str, kind: str, journal: BulkJournal | None) -> None:
+        """Write (or, with ``None``, drop) the journal of a bulk mutation (one transaction)."""
+        db = self._writable()
+        if db is None:
+            return
+        with db.transaction() as c:
+            if journal is None:
+                drop_record_hash(c, BULK_JOB, shop, kind)
+            else:
+                put_record_hash(c, BULK_JOB, shop, kind, journal.as_json(), utcnow())
 
     def drop_hash(self, shop: str, key: str) -> None:
         """Forget what was recorded for a SKU key (a number renamed away from it)."""

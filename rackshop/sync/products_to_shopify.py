@@ -42,6 +42,7 @@ from rackshop.sync.product_state import (
     variant_state,
 )
 from rackshop.sync.product_values import sku_key
+from rackshop.sync.products_bulk import BulkWrites, publish_variables
 from rackshop.sync.products_pass import PassArgs, ProductsPass
 from rackshop.sync.products_read import read_variants_by_id
 from rackshop.sync.products_store import Link, MappingRow, ShopIndex, format_hash, parse_hash
@@ -50,6 +51,10 @@ log = logging.getLogger("rackshop.products")
 
 #: Shopify input arrays hold at most 250 entries.
 VARIANTS_PER_WRITE = 250
+
+#: Why a create whose answer never came is not tried again at once.
+LOST_CREATE = ("no answer from Shopify to the create; if it was created, the next pass finds it "
+               "(and creates nothing twice)")
 
 #: Newest products read to find one whose create answer was lost (creates of one pass: a
 #: lost answer is settled by the next pass, long before 100 other products are made).
@@ -123,6 +128,7 @@ class RackbeatMaster(ProductsPass):
         self.kinds = ("products", "lots") if cfg.include_boms else ("products",)
         self._locations: list[str] | None = None
         self._publications: list[str] | None = None
+        self.bulk = BulkWrites(self)
 
     def run(self) -> None:
         conv = self.conversion()
@@ -235,6 +241,9 @@ class RackbeatMaster(ProductsPass):
     # -- plan ------------------------------------------------------------------------------
 
     def plan_and_apply(self, cands: Mapping[str, _Candidate]) -> None:
+        if not self.dry_run:  # what a killed pass's bulk mutation did, before planning again
+            settled = self.bulk.resume({k: c.item for k, c in cands.items()})
+            cands = {k: c for k, c in cands.items() if k not in settled}
         idx = self.pstore.index(self.name)
         writes: dict[str, _ProductWrite] = {}
         creates: list[tuple[str, DesiredShopify, str, RackbeatItem]] = []
@@ -355,6 +364,11 @@ class RackbeatMaster(ProductsPass):
             self.apply_update(w, cands)
             if self.progress:
                 self.progress.advance()
+        if self.bulk.wanted(len(creates)):
+            done = len(creates)
+            creates = self.bulk.create(creates)  # those left when the shop was busy
+            if self.progress:
+                self.progress.advance(done - len(creates))
         for key, desired, rb, item in creates:
             self.apply_create(key, desired, rb, item)
             if self.progress:
@@ -499,30 +513,44 @@ class RackbeatMaster(ProductsPass):
     def publish(self, key: str, sku: str, product_id: str) -> None:
         """Put a created product on the configured sales channels (until that succeeds, it
         stays marked in the store and is tried again when next seen)."""
-        try:
-            pubs = self.publications()
-        except RecordError as exc:
-            self.fail(sku, f"created but not published: {exc.message}")
-            return
+        pubs = self.channels_for(key, sku)
         if not pubs:
-            self.pstore.set_to_publish(self.name, key, False)
             return
         try:
             payload = self.shopify.execute(
-                load_document("PublishablePublish"),
-                {"id": product_id, "input": [{"publicationId": p} for p in pubs]},
+                load_document("PublishablePublish"), publish_variables(product_id, pubs),
                 name="PublishablePublish", idempotent=True,
             ).data.get("publishablePublish") or {}
             self._raise_user_errors("publishablePublish", payload)
         except (ShopifyUserErrors, RecordError, OutcomeUnknownError) as exc:
-            self.result.bump("not_published")
-            self.fail(sku, f"created but not yet published to "
-                      f"{', '.join(self.shop.products.sales_channels)}: {exc.message}; tried "
-                      "again on the next pass")
+            self.not_published(sku, exc.message)
             return
+        self.published(key)
+
+    def channels_for(self, key: str, sku: str) -> list[str]:
+        """The publications a created product goes on; none (its mark cleared) when the config
+        names none, or (recorded as a failure) when they cannot be read."""
+        try:
+            pubs = self.publications()
+        except RecordError as exc:
+            self.fail(sku, f"created but not published: {exc.message}")
+            return []
+        if not pubs:
+            self.pstore.set_to_publish(self.name, key, False)
+        return pubs
+
+    def published(self, key: str) -> None:
+        """A created product is on its channels."""
         self.pstore.set_to_publish(self.name, key, False)
         self.result.bump("writes")
         self.result.bump("published")
+
+    def not_published(self, sku: str, why: str) -> None:
+        """A created product could not be published (its mark stays: tried again next pass)."""
+        self.result.bump("not_published")
+        self.fail(sku, f"created but not yet published to "
+                  f"{', '.join(self.shop.products.sales_channels)}: {why}; tried "
+                  "again on the next pass")
 
     def settle_lost_create(self, key: str, sku: str, rb: str, item: RackbeatItem) -> bool:
         """A create was sent and its answer never recorded: if Shopify made the product, adopt
@@ -555,31 +583,43 @@ class RackbeatMaster(ProductsPass):
                 {"input": product_create_input(desired, locations)},
                 name="ProductSetCreate", idempotent=False,
             ).data.get("productSet") or {}
-            self._raise_user_errors("productSet", payload)
         except OutcomeUnknownError:
             # Not retried: the next pass's read finds the product if it was created, so a
             # repeat can never make a second one.
-            self.fail(desired.sku, "no answer from Shopify to the create; if it was created, "
-                      "the next pass finds it (and creates nothing twice)")
+            self.fail(desired.sku, LOST_CREATE)
             return
-        except (ShopifyUserErrors, RecordError) as exc:
+        except RecordError as exc:
             self.fail(desired.sku, f"Shopify refused to create the product: {exc.message}")
             return
+        product_id = self.created(key, desired.sku, rb, item, payload)
+        if product_id is not None:
+            self.publish(key, desired.sku, product_id)
+
+    def created(self, key: str, sku: str, rb: str, item: RackbeatItem | None,
+                payload: Mapping[str, Any]) -> str | None:
+        """Record the answer of a ``productSet`` create (one call's, or one line of a bulk
+        mutation's): the product, its mapping, link and hashes, or why it was refused. Returns
+        the product id when it was made."""
+        errors = parse_user_errors(payload)
+        if errors:
+            self.fail(sku, "Shopify refused to create the product: "
+                      + ShopifyUserErrors("productSet", errors).message)
+            return None
         self.result.bump("writes")
         node = payload.get("product") or {}
         variants = ((node.get("variants") or {}).get("nodes")) or []
         if not variants:
-            self.fail(desired.sku, "Shopify created the product without a variant")
-            return
+            self.fail(sku, "Shopify created the product without a variant")
+            return None
         p = product_state(node, variants)
         v = p.variants[0]
         self.pstore.put_mapping(self.name, MappingRow.of(p, v))
         self.record(key, rb, (p, v), item)
         self.succeeded(key)
         self.result.bump("created")
-        self.publish(key, desired.sku, p.id)
-        event(log, f"{self.name}: {desired.sku} created in Shopify ({p.id})", shop=self.name,
-              sku=desired.sku, product=p.id)
+        event(log, f"{self.name}: {sku} created in Shopify ({p.id})", shop=self.name,
+              sku=sku, product=p.id)
+        return p.id
 
 
 def _number(c: _Candidate, key: str) -> str:

@@ -1,0 +1,226 @@
+"""sync-products (Rackbeat master) writes many creates as Shopify bulk mutations.
+
+Above ``products.bulk_above`` creates in one pass, the ``productSet`` creates go as one bulk
+mutation (the JSONL of their variables staged, ``bulkOperationRunMutation``, polled, the result
+file read back line by line) and the products made are published with a second one
+(``publishablePublish``). Each line's answer is recorded exactly as the answer of a single call
+(:meth:`RackbeatMaster.created`, :meth:`~RackbeatMaster.published`): the same store effects, the
+same failures per SKU, the same report counts. A shop that already runs as many bulk mutations as
+Shopify allows gets its writes one call each.
+
+Killed mid-operation: the journal (``products_store.BulkJournal``) is written before the
+operation starts and gets its id as soon as Shopify answers; the next pass finds it before it
+plans anything, waits for that operation if it still runs, and records its result instead of
+starting another. A start whose answer was lost is found by the alias its mutation carries.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rackshop.errors import OutcomeUnknownError, RecordError, ShopifyUserErrors
+from rackshop.shopify.bulk import (
+    BulkMutationBusy,
+    bulk_mutation_text,
+    find_bulk_mutation,
+    jsonl_bytes,
+    mutation_results,
+    stage_jsonl,
+    start_bulk_mutation,
+    wait_for_bulk_operation,
+)
+from rackshop.shopify.client import parse_user_errors
+from rackshop.sync.product_map import DesiredShopify, product_create_input
+from rackshop.sync.product_state import RackbeatItem
+from rackshop.sync.products_store import BulkJournal
+
+if TYPE_CHECKING:
+    from rackshop.sync.products_to_shopify import RackbeatMaster
+
+log = logging.getLogger("rackshop.products")
+
+#: The largest JSONL file sent at once: below Shopify's 100 MB upload limit.
+MAX_FILE_BYTES = 90 * 1024 * 1024
+#: The packaged mutation and the result root of each kind of bulk write.
+DOCUMENTS = {"create": ("ProductSetCreate", "productSet"),
+             "publish": ("PublishablePublish", "publishablePublish")}
+
+Create = tuple[str, DesiredShopify, str, RackbeatItem]
+
+
+def _chunks(lines: Sequence[Mapping[str, Any]], limit: int) -> Iterator[tuple[int, int]]:
+    """(start, end) ranges of ``lines`` whose JSONL stays within ``limit`` bytes."""
+    start, size = 0, 0
+    for n, line in enumerate(lines):
+        one = len(jsonl_bytes([line]))
+        if n > start and size + one > limit:
+            yield start, n
+            start, size = n, 0
+        size += one
+    if start < len(lines):
+        yield start, len(lines)
+
+
+def publish_variables(product_id: str, publications: Sequence[str]) -> dict[str, Any]:
+    """The variables of ``PublishablePublish`` for one product."""
+    return {"id": product_id, "input": [{"publicationId": p} for p in publications]}
+
+
+class BulkWrites:
+    """The bulk writes of one Rackbeat-master pass (see the module doc)."""
+
+    def __init__(self, pass_: RackbeatMaster) -> None:
+        self.p = pass_
+        self.above = pass_.shop.products.bulk_above
+
+    def wanted(self, count: int) -> bool:
+        """Whether ``count`` writes of a kind go as a bulk mutation."""
+        return bool(self.above) and count > self.above
+
+    # -- settling what a killed pass left -----------------------------------------------------
+
+    def resume(self, items: Mapping[str, RackbeatItem | None]) -> set[str]:
+        """Settle the bulk mutations a previous pass journalled and did not finish; returns the
+        SKU keys whose create it settled (the plan leaves them alone). ``items``: the Rackbeat
+        item of each candidate key."""
+        p = self.p
+        done: set[str] = set()
+        for kind in ("create", "publish"):
+            journal = p.pstore.bulk_journal(p.name, kind)
+            if journal is None:
+                continue
+            op_id = journal.op or find_bulk_mutation(p.shopify, journal.alias)
+            if op_id is None:  # the start never reached Shopify: nothing was written
+                log.info("%s: a journalled bulk %s never started; planned afresh", p.name, kind)
+                if kind == "create":
+                    p.pstore.publish_marks(p.name, (line[0] for line in journal.lines), False)
+                p.pstore.set_bulk_journal(p.name, kind, None)
+                continue
+            log.info("%s: settling the bulk %s %s a previous pass left", p.name, kind, op_id)
+            journal.op = op_id
+            made = self.finish(kind, journal, items)
+            if kind == "create":
+                done.update(line[0] for line in journal.lines)
+                self.publish(made)
+        return done
+
+    # -- creates and publishing --------------------------------------------------------------
+
+    def create(self, creates: Sequence[Create]) -> list[Create]:
+        """Send ``creates`` as bulk mutations; returns those to write one call each (the shop
+        runs as many bulk mutations as it allows)."""
+        p = self.p
+        try:
+            locations = p.locations()
+            p.publications()  # unknown channel names stop the creates, before any is made
+        except RecordError as exc:
+            for _, desired, _, _ in creates:
+                p.fail(desired.sku, f"Shopify refused to create the product: {exc.message}")
+            return []
+        lines = [{"input": product_create_input(desired, locations)}
+                 for _, desired, _, _ in creates]
+        items = {key: item for key, _, _, item in creates}
+        for start, end in _chunks(lines, MAX_FILE_BYTES):
+            journal = [[key, desired.sku, rb] for key, desired, rb, _ in creates[start:end]]
+            made = self.run("create", lines[start:end], journal, items)
+            if made is None:
+                return list(creates[start:])
+            self.publish(made)
+        return []
+
+    def publish(self, made: Sequence[tuple[str, str, str]]) -> None:
+        """Publish created products ``(key, sku, product id)``: as a bulk mutation when there
+        are many, else one call each."""
+        p = self.p
+        if not made:
+            return
+        if not self.wanted(len(made)):
+            for key, sku, product_id in made:
+                p.publish(key, sku, product_id)
+            return
+        pubs = p.channels_for(made[0][0], made[0][1])
+        if not pubs:
+            p.pstore.publish_marks(p.name, (key for key, _, _ in made), False)
+            return
+        lines = [publish_variables(product_id, pubs) for _, _, product_id in made]
+        for start, end in _chunks(lines, MAX_FILE_BYTES):
+            if self.run("publish", lines[start:end], [list(m) for m in made[start:end]],
+                        {}) is None:
+                for key, sku, product_id in made[start:]:
+                    p.publish(key, sku, product_id)
+                return
+
+    # -- one bulk mutation -------------------------------------------------------------------
+
+    def run(self, kind: str, lines: Sequence[Mapping[str, Any]], journal_lines: list[list[str]],
+            items: Mapping[str, RackbeatItem | None]) -> list[tuple[str, str, str]] | None:
+        """Stage ``lines``, start the mutation (journalled first), wait and record its result.
+        Returns the products created (``create``), or ``None`` when the shop is busy with other
+        bulk mutations (nothing was written)."""
+        p = self.p
+        alias = f"rackshop_{kind}_{secrets.token_hex(6)}"
+        path = stage_jsonl(p.shopify, jsonl_bytes(lines))
+        journal = BulkJournal(alias, journal_lines)
+        if kind == "create":  # a create whose answer is lost is settled as a lost create
+            p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), True)
+        p.pstore.set_bulk_journal(p.name, kind, journal)
+        try:
+            journal.op = start_bulk_mutation(p.shopify, bulk_mutation_text(DOCUMENTS[kind][0],
+                                                                           alias), path, alias)
+        except BulkMutationBusy as exc:
+            log.info("%s: %s; %d %s writes go one call each", p.name, exc.message, len(lines),
+                     kind)
+            p.pstore.set_bulk_journal(p.name, kind, None)
+            if kind == "create":
+                p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), False)
+            return None
+        except OutcomeUnknownError:
+            journal.op = find_bulk_mutation(p.shopify, alias)
+            if journal.op is None:  # the journal stays: the next pass settles it
+                for line in journal_lines:
+                    p.fail(line[1], "no answer from Shopify to the bulk mutation; the next pass "
+                           "finds it if it started (and writes nothing twice)")
+                return []
+        p.pstore.set_bulk_journal(p.name, kind, journal)
+        return self.finish(kind, journal, items)
+
+    def finish(self, kind: str, journal: BulkJournal,
+               items: Mapping[str, RackbeatItem | None]) -> list[tuple[str, str, str]]:
+        """Wait for a journalled operation, record each line's answer, drop the journal.
+        Returns the products it created (``create``)."""
+        p = self.p
+        assert journal.op is not None
+        op = wait_for_bulk_operation(p.shopify, journal.op, failed_too=True)
+        root = DOCUMENTS[kind][1]
+        made: list[tuple[str, str, str]] = []
+        answered: set[int] = set()
+        for number, line in mutation_results(p.shopify, op):
+            if not 0 <= number < len(journal.lines) or number in answered:
+                continue
+            answered.add(number)
+            key, sku, extra = journal.lines[number]
+            payload = next(iter((line.get("data") or {}).values()), None)
+            if line.get("errors") or not isinstance(payload, dict):
+                why = "; ".join(str(e.get("message")) for e in line.get("errors") or []
+                                if isinstance(e, dict)) or "no answer for it"
+                p.fail(sku, f"Shopify refused the {root} of the bulk mutation: {why}")
+                continue
+            if kind == "create":
+                product_id = p.created(key, sku, extra, items.get(key), payload)
+                if product_id is not None:
+                    made.append((key, sku, product_id))
+            else:
+                errors = parse_user_errors(payload)
+                if errors:
+                    p.not_published(sku, ShopifyUserErrors(root, errors).message)
+                else:
+                    p.published(key)
+        for number, (_, sku, _) in enumerate(journal.lines):
+            if number not in answered:
+                p.fail(sku, f"the bulk mutation ended {op.get('status')} before this "
+                       f"{root}; the next pass finds what it made and writes nothing twice")
+        p.pstore.set_bulk_journal(p.name, kind, None)
+        return made

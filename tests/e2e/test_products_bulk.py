@@ -1,0 +1,228 @@
+"""Many creates go as Shopify bulk mutations (issue 14): above ``products.bulk_above`` the
+``productSet`` creates are one bulk mutation and their publishing a second, with every product's
+outcome recorded per SKU exactly as one call each records it; a killed pass's operation is
+settled by the next pass, not started again; a shop busy with other bulk mutations gets one call
+per write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rackshop.sync.products_bulk as products_bulk
+from rackshop.errors import ExitCode
+from rackshop.store import Store
+from tests.e2e.test_products_publish import channels
+from tests.e2e.test_sync_products import RB_MASTER, Env, counts
+
+N = 12
+
+
+def seed(env: Env) -> None:
+    for i in range(N):
+        env.rackbeat.add_product(f"RS-{i:03d}/{'#' if i % 5 == 0 else ''}{i % 3}",
+                                 f"Vare {i} – æøå", 10 + i, 1000 if i % 2 else 1100,
+                                 barcode=f"57{i:011d}" if i % 2 else None)
+
+
+def make(tmp_path: Path, bulk_above: int) -> Env:
+    env = Env(tmp_path, {"dk": {"products": {**RB_MASTER, "bulk_above": bulk_above}}})
+    seed(env)
+    return env
+
+
+def refuse_sku(env: Env, monkeypatch: pytest.MonkeyPatch, sku: str) -> None:
+    """The shop refuses to create the product of one SKU (productSet's userErrors)."""
+    mutation = env.shopify.schema.mutation_type
+    assert mutation is not None
+    field = mutation.fields["productSet"]
+    real = field.resolve
+    assert real is not None
+
+    def resolve(root: Any, info: Any, **args: Any) -> Any:
+        variants = (args.get("input") or {}).get("variants") or [{}]
+        if variants[0].get("sku") == sku:
+            return {"product": None, "userErrors": [{
+                "field": ["input", "variants", "0", "sku"], "message": "SKU is not allowed",
+                "code": "INVALID_VARIANT"}]}
+        return real(root, info, **args)
+
+    monkeypatch.setattr(field, "resolve", resolve)
+
+
+def mutations(env: Env, root: str) -> list[dict[str, Any]]:
+    """The twin's bulk mutation operations whose mutation is ``root``."""
+    return [op for op in env.shopify.shop("dk").bulk_operations.values()
+            if op["type"] == "MUTATION" and f": {root}(" in op["query"]]
+
+
+def shop_view(env: Env) -> dict[str, Any]:
+    """What the shop holds, without ids: per SKU the product's fields and its channels."""
+    out = {}
+    for sku, (p, v) in env.catalogue("dk").items():
+        out[sku] = ({k: val for k, val in p.items() if k not in ("id", "variants")},
+                    {k: val for k, val in v.items() if k != "id"},
+                    channels(env, "dk", p["id"]))
+    return out
+
+
+def store_view(env: Env) -> dict[str, Any]:
+    """What the store holds, without Shopify's ids."""
+    db = Store(env.state_path)
+    try:
+        rows = db.conn.execute("SELECT job, key, hash FROM record_hashes WHERE shop = 'dk' "
+                               "ORDER BY job, key").fetchall()
+        hashes = {(r["job"], r["key"]): r["hash"] for r in rows}
+        links = {k: {f: v for f, v in json.loads(h).items()
+                     if f not in ("variant_id", "product_id")}
+                 for (job, k), h in hashes.items() if job == "sync-products:links"}
+        return {"mappings": sorted(r["sku"] for r in db.conn.execute(
+                    "SELECT sku FROM mappings WHERE shop = 'dk'")),
+                "hashes": {k: h for (job, k), h in hashes.items() if job == "sync-products"},
+                "links": links,
+                "other": sorted(k for k in hashes if k[0] not in (
+                    "sync-products", "sync-products:links")),
+                "failures": sorted((r["key"], r["reason"]) for r in db.conn.execute(
+                    "SELECT key, reason FROM failures WHERE shop = 'dk'"))}
+    finally:
+        db.close()
+
+
+def test_a_first_push_in_bulk_equals_one_call_each(tmp_path: Path) -> None:
+    one, bulk = make(tmp_path / "one", 0), make(tmp_path / "bulk", 5)
+    try:
+        marks = one.mark(), bulk.mark()
+        r_one, r_bulk = one.run(), bulk.run()
+        assert r_one.exit_code == r_bulk.exit_code == ExitCode.OK
+        assert counts(r_bulk, "dk") == counts(r_one, "dk")
+        assert counts(r_bulk, "dk")["created"] == counts(r_bulk, "dk")["published"] == N
+        assert one.shopify_writes(marks[0]) == {"mutation productSet": N,
+                                                "mutation publishablePublish": N}
+        assert bulk.shopify_writes(marks[1]) == {"mutation bulkOperationRunMutation": 2,
+                                                 "mutation stagedUploadsCreate": 2,
+                                                 "POST /staged-uploads": 2}
+        assert shop_view(bulk) == shop_view(one)
+        assert store_view(bulk) == store_view(one)
+        assert len(mutations(bulk, "productSet")) == len(mutations(bulk, "publishablePublish")) \
+            == 1
+        marks = one.mark(), bulk.mark()
+        assert one.run().exit_code == bulk.run().exit_code == ExitCode.OK
+        assert one.shopify_writes(marks[0]) == bulk.shopify_writes(marks[1]) == {}
+    finally:
+        one.close()
+        bulk.close()
+
+
+def test_a_lines_user_errors_are_recorded_for_its_sku(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one, bulk = make(tmp_path / "one", 0), make(tmp_path / "bulk", 5)
+    try:
+        refuse_sku(one, monkeypatch, "RS-004/1")
+        refuse_sku(bulk, monkeypatch, "RS-004/1")
+        r_one, r_bulk = one.run(), bulk.run()
+        assert r_bulk.exit_code == r_one.exit_code == ExitCode.PARTIAL
+        assert counts(r_bulk, "dk") == counts(r_one, "dk")
+        assert counts(r_bulk, "dk")["created"] == N - 1
+        (failure,) = r_bulk.shops[0].failures
+        assert failure == r_one.shops[0].failures[0]
+        assert failure[0] == "RS-004/1"
+        assert "Shopify refused to create the product" in failure[1]
+        assert "SKU is not allowed" in failure[1]
+        assert store_view(bulk) == store_view(one)
+    finally:
+        one.close()
+        bulk.close()
+
+
+class Killed(BaseException):
+    """The process dies here."""
+
+
+def test_a_pass_killed_after_the_start_is_settled_by_the_next_not_run_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env, one = make(tmp_path / "bulk", 5), make(tmp_path / "one", 0)
+    try:
+        real = products_bulk.wait_for_bulk_operation
+
+        def killed(*args: Any, **kwargs: Any) -> Any:
+            raise Killed
+
+        monkeypatch.setattr(products_bulk, "wait_for_bulk_operation", killed)
+        with pytest.raises(Killed):
+            env.run()
+        (op,) = mutations(env, "productSet")
+        monkeypatch.setattr(products_bulk, "wait_for_bulk_operation", real)
+        mark = env.mark()
+        second = env.run()
+        assert second.exit_code == ExitCode.OK, second.shops[0].failures
+        assert counts(second, "dk")["created"] == counts(second, "dk")["published"] == N
+        assert mutations(env, "productSet") == [op]  # settled, not started again
+        writes = env.shopify_writes(mark)
+        assert "mutation productSet" not in writes
+        assert writes.get("mutation bulkOperationRunMutation") == 1  # the publishing
+        assert len(env.shopify.shop("dk").products) == N
+        assert one.run().exit_code == ExitCode.OK
+        assert shop_view(env) == shop_view(one)
+        assert store_view(env) == store_view(one)
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
+        one.close()
+
+
+def test_a_start_whose_answer_was_lost_is_found_not_run_again(tmp_path: Path) -> None:
+    from rackshop.sandbox.base import FaultRule
+
+    env = make(tmp_path, 5)
+    try:
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("lost",), times=1, match="mutation bulkOperationRunMutation")])
+        first = env.run()
+        assert first.exit_code == ExitCode.OK, first.shops[0].failures
+        assert counts(first, "dk")["created"] == N
+        assert len(mutations(env, "productSet")) == 1
+        assert len(env.shopify.shop("dk").products) == N
+    finally:
+        env.close()
+
+
+def test_a_shop_busy_with_bulk_mutations_gets_one_call_each(tmp_path: Path) -> None:
+    env, one = make(tmp_path / "bulk", 5), make(tmp_path / "one", 0)
+    try:
+        shop = env.shopify.shop("dk")
+        for n in range(5):  # another app's long imports fill the shop's five places
+            gid = f"gid://shopify/BulkOperation/{9000 + n}"
+            shop.bulk_operations[gid] = {
+                "id": gid, "status": "RUNNING", "type": "MUTATION", "errorCode": None,
+                "createdAt": shop.now_iso(), "completedAt": None, "objectCount": "0",
+                "rootObjectCount": "0", "fileSize": None, "url": None,
+                "partialDataUrl": None, "query": "mutation { other }", "_polls": 0,
+                "_started": env.shopify.clock.now(), "_result": (b"", 10**9, 10**9, [])}
+        mark = env.mark()
+        result = env.run()
+        assert result.exit_code == ExitCode.OK
+        assert counts(result, "dk") == counts(one.run(), "dk")
+        writes = env.shopify_writes(mark)
+        assert (writes["mutation productSet"], writes["mutation publishablePublish"]) == (N, N)
+        assert "mutation bulkOperationRunMutation" in writes  # tried, refused, nothing run
+        assert mutations(env, "productSet") == []
+        assert store_view(env) == store_view(one)
+    finally:
+        env.close()
+        one.close()
+
+
+def test_below_the_threshold_or_off_it_is_one_call_each(tmp_path: Path) -> None:
+    env = make(tmp_path, N)  # N creates are not more than N
+    try:
+        mark = env.mark()
+        assert env.run().exit_code == ExitCode.OK
+        assert env.shopify_writes(mark) == {"mutation productSet": N,
+                                            "mutation publishablePublish": N}
+    finally:
+        env.close()
