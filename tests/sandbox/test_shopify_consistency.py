@@ -100,15 +100,71 @@ def test_search_matches_the_old_version_right_after_an_update(clock: FakeClock) 
     assert _titles(twin, "title:Before") == []
 
 
-def test_total_inventory_lags_a_quantity_change(clock: FakeClock) -> None:
+SET_STOCK = """mutation($input: ProductSetInput!) {
+  productSet(input: $input, synchronous: true) { product { id totalInventory } } }"""
+
+
+def _set_stock(twin: ShopifyTwin, location: str, quantity: int, pid: str | None = None) -> Any:
+    variant = {
+        "optionValues": [{"optionName": "Title", "name": "Default Title"}],
+        "inventoryItem": {"tracked": True},
+        "inventoryQuantities": [
+            {"locationId": location, "name": "available", "quantity": quantity}
+        ],
+    }
+    given: dict[str, Any] = {
+        "title": "Set",
+        "productOptions": [{"name": "Title", "values": [{"name": "Default Title"}]}],
+        "variants": [variant],
+    }
+    if pid:
+        given["id"] = pid
+    return run(twin, SET_STOCK, {"input": given})["data"]["productSet"]["product"]
+
+
+def test_total_inventory_lags_a_product_sets_quantity_change(clock: FakeClock) -> None:
+    """Recorded (product-set-parity): an updating productSet that sets 10 answers 7, and so does
+    a read right after it."""
     twin = _twin(clock)
     location = next(iter(twin.shop(SHOP).locations))
-    pid = twin.create_product(SHOP, title="Stocked", variants=[{"stock": {location: 7}}])
+    pid = _set_stock(twin, location, 7)["id"]
     clock.advance(5)
-    item = twin.shop(SHOP).variants[twin.shop(SHOP).products[pid]["variantIds"][0]]
-    twin.set_available(SHOP, item["inventoryItemId"], location, 10)
+    assert _set_stock(twin, location, 10, pid)["totalInventory"] == 7
     assert run(twin, TOTAL, {"id": pid})["data"]["product"]["totalInventory"] == 7
     clock.advance(2.5)
+    assert run(twin, TOTAL, {"id": pid})["data"]["product"]["totalInventory"] == 10
+
+
+def test_total_inventory_shows_an_inventory_mutation_at_once(clock: FakeClock) -> None:
+    """Recorded (inventory-quantity-contracts): a read in the same second as
+    inventorySetQuantities, inventoryAdjustQuantities and inventorySetOnHandQuantities shows the
+    total they make (9)."""
+    twin = _twin(clock)
+    location = next(iter(twin.shop(SHOP).locations))
+    pid = _set_stock(twin, location, 7)["id"]
+    item = twin.shop(SHOP).variants[twin.shop(SHOP).products[pid]["variantIds"][0]]
+    clock.advance(0.5)
+    got = run(
+        twin,
+        """mutation($input: InventorySetQuantitiesInput!) {
+      inventorySetQuantities(input: $input) @idempotent(key: "at-once") {
+        userErrors { message } } }""",
+        {
+            "input": {
+                "name": "available",
+                "reason": "correction",
+                "quantities": [
+                    {
+                        "inventoryItemId": item["inventoryItemId"],
+                        "locationId": location,
+                        "quantity": 10,
+                        "changeFromQuantity": 7,
+                    }
+                ],
+            }
+        },
+    )
+    assert got["data"]["inventorySetQuantities"]["userErrors"] == []
     assert run(twin, TOTAL, {"id": pid})["data"]["product"]["totalInventory"] == 10
 
 
@@ -206,34 +262,12 @@ def test_serve_and_the_demo_lag_like_shopify_unless_the_environment_says_0(
 
 def test_a_product_write_answers_the_total_its_own_quantities_make(clock: FakeClock) -> None:
     """Recorded (product-set-parity): a creating productSet answers the totalInventory its
-    quantities make (7) at once; later inventory writes show in it only after the lag."""
+    quantities make (7) at once; a later productSet's quantities show in it only after the lag."""
     twin = _twin(clock)
     location = next(iter(twin.shop(SHOP).locations))
-    got = run(
-        twin,
-        """mutation($input: ProductSetInput!) {
-      productSet(input: $input, synchronous: true) { product { id totalInventory } } }""",
-        {
-            "input": {
-                "title": "Set",
-                "productOptions": [{"name": "Title", "values": [{"name": "Default Title"}]}],
-                "variants": [
-                    {
-                        "optionValues": [{"optionName": "Title", "name": "Default Title"}],
-                        "inventoryItem": {"tracked": True},
-                        "inventoryQuantities": [
-                            {"locationId": location, "name": "available", "quantity": 7}
-                        ],
-                    }
-                ],
-            }
-        },
-    )
-    product = got["data"]["productSet"]["product"]
+    product = _set_stock(twin, location, 7)
     assert product["totalInventory"] == 7
-    item = twin.shop(SHOP).variants[twin.shop(SHOP).products[product["id"]]["variantIds"][0]]
     clock.advance(0.5)
-    twin.set_available(SHOP, item["inventoryItemId"], location, 10)
-    assert run(twin, TOTAL, {"id": product["id"]})["data"]["product"]["totalInventory"] == 7
+    assert _set_stock(twin, location, 10, product["id"])["totalInventory"] == 7
     clock.advance(3)
     assert run(twin, TOTAL, {"id": product["id"]})["data"]["product"]["totalInventory"] == 10

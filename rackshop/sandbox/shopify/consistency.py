@@ -9,9 +9,12 @@ twin does the same, on twin time (``ShopifyTwin.clock``, which a time scale spee
   with a ``query:``) matches each record as it was :attr:`~Consistency.search_lag` seconds ago: a
   record created since then is not found; one written since then is matched on its last version
   older than that (what comes back is the record as it is now: only membership lags).
-* **Derived totals**: ``Product.totalInventory`` leaves out the ``available`` changes of the last
-  :attr:`~Consistency.derived_lag` seconds, except those of the write that created the product
-  (recorded: a creating ``productSet`` answers its total at once, an updating one does not).
+* **Derived totals**: ``Product.totalInventory`` leaves out the ``available`` changes a
+  ``productSet`` made in the last :attr:`~Consistency.derived_lag` seconds, except those of the
+  write that created the product (recorded: a creating ``productSet`` answers its total at once,
+  an updating one does not). The inventory mutations' changes are not lagged (recorded: a read in
+  the second of an ``inventorySetQuantities``, ``inventoryAdjustQuantities`` and
+  ``inventorySetOnHandQuantities`` shows the total they make).
 * **Bulk operations** stay ``CREATED`` for :attr:`~Consistency.bulk_start` seconds, then run for
   ``max(bulk_min_seconds, objects × bulk_seconds_per_object)`` seconds with ``objectCount``
   growing, then complete. A cancel leaves the operation ``CANCELING`` for

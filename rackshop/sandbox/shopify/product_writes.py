@@ -164,7 +164,7 @@ def _set_inventory_quantities(
             level = shop.new_level(item, loc)
         name = q.get("name") or "available"
         current = level["quantities"]["on_hand" if name == "on_hand" else "available"]
-        if shop.change_quantity(level, name, int(q["quantity"]) - current):
+        if shop.change_quantity(level, name, int(q["quantity"]) - current, lags_totals=True):
             changed.append(level)
     return changed
 

@@ -404,9 +404,12 @@ class ShopState:
         return level
 
     def change_quantity(
-        self, level: dict[str, Any], name: str, delta: int
+        self, level: dict[str, Any], name: str, delta: int, *, lags_totals: bool = False
     ) -> list[tuple[str, int]]:
         """Apply a delta to one named quantity, keeping ``on_hand`` consistent.
+
+        ``lags_totals``: the change reaches ``Product.totalInventory`` late (with eventual
+        consistency on; recorded for productSet's quantities only, see consistency.py).
 
         Returns the (name, delta) pairs that changed, in Shopify's order (the named quantity
         first, then ``on_hand`` when it moves with it).
@@ -427,7 +430,7 @@ class ShopState:
         else:  # incoming is not part of on-hand
             q[name] += delta
             changes = [(name, delta)]
-        for changed, moved in changes:
+        for changed, moved in changes if lags_totals else []:
             consistency.record_quantity(self, level["itemId"], changed, moved)
         ts = self.now_iso()
         level["updatedAt"] = ts
