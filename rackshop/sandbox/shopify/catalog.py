@@ -523,6 +523,30 @@ def publish(shop: ShopState, product: dict[str, Any], publication_id: str, when:
         product["publishedAt"] = when
 
 
+#: what a unit price's unit measures (Shopify's UnitPriceMeasurementMeasuredType)
+_MEASURED = {
+    **dict.fromkeys(("ML", "CL", "L", "M3", "FLOZ", "PT", "QT", "GAL"), "VOLUME"),
+    **dict.fromkeys(("MG", "G", "KG", "OZ", "LB"), "WEIGHT"),
+    **dict.fromkeys(("MM", "CM", "M", "IN", "FT", "YD"), "LENGTH"),
+    **dict.fromkeys(("M2", "FT2"), "AREA"),
+    "ITEM": "COUNT",
+    "UNKNOWN": "UNKNOWN",
+}
+
+
+def unit_price_measurement(given: dict[str, Any]) -> dict[str, Any]:
+    """A variant's unitPriceMeasurement from a UnitPriceMeasurementInput; with nothing given,
+    what Shopify answers for a variant without one (recorded: 0, null, 0, null)."""
+    unit = given.get("quantityUnit")
+    return {
+        "measuredType": _MEASURED.get(unit) if unit else None,
+        "quantityUnit": unit,
+        "quantityValue": float(given.get("quantityValue") or 0),
+        "referenceUnit": given.get("referenceUnit"),
+        "referenceValue": int(given.get("referenceValue") or 0),
+    }
+
+
 def new_variant(
     shop: ShopState,
     product: dict[str, Any],
@@ -564,6 +588,11 @@ def new_variant(
         "price": money(price) or "0.00",
         "compareAtPrice": money(compare_at_price),
         "taxable": taxable,
+        # recorded defaults (product-variants-bulk-update-allow-partial-and-error-order)
+        "taxCode": "",
+        "requiresComponents": False,
+        "showUnitPrice": False,
+        "unitPriceMeasurement": unit_price_measurement({}),
         "position": len(product["variantIds"]) + 1,
         "inventoryPolicy": inventory_policy,
         "selectedOptions": selected,

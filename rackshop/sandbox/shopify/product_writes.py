@@ -31,6 +31,7 @@ from .catalog import (
     shop_record,
     sorted_tags,
     unique_handle,
+    unit_price_measurement,
     user_error,
 )
 from .metafields import set_metafield
@@ -421,9 +422,20 @@ def _m_product_set(
 
 def _apply_variant_input(shop: ShopState, variant: dict[str, Any], data: dict[str, Any]) -> None:
     """Apply the fields of a ``ProductVariantSetInput``/``ProductVariantsBulkInput``."""
-    for k in ("barcode", "taxable", "inventoryPolicy"):
+    for k in (
+        "barcode",
+        "taxable",
+        "inventoryPolicy",
+        "taxCode",
+        "requiresComponents",
+        "showUnitPrice",
+    ):
         if k in data and data[k] is not None:
             variant[k] = data[k]
+    if data.get("unitPriceMeasurement") is not None:
+        variant["unitPriceMeasurement"] = unit_price_measurement(
+            input_dict(data["unitPriceMeasurement"])
+        )
     if "barcode" in data and data["barcode"] is None:
         variant["barcode"] = None
     if "sku" in data:
