@@ -1,6 +1,6 @@
-"""inventorySetOnHandQuantities, inventoryMoveQuantities, inventoryDeactivate and locationAdd on
-the Shopify twin (their recorded answers are replayed by test_shopify_replay.py; these check the
-state they leave)."""
+"""inventorySetOnHandQuantities, inventoryMoveQuantities, inventoryDeactivate, locationAdd,
+locationDeactivate and locationDelete on the Shopify twin (their recorded answers are replayed by
+test_shopify_replay.py; these check the state they leave)."""
 
 from __future__ import annotations
 
@@ -213,3 +213,44 @@ def test_location_add_and_a_taken_name() -> None:
     again = run(twin, ADD, {"input": new})["data"]["locationAdd"]
     assert again["location"] is None
     assert [e["code"] for e in again["userErrors"]] == ["TAKEN"]
+
+
+LOC_DEACTIVATE = """mutation($id: ID!, $to: ID) {
+  locationDeactivate(locationId: $id, destinationLocationId: $to) {
+    location { name isActive } locationDeactivateUserErrors { field code } } }"""
+LOC_DELETE = """mutation($id: ID!) { locationDelete(locationId: $id) {
+  deletedLocationId locationDeleteUserErrors { field code } } }"""
+
+
+def _codes(payload: dict[str, Any], key: str) -> list[str]:
+    return [e["code"] for e in payload[key]]
+
+
+def test_location_with_stock_deactivates_only_onto_a_destination_then_deletes() -> None:
+    twin = twin_with(("Shop location", "Backroom"))
+    item, locs = _stocked(twin, {"Shop location": 2, "Backroom": 3})
+    back, main = locs["Backroom"], locs["Shop location"]
+    got = run(twin, LOC_DELETE, {"id": back})["data"]["locationDelete"]
+    assert _codes(got, "locationDeleteUserErrors") == ["LOCATION_IS_ACTIVE"]
+    got = run(twin, LOC_DEACTIVATE, {"id": back})["data"]["locationDeactivate"]
+    assert _codes(got, "locationDeactivateUserErrors") == ["HAS_ACTIVE_INVENTORY_ERROR"]
+    got = run(twin, LOC_DEACTIVATE, {"id": back, "to": back})["data"]["locationDeactivate"]
+    assert _codes(got, "locationDeactivateUserErrors") == [
+        "DESTINATION_LOCATION_IS_THE_SAME_LOCATION"
+    ]
+    got = run(twin, LOC_DEACTIVATE, {"id": back, "to": main})["data"]["locationDeactivate"]
+    assert got == {
+        "location": {"name": "Backroom", "isActive": False},
+        "locationDeactivateUserErrors": [],
+    }
+    assert _quantities(twin, item, main) == {"available": 5, "on_hand": 5}
+    got = run(twin, LOC_DEACTIVATE, {"id": main})["data"]["locationDeactivate"]
+    assert _codes(got, "locationDeactivateUserErrors") == [
+        "PERMANENTLY_BLOCKED_FROM_DEACTIVATION_ERROR"
+    ]
+    got = run(twin, LOC_DELETE, {"id": back})["data"]["locationDelete"]
+    assert got == {"deletedLocationId": back, "locationDeleteUserErrors": []}
+    assert back not in twin.shop(SHOP).locations
+    assert back not in twin.shop(SHOP).inventory_items[item]["levels"]
+    got = run(twin, LOC_DELETE, {"id": back})["data"]["locationDelete"]
+    assert _codes(got, "locationDeleteUserErrors") == ["LOCATION_NOT_FOUND"]

@@ -1,5 +1,6 @@
 """Inventory and location operations after a transfer: ``inventorySetOnHandQuantities``,
-``inventoryMoveQuantities``, ``inventoryDeactivate`` and ``locationAdd``.
+``inventoryMoveQuantities``, ``inventoryDeactivate``, ``locationAdd``, ``locationDeactivate`` and
+``locationDelete``.
 
 Validation follows the recordings (inventory-quantity-contracts-2026-04,
 inventory-reason-validation, inventory-item-levels-connection-windowing-2026-04): reasons, unknown
@@ -258,6 +259,110 @@ def _m_location_add(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
     return {"location": loc, "userErrors": []}
 
 
+def _stock_at(shop: ShopState, location_id: str) -> list[dict[str, Any]]:
+    """The levels at a location that hold any quantity."""
+    levels = (item["levels"].get(location_id) for item in shop.inventory_items.values())
+    return [lv for lv in levels if lv is not None and any(lv["quantities"].values())]
+
+
+def _location_error(field: str, message: str, code: str) -> dict[str, Any]:
+    return {"field": [field], "message": message, "code": code}
+
+
+def _m_location_deactivate(
+    _: Any, info: GraphQLResolveInfo, locationId: str, destinationLocationId: str | None = None
+) -> Any:
+    """Recorded: a location without stock deactivates (``isActive`` false). Not recorded, the
+    twin's choice with Shopify's codes: stock there without a destination refuses
+    (``HAS_ACTIVE_INVENTORY_ERROR``), with one the quantities move there; the last active
+    location refuses."""
+    shop = ctx_of(info).shop
+    loc = shop.locations.get(locationId)
+
+    def refused(field: str, message: str, code: str) -> dict[str, Any]:
+        error = _location_error(field, message, code)
+        return {"location": None, "locationDeactivateUserErrors": [error]}
+
+    if loc is None:
+        return refused("locationId", "Location not found.", "LOCATION_NOT_FOUND")
+    if not loc["isActive"]:
+        return {"location": loc, "locationDeactivateUserErrors": []}
+    if not any(o["isActive"] for o in shop.locations.values() if o is not loc):
+        return refused(
+            "locationId",
+            "The location cannot be deactivated: it is the shop's only active location.",
+            "PERMANENTLY_BLOCKED_FROM_DEACTIVATION_ERROR",
+        )
+    stocked = _stock_at(shop, locationId)
+    destination = shop.locations.get(destinationLocationId or "")
+    if destinationLocationId is not None:
+        if destinationLocationId == locationId:
+            return refused(
+                "destinationLocationId",
+                "The destination location cannot be the location being deactivated.",
+                "DESTINATION_LOCATION_IS_THE_SAME_LOCATION",
+            )
+        if destination is None or not destination["isActive"]:
+            return refused(
+                "destinationLocationId",
+                "The destination location was not found or is not active.",
+                "DESTINATION_LOCATION_NOT_FOUND_OR_INACTIVE",
+            )
+    elif stocked:
+        return refused(
+            "locationId",
+            "The location has inventory: give a destination location to move it to.",
+            "HAS_ACTIVE_INVENTORY_ERROR",
+        )
+    for level in stocked:
+        assert destination is not None
+        item = shop.inventory_items[level["itemId"]]
+        target = item["levels"].get(destination["id"]) or shop.new_level(item, destination)
+        for name, quantity in level["quantities"].items():
+            target["quantities"][name] += quantity
+            level["quantities"][name] = 0
+    for item in shop.inventory_items.values():
+        if locationId in item["levels"]:
+            item["levels"][locationId]["isActive"] = False
+    ts = shop.now_iso()
+    loc.update(
+        isActive=False, activatable=True, deactivatable=False, deletable=True,
+        deactivatedAt=ts, updatedAt=ts,
+    )  # fmt: skip
+    return {"location": loc, "locationDeactivateUserErrors": []}
+
+
+def _m_location_delete(_: Any, info: GraphQLResolveInfo, locationId: str) -> Any:
+    """Recorded: a deactivated location without stock is deleted. Not recorded (Shopify's
+    codes, the twin's wording): an active one, one holding stock or one with open fulfilment
+    orders refuses."""
+    shop = ctx_of(info).shop
+    loc = shop.locations.get(locationId)
+    problem = None
+    if loc is None:
+        problem = ("Location not found.", "LOCATION_NOT_FOUND")
+    elif loc["isActive"]:
+        problem = ("The location cannot be deleted while it is active.", "LOCATION_IS_ACTIVE")
+    elif _stock_at(shop, locationId):
+        problem = ("The location cannot be deleted while it has inventory.",
+                   "LOCATION_HAS_INVENTORY")  # fmt: skip
+    elif any(
+        fo["status"] not in ("CLOSED", "CANCELLED")
+        and (fo.get("assignedLocation") or {}).get("locationId") == locationId
+        for order in shop.orders.values()
+        for fo in order.get("fulfillmentOrders") or []
+    ):
+        problem = ("The location cannot be deleted while it has orders to fulfil.",
+                   "LOCATION_HAS_PENDING_ORDERS")  # fmt: skip
+    if problem is not None:
+        error = _location_error("locationId", *problem)
+        return {"deletedLocationId": None, "locationDeleteUserErrors": [error]}
+    for item in shop.inventory_items.values():
+        item["levels"].pop(locationId, None)
+    del shop.locations[locationId]
+    return {"deletedLocationId": locationId, "locationDeleteUserErrors": []}
+
+
 def register(schema: GraphQLSchema) -> None:
     """Attach the resolvers to the twin's schema (``schema_inventory_ops.graphql``)."""
     set_resolvers(schema, "Mutation", {
@@ -265,4 +370,6 @@ def register(schema: GraphQLSchema) -> None:
         "inventoryMoveQuantities": _m_move,
         "inventoryDeactivate": _m_deactivate,
         "locationAdd": _m_location_add,
+        "locationDeactivate": _m_location_deactivate,
+        "locationDelete": _m_location_delete,
     })  # fmt: skip
