@@ -14,11 +14,12 @@ reads them all the same way, with no per-file adapter:
   stopped at a case's own response and so missed the 35 exchanges nested beside one (the
   inventorySetQuantities cases' product setups and cleanups, order-catalog-count-read's second
   page and upstream calls).
-* **A recording's upstream calls** (``upstreamCalls``: the calls its client made to Shopify,
-  listed apart from the cases) are put in their place: one that is a case's request again is
-  compared with the twin's answer to that case; one that reads recorded ids goes right before
-  the first case that sends them (or after the answer that first shows them); see
-  :func:`_placed`.
+* **An answer recorded twice** (kept alone, word for word an earlier case's answer) is compared
+  with the twin's answer to that case. **A recording's upstream calls** (``upstreamCalls``: the
+  calls its client made to Shopify, listed apart from the cases) are put in their place: one
+  that is a case's request again is compared with the twin's answer to that case; one that
+  reads recorded ids goes right before the first case that sends them (or after the answer
+  that first shows them); see :func:`_placed`.
 * **Its document** is the exchange's own ``query``/``document`` text, else the nearest enclosing
   one if that document's root fields are the answer's, else any document of the recording that
   asks for what the answer holds (root fields, aliases included, and the fields under each),
@@ -134,12 +135,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "2025-01--product-set-parity.json",
         "readOnlyBaselines.locationsCatalog",
         "the recorded shop had 50+ locations made before the recording",
-    ),
-    (
-        "2025-01--product-set-parity.json",
-        "handleParity.productSetCreateCollision.firstCreate",
-        "it records the first productSet's answer again (the same product id, as it was before"
-        " update.mutation), so it is replayed after the update",
     ),
     (
         "2025-01--product-set-parity.json",
@@ -1251,7 +1246,10 @@ def _deep_merge(views: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _placed(found: list[Exchange]) -> list[Exchange]:
-    """The exchanges in the order they were made. A recording's ``upstreamCalls`` are the calls
+    """The exchanges in the order they were made, each answer recorded twice marked as such. A
+    case kept as an answer alone that repeats an earlier case's answer word for word is that
+    case recorded again: it is compared with the twin's answer to it. A recording's
+    ``upstreamCalls`` are the calls
     its client made to Shopify, listed apart from its cases with no place among them: one that is
     a case's request again (same root fields, variables and answer) is placed after that case and
     compared with the twin's answer to it; one that reads recorded ids (the read a client makes
@@ -1259,6 +1257,20 @@ def _placed(found: list[Exchange]) -> list[Exchange]:
     none does after they are shown, right after the case whose answer first shows them; the
     others stay at the end."""
     cases = [ex for ex in found if not ex.path.startswith("upstreamCalls")]
+    for i, ex in enumerate(cases):
+        # an answer kept alone (no document, no variables) that is an earlier case's answer
+        # word for word, about the same objects, is that case recorded again
+        data = ex.expected.get("data")
+        if ex.document is None and not ex.variables and isinstance(data, dict) and data:
+            ex.same_as = next(
+                (
+                    c
+                    for c in cases[:i]
+                    if c.expected.get("data") == data
+                    and set(_GID_IN_TEXT.findall(ex.path)) <= set(_GID_IN_TEXT.findall(c.path))
+                ),
+                None,
+            )
     out = list(cases)
     for ex in found:
         if not ex.path.startswith("upstreamCalls"):
