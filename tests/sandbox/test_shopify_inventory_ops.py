@@ -254,3 +254,18 @@ def test_location_with_stock_deactivates_only_onto_a_destination_then_deletes() 
     assert back not in twin.shop(SHOP).inventory_items[item]["levels"]
     got = run(twin, LOC_DELETE, {"id": back})["data"]["locationDelete"]
     assert _codes(got, "locationDeleteUserErrors") == ["LOCATION_NOT_FOUND"]
+
+
+def test_delivery_profile_locations_are_the_active_ones() -> None:
+    twin = twin_with(("Shop location", "Backroom"))
+    back = twin.shop(SHOP).location_by_name_or_gid("Backroom")
+    assert back is not None
+    read = "{ locationsAvailableForDeliveryProfilesConnection(first: 5) { nodes { name } } }"
+
+    def names() -> list[str]:
+        got = run(twin, read)["data"]["locationsAvailableForDeliveryProfilesConnection"]
+        return [n["name"] for n in got["nodes"]]
+
+    assert names() == ["Shop location", "Backroom"]
+    run(twin, LOC_DEACTIVATE, {"id": back["id"]})
+    assert names() == ["Shop location"]

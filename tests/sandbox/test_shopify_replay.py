@@ -115,11 +115,6 @@ CURSOR_KEYS = frozenset({"cursor", "startCursor", "endCursor"})
 #: a way the twin is kinder (or harsher) than Shopify that rackshop's tests will not see.
 ACCEPTED: list[tuple[str, str, str]] = [
     (
-        "2025-01--order-create-fulfillment-assigned-location.json",
-        "operations.locations",
-        "locationsAvailableForDeliveryProfilesConnection is not modelled",
-    ),
-    (
         "2025-01--order-create-line-item-fields.json",
         "",
         "the recording's product lookup finds a product made before the recording, which it"

@@ -119,6 +119,16 @@ def _r_locations(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any
     return paged(info, _locations_matching(info, args), args, sort)
 
 
+def _r_delivery_locations(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    """The origin locations a delivery profile may use: the active ones that are not a
+    fulfilment service's (recorded, order-create-fulfillment-assigned-location: the one shop
+    location), by id."""
+    shop = ctx_of(info).shop
+    locs = [loc for loc in shop.locations.values()
+            if loc["isActive"] and not loc["isFulfillmentService"]]  # fmt: skip
+    return paged(info, locs, args, lambda r: gid_number(r["id"]))
+
+
 def _count(n: int, limit: int | None = None) -> dict[str, Any]:
     cap = limit if limit is not None else 10_000
     if n > cap:
@@ -455,6 +465,7 @@ def register(schema: GraphQLSchema) -> None:
         "location": _r_location,
         "locations": _r_locations,
         "locationsCount": _r_locations_count,
+        "locationsAvailableForDeliveryProfilesConnection": _r_delivery_locations,
         "product": _r_product,
         "products": _r_products,
         "productsCount": _r_products_count,
