@@ -66,6 +66,13 @@ class Runtime:
             self._store = Store(self.state_path)
         return self._store
 
+    def open_store(self, *, create: bool) -> Store | None:
+        """The state store, or ``None`` when it does not exist yet and ``create`` is false: a
+        dry run, a preview or a read-only command reads what is recorded and creates nothing."""
+        if not create and not self.state_path.exists():
+            return None
+        return self.store()
+
     def rackbeat(self) -> RackbeatClient:
         """The Rackbeat client, paced by the client-side limiter."""
         if self._rackbeat is None:

@@ -48,8 +48,7 @@ def orders_list_cmd(common: Common, output: FormatOpt = None) -> None:
         runtime = Runtime(cfg)
         names = {s.name for s in cfg.select(c.shops)}
         try:
-            store = runtime.store() if runtime.state_path.exists() else None
-            rows = list_orders(store, names)
+            rows = list_orders(runtime.open_store(create=False), names)
         finally:
             runtime.close()
         out, _ = console.make_consoles()

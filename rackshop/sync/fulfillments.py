@@ -122,8 +122,7 @@ class _ShopFulfillments:
         self.started = started
         self.progress = progress
         self.shopify: ShopifyClient = runtime.shopify(shop)
-        self.store: Store | None = (None if dry_run and not runtime.state_path.exists()
-                                    else runtime.store())
+        self.store: Store | None = runtime.open_store(create=not dry_run)
         self.fields = TrackingFields(self.cfg.tracking_number_field, self.cfg.tracking_url_field,
                                      self.cfg.tracking_company_field, self.cfg.tracking_company,
                                      self.cfg.tracking_url_template)

@@ -204,9 +204,9 @@ class Reader:
     def live_shop(self) -> str | None:
         """Another shop that is live already: it completed an init-sync, or sync-stock pushed
         stock to it. Rackbeat then holds the stock every shop shows."""
-        if not self.runtime.state_path.exists():
+        store = self.runtime.open_store(create=False)
+        if store is None:
             return None
-        store = self.runtime.store()
         row = store.conn.execute("SELECT shop FROM stock_pushed WHERE shop != ? ORDER BY shop "
                                  "LIMIT 1", (self.shop.name,)).fetchone()
         if row is not None:
@@ -221,11 +221,12 @@ class Reader:
 
     def pushed(self) -> tuple[set[str], set[str]]:
         """Inventory item gids and SKU keys sync-stock pushed to this shop."""
-        if not self.runtime.state_path.exists():
+        store = self.runtime.open_store(create=False)
+        if store is None:
             return set(), set()
         items: set[str] = set()
         keys: set[str] = set()
-        for r in self.runtime.store().conn.execute(
+        for r in store.conn.execute(
                 "SELECT DISTINCT inventory_item_id, sku FROM stock_pushed WHERE shop = ?",
                 (self.shop.name,)):
             items.add(str(r["inventory_item_id"]))

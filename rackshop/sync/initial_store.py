@@ -139,9 +139,7 @@ class InitJournal:
 def open_journal(runtime: Runtime, shop: str, *, write: bool) -> InitJournal:
     """The shop's journal: for writing (creates the store), or for reading only (the store is
     opened only if it exists, so a preview or dry run never creates one)."""
-    if write or runtime.state_path.exists():
-        return InitJournal(runtime.store(), shop)
-    return InitJournal(None, shop)
+    return InitJournal(runtime.open_store(create=write), shop)
 
 
 __all__ = [

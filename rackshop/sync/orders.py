@@ -241,10 +241,8 @@ class _ShopOrders:
         return orders
 
     def _changed_orders(self) -> Iterator[dict[str, Any]]:
-        cursor_text = self.store.get_cursor(self.shop.name, JOB) if self.store else None
-        if self.dry_run:
-            cursor_text = self.runtime.store().get_cursor(self.shop.name, JOB) \
-                if self.runtime.state_path.exists() else None
+        store = self._readable_store()
+        cursor_text = store.get_cursor(self.shop.name, JOB) if store else None
         since = self.since
         cursor = parse_moment(cursor_text) if cursor_text else since
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
@@ -639,9 +637,7 @@ class _ShopOrders:
 
     def _readable_store(self) -> Store | None:
         """The store to read from: the pass's own, or (a dry run) the existing one, if any."""
-        if self.store is not None:
-            return self.store
-        return self.runtime.store() if self.runtime.state_path.exists() else None
+        return self.runtime.open_store(create=not self.dry_run)
 
     def journal(self, oid: str) -> dict[str, Any] | None:
         store = self._readable_store()

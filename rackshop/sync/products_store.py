@@ -202,9 +202,7 @@ class ProductsStore:
     # -- access ----------------------------------------------------------------------------------
 
     def _db(self) -> Store | None:
-        if self.dry_run and not self.runtime.state_path.exists():
-            return None
-        return self.runtime.store()
+        return self.runtime.open_store(create=not self.dry_run)
 
     def _writable(self) -> Store | None:
         return None if self.dry_run else self.runtime.store()

@@ -222,9 +222,7 @@ class _Shared:
         self._locations: list[dict[str, Any]] | None = None
 
     def store(self) -> Store | None:
-        if self.dry_run and not self.runtime.state_path.exists():
-            return None
-        return self.runtime.store()
+        return self.runtime.open_store(create=not self.dry_run)
 
     def locations(self) -> list[dict[str, Any]]:
         if self._locations is None:
