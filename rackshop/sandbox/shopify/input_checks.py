@@ -11,12 +11,9 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
-    FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
-    InlineFragmentNode,
     ListValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -29,6 +26,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.utilities import validate_input_value
 
+from .cost import selected_fields
 from .graphql_errors import node_locations
 
 MAX_INPUT_ARRAY = 250
@@ -155,37 +153,32 @@ def oversized_inputs(
                 yield from sizes(v, [*path, k])
 
     def walk(parent: Any, sel: Any, path: list[str]) -> None:
-        if sel is None or parent is None:
+        if parent is None:
             return
-        for s in sel.selections:
-            if isinstance(s, FieldNode):
-                fdef = getattr(parent, "fields", {}).get(s.name.value)
-                if fdef is None:
-                    continue
-                key = s.alias.value if s.alias else s.name.value
-                if s.arguments and any(
-                    isinstance(a.value, (ListValueNode, ObjectValueNode, VariableNode))
-                    for a in s.arguments
-                ):
-                    try:
-                        args = get_argument_values(fdef, s, coerced)
-                    except GraphQLError:
-                        args = {}
-                    for n, p in sizes(args, [*path, key]):
-                        errors.append(
-                            {
-                                "message": f"The input array size of {n} is greater than "
-                                f"the maximum allowed of {MAX_INPUT_ARRAY}.",
-                                "locations": node_locations([s]),
-                                "path": p,
-                                "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
-                            }
-                        )
-                walk(get_named_type(fdef.type), s.selection_set, [*path, key])
-            elif isinstance(s, InlineFragmentNode):
-                walk(parent, s.selection_set, path)
-            elif isinstance(s, FragmentSpreadNode) and s.name.value in fragments:
-                walk(parent, fragments[s.name.value].selection_set, path)
+        for s in selected_fields(sel, fragments):
+            fdef = getattr(parent, "fields", {}).get(s.name.value)
+            if fdef is None:
+                continue
+            key = s.alias.value if s.alias else s.name.value
+            if s.arguments and any(
+                isinstance(a.value, (ListValueNode, ObjectValueNode, VariableNode))
+                for a in s.arguments
+            ):
+                try:
+                    args = get_argument_values(fdef, s, coerced)
+                except GraphQLError:
+                    args = {}
+                for n, p in sizes(args, [*path, key]):
+                    errors.append(
+                        {
+                            "message": f"The input array size of {n} is greater than "
+                            f"the maximum allowed of {MAX_INPUT_ARRAY}.",
+                            "locations": node_locations([s]),
+                            "path": p,
+                            "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
+                        }
+                    )
+            walk(get_named_type(fdef.type), s.selection_set, [*path, key])
 
     walk(root, op.selection_set, [])
     return errors
