@@ -246,16 +246,34 @@ class _ShopOrders:
         since = self.since
         cursor = parse_moment(cursor_text) if cursor_text else since
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
-        yield from orders_changed_since(self.shopify, start, variables={"lines": LINES_PER_PAGE})
-        # Orders the journal wants to see again, whatever their updatedAt.
+        changed = orders_changed_since(self.shopify, start, variables={"lines": LINES_PER_PAGE})
+        yield from changed
+        # Orders the journal wants to see again, whatever their updatedAt: those on their way
+        # into Rackbeat and failures that may pass now. One that only a change in Shopify can
+        # move is reported from the journal; such a change brings it back in the list above.
         store = self._readable_store()
         if store is None:
             return
-        again = [r["shopify_order_id"] for r in store.journal_rows(
-            self.shop.name, ("creating", "created", "failed", "waiting"))]
+        seen = {str(o["id"]) for o in changed}
+        again = [str(r["shopify_order_id"]) for r in store.journal_rows(
+            self.shop.name, ("creating", "created", "failed", "waiting"))
+            if str(r["shopify_order_id"]) not in seen and not self._at_rest(r)]
         if self.shop.orders.after_transfer == "sync":
             again += pending_order_ids(store, self.shop.name)
         yield from orders_by_ids(self.shopify, again)
+
+    def _at_rest(self, row: Mapping[str, Any]) -> bool:
+        """Whether a journalled order not changed in Shopify stays as it is, reported from the
+        journal without reading it: waiting for its trigger under the same ``[orders]``
+        settings, or refused with the refusal standing (:meth:`_refusal_stands`)."""
+        detail = row.get("detail") or {}
+        name = str(row.get("order_name") or row["shopify_order_id"])
+        if row["state"] == "waiting" and detail.get("settings") == self.settings_digest:
+            reason = str(row.get("reason") or "")
+            self.outcome(name, "waiting", reason)
+            self.result.bump("waiting")
+            return True
+        return row["state"] == "failed" and self._refusal_stands(None, row)
 
     # -- one order -------------------------------------------------------------------------
 
@@ -292,7 +310,8 @@ class _ShopOrders:
             self.result.bump(f"{'skipped' if verdict == 'skip' else 'waiting'}")
             self.record(oid, name, state="skipped" if verdict == "skip" else "waiting",
                          reason=reason, shopify_updated_at=order.get("updatedAt"),
-                         detail={"lines": line_quantities(order), "refused": None})
+                         detail={"lines": line_quantities(order), "refused": None,
+                                 "settings": self.settings_digest})
             if state == "failed":
                 self.clear_failure(name)
             return
@@ -352,23 +371,25 @@ class _ShopOrders:
                 "order": order_fingerprint(order, lines=LINES_PER_PAGE),
                 "skus": sorted(set(skus)), "retry": False, "at": utcnow()}})
 
-    def _refusal_stands(self, order: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    def _refusal_stands(self, order: Mapping[str, Any] | None, row: Mapping[str, Any]) -> bool:
         """True when an order refused before is unchanged, so sending it again is pointless.
 
         The refusal is lifted by a change of the order in Shopify, of the shop's ``[orders]``
-        settings, a missing SKU that Rackbeat now has, or ``rackshop orders retry``.
+        settings, a missing SKU that Rackbeat now has, or ``rackshop orders retry``. Without
+        ``order`` (not read: the changed list did not bring it) the order counts as unchanged.
         """
         refused = (row.get("detail") or {}).get("refused")
         if not refused or refused.get("retry"):
             return False
-        if order.get("updatedAt") != refused.get("shopify_updated_at") or \
-                order_fingerprint(order, lines=LINES_PER_PAGE) != refused.get("order"):
+        if order is not None and (
+                order.get("updatedAt") != refused.get("shopify_updated_at")
+                or order_fingerprint(order, lines=LINES_PER_PAGE) != refused.get("order")):
             return False
         if refused.get("settings") != self.settings_digest:
             return False
         if any(self._item_usable(sku) for sku in refused.get("skus") or ()):
             return False
-        name = str(order.get("name") or order["id"])
+        name = str((order or {}).get("name") or row.get("order_name") or row["shopify_order_id"])
         reason = str(row.get("reason") or "refused")
         self.result.fail(name, reason)
         self.result.bump("refusals_waiting")

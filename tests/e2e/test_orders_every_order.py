@@ -8,12 +8,14 @@ total in Rackbeat's own arithmetic; a refused order is not sent again until its 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from rackshop.errors import ExitCode
 from rackshop.sync.orders import sync_orders
+from rackshop.sync.runner import JobResult
 from tests.e2e.conftest import World
 from tests.e2e.test_sync_orders import configure, rb_orders
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids
@@ -220,3 +222,60 @@ def test_a_change_past_the_first_page_is_reported_and_an_unchanged_long_order_is
     assert changed.shops[0].counts.get("changed_after_transfer") == 1
     failures = runtime.store().failures("sync-orders")
     assert any(f"{late} 2->1" in f["reason"] for f in failures), failures
+
+
+def _read_by_id(world: World, mark: int) -> int:
+    """Shopify requests since ``mark`` that read journalled orders by id (``nodes(ids:)``)."""
+    return sum(n for label, n in world.sandbox.shopify.log.counters(mark)["by_label"].items()
+               if "nodes" in label)
+
+
+def test_orders_only_a_change_can_move_are_reported_from_the_journal(world: World) -> None:
+    """A waiting order and a standing refusal are not read again by id each pass (issue 22:
+    the rehearsal's passes grew with every waiting order); a change in Shopify or of the
+    ``[orders]`` settings still moves them."""
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    unpaid = place(twin, "dk", OrderSpec([Line(A, 1, "782.50")], financial_status="PENDING"))
+    also_unpaid = place(twin, "dk", OrderSpec([Line(B, 1, "995.00")], financial_status="PENDING"))
+    refused = place(twin, "dk", OrderSpec([Line("NEW-ITEM-2", 1, "100.00")]))
+
+    def run(**orders: str) -> JobResult:
+        settings = {"transfer_on": "paid", "process_to": "booked", "overlap_minutes": 0,
+                    **orders}
+        runtime = configure(world, "dk", **settings)
+        return sync_orders(runtime, runtime.config.select(["dk"]))
+
+    first = run()
+    assert first.shops[0].counts.get("waiting") == 2
+    assert [r for r, _ in first.shops[0].failures] == [refused["name"]]
+
+    for _ in range(2):
+        mark = world.sandbox.shopify.log.mark()
+        again = run()
+        assert _read_by_id(world, mark) == 0
+        counts = again.shops[0].counts
+        assert counts.get("waiting") == 2 and counts.get("refusals_waiting") == 1
+        assert again.exit_code == ExitCode.PARTIAL
+        assert [r for r, _ in again.shops[0].failures] == [refused["name"]]
+        assert "NEW-ITEM-2" in again.shops[0].failures[0][1]
+
+    # paid in Shopify: the order changed, so the next pass transfers it
+    twin_orders.mark_paid(twin.shop("dk"), unpaid["id"])
+    paid = run()
+    assert paid.shops[0].counts.get("transferred") == 1
+    assert len(_ours(world, "dk", unpaid["name"])) == 1
+    assert paid.shops[0].counts.get("waiting") == 1
+
+    # the settings change (transfer on creation): the other unpaid order is read and sent
+    # (the list of changed orders brings nothing: only the journal can)
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.runtime.store().set_cursor("dk", "sync-orders", later)
+    mark = world.sandbox.shopify.log.mark()
+    created = run(transfer_on="created")
+    assert _read_by_id(world, mark) == 1
+    assert created.shops[0].counts.get("transferred") == 1
+    assert len(_ours(world, "dk", also_unpaid["name"])) == 1
+    assert len(_ours(world, "dk", unpaid["name"])) == 1
+    assert not _ours(world, "dk", refused["name"])
