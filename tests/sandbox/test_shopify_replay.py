@@ -337,9 +337,8 @@ def _root_names(document: str) -> set[str] | None:
         if getattr(d, "operation", None) is None or sel is None:
             continue
         for s in sel.selections:
-            alias = getattr(s, "alias", None)
-            name = getattr(s, "name", None)
-            names.add((alias or name).value if (alias or name) else "")
+            named = getattr(s, "alias", None) or getattr(s, "name", None)
+            names.add(named.value if named is not None else "")
     return names
 
 
@@ -452,7 +451,7 @@ class _Inputs:
             if isinstance(named, GraphQLInputObjectType):
                 # the answer's subject (its first object), else the answer itself
                 subject = next(
-                    (v for k, v in self.payload.items() if isinstance(v, dict)), self.payload
+                    (v for v in self.payload.values() if isinstance(v, dict)), self.payload
                 )
                 got = self.value(aname, arg.type, subject, named.name) or self.value(
                     aname, arg.type, self.payload, named.name
