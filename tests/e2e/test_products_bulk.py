@@ -175,6 +175,39 @@ def test_a_pass_killed_after_the_start_is_settled_by_the_next_not_run_again(
         one.close()
 
 
+def test_a_pass_killed_while_publishing_is_settled_by_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = make(tmp_path, 5)
+    try:
+        real = products_bulk.wait_for_bulk_operation
+        calls = []
+
+        def second_killed(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            if len(calls) == 2:  # the publishing operation
+                raise Killed
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(products_bulk, "wait_for_bulk_operation", second_killed)
+        with pytest.raises(Killed):
+            env.run()
+        monkeypatch.setattr(products_bulk, "wait_for_bulk_operation", real)
+        (publishing,) = mutations(env, "publishablePublish")
+        second = env.run()
+        assert second.exit_code == ExitCode.OK, second.shops[0].failures
+        assert counts(second, "dk").get("created", 0) == 0
+        assert counts(second, "dk")["published"] == N
+        assert mutations(env, "publishablePublish") == [publishing]
+        assert len(mutations(env, "productSet")) == 1
+        for p, _ in env.catalogue("dk").values():
+            assert channels(env, "dk", p["id"]) == {"Online Store"}
+        mark = env.mark()
+        env.run()
+        assert env.shopify_writes(mark) == {}
+    finally:
+        env.close()
+
+
 def test_a_start_whose_answer_was_lost_is_found_not_run_again(tmp_path: Path) -> None:
     from rackshop.sandbox.base import FaultRule
 
