@@ -164,9 +164,10 @@ class BulkWrites:
         alias = f"rackshop_{kind}_{secrets.token_hex(6)}"
         path = stage_jsonl(p.shopify, jsonl_bytes(lines))
         journal = BulkJournal(alias, journal_lines)
-        if kind == "create":  # a create whose answer is lost is settled as a lost create
-            p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), True)
+        # The journal first: a pass killed before the start is settled by clearing the marks.
         p.pstore.set_bulk_journal(p.name, kind, journal)
+        if kind == "create":  # as before a single create: published once it is made
+            p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), True)
         try:
             journal.op = start_bulk_mutation(p.shopify, bulk_mutation_text(DOCUMENTS[kind][0],
                                                                            alias), path, alias)

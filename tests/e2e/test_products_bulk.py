@@ -208,6 +208,31 @@ def test_a_pass_killed_while_publishing_is_settled_by_the_next(
         env.close()
 
 
+def test_a_pass_killed_before_the_start_leaves_nothing_to_settle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = make(tmp_path, 5)
+    try:
+        def killed(*args: Any, **kwargs: Any) -> Any:
+            raise Killed
+
+        real = products_bulk.start_bulk_mutation
+        monkeypatch.setattr(products_bulk, "start_bulk_mutation", killed)
+        with pytest.raises(Killed):
+            env.run()
+        monkeypatch.setattr(products_bulk, "start_bulk_mutation", real)
+        mark = env.mark()
+        second = env.run()
+        assert second.exit_code == ExitCode.OK, second.shops[0].failures
+        assert counts(second, "dk")["created"] == N
+        # No mark of the start that never happened is left: no search among the newest
+        # products for a create whose answer was lost (that read is `query products` too).
+        reads = [e.label for e in env.sandbox.shopify.log.entries(mark[0])]
+        assert reads.count("query products") == 1
+        assert len(mutations(env, "productSet")) == 1
+    finally:
+        env.close()
+
+
 def test_a_start_whose_answer_was_lost_is_found_not_run_again(tmp_path: Path) -> None:
     from rackshop.sandbox.base import FaultRule
 
