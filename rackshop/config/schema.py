@@ -398,7 +398,9 @@ class ProductsTable(Table):
         250, ge=0, le=1_000_000, description=(
         "Rackbeat master: a pass that creates more products than this sends the creates as one "
         "Shopify bulk mutation (`productSet`, results read back per SKU) and publishes them with "
-        "a second, instead of one call each; `0` always writes one call per product."))
+        "a second, and one that updates more products than this sends the updates so "
+        "(`productUpdate`, then `productVariantsBulkUpdate`), instead of one call each; `0` "
+        "always writes one call per product."))
     currency_rate: Annotated[float | None, Hint(
         what=" (units of Rackbeat's base currency per unit of the shop's currency)")] = Field(
         None, gt=0, le=1e9, description=(

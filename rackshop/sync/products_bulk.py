@@ -1,4 +1,4 @@
-"""sync-products (Rackbeat master) writes many creates as Shopify bulk mutations.
+"""sync-products (Rackbeat master) writes many creates, or many updates, as Shopify bulk mutations.
 
 Above ``products.bulk_above`` creates in one pass, the ``productSet`` creates go as one bulk
 mutation (the JSONL of their variables staged, ``bulkOperationRunMutation``, polled, the result
@@ -7,6 +7,13 @@ file read back line by line) and the products made are published with a second o
 (:meth:`RackbeatMaster.created`, :meth:`~RackbeatMaster.published`): the same store effects, the
 same failures per SKU, the same report counts. A shop that already runs as many bulk mutations as
 Shopify allows gets its writes one call each.
+
+Above ``bulk_above`` products to update, the narrow update writes go the same way: the product
+fields (``productUpdate``) as one bulk mutation, then the variants of the products whose fields
+went through (``productVariantsBulkUpdate``, 250 to a line) as a second; each answer is recorded
+as one call's (:meth:`RackbeatMaster.product_answered`, :meth:`~RackbeatMaster.variants_answered`).
+Updates set values, so they are not journalled: a killed pass leaves the next one to compare and
+write what still differs.
 
 Killed mid-operation: the journal (``products_store.BulkJournal``) is written before the
 operation starts and gets its id as soon as Shopify answers; the next pass finds it before it
@@ -36,6 +43,13 @@ from rackshop.shopify.client import parse_user_errors
 from rackshop.sync.product_map import DesiredShopify, product_create_input
 from rackshop.sync.product_state import RackbeatItem
 from rackshop.sync.products_store import BulkJournal
+from rackshop.sync.products_writes import (
+    ProductWrite,
+    product_update_variables,
+    publish_variables,
+    variant_chunks,
+    variants_variables,
+)
 
 if TYPE_CHECKING:
     from rackshop.sync.products_to_shopify import RackbeatMaster
@@ -46,7 +60,9 @@ log = logging.getLogger("rackshop.products")
 MAX_FILE_BYTES = 90 * 1024 * 1024
 #: The packaged mutation and the result root of each kind of bulk write.
 DOCUMENTS = {"create": ("ProductSetCreate", "productSet"),
-             "publish": ("PublishablePublish", "publishablePublish")}
+             "publish": ("PublishablePublish", "publishablePublish"),
+             "update": ("ProductUpdate", "productUpdate"),
+             "variants": ("ProductVariantsBulkUpdate", "productVariantsBulkUpdate")}
 
 Create = tuple[str, DesiredShopify, str, RackbeatItem]
 
@@ -62,11 +78,6 @@ def _chunks(lines: Sequence[Mapping[str, Any]], limit: int) -> Iterator[tuple[in
         size += one
     if start < len(lines):
         yield start, len(lines)
-
-
-def publish_variables(product_id: str, publications: Sequence[str]) -> dict[str, Any]:
-    """The variables of ``PublishablePublish`` for one product."""
-    return {"id": product_id, "input": [{"publicationId": p} for p in publications]}
 
 
 class BulkWrites:
@@ -153,7 +164,112 @@ class BulkWrites:
                     p.publish(key, sku, product_id)
                 return
 
+    # -- updates ------------------------------------------------------------------------------
+
+    def update(self, writes: Sequence[ProductWrite],
+               cands: Mapping[str, Any]) -> list[ProductWrite]:
+        """Send the update writes of many products as bulk mutations: the product fields
+        (``productUpdate``) first, then the variants of the products whose fields went through
+        (``productVariantsBulkUpdate``, 250 to a line). Updates set values, so they need no
+        journal: a pass killed meanwhile leaves the next to compare and write again. Returns the
+        writes to send one call each (the shop was busy before anything was written)."""
+        p = self.p
+        answers = {w.product_id: p.update_answers(w, cands) for w in writes}
+        live = list(writes)
+        with_fields = [w for w in writes if w.product_changes]
+        if with_fields:
+            results = self.lines("update", [product_update_variables(w) for w in with_fields])
+            if results is None:
+                return list(writes)
+            for w, (payload, why) in zip(with_fields, results, strict=True):
+                try:
+                    if payload is None:
+                        raise RecordError(why)
+                    p.product_answered(answers[w.product_id], payload)
+                except RecordError as exc:
+                    p.update_failed(w, answers[w.product_id], exc)
+                    live.remove(w)
+        jobs = [(w, chunk) for w in live for chunk in variant_chunks(w)]
+        results = self.lines("variants", [variants_variables(w, c) for w, c in jobs]) \
+            if jobs else []
+        if results is None:  # busy now: the variants one call each (the fields are written)
+            for w in list(live):
+                try:
+                    p.send_variants(w, answers[w.product_id])
+                except (RecordError, OutcomeUnknownError) as exc:
+                    p.update_failed(w, answers[w.product_id], exc)
+                    live.remove(w)
+        else:
+            for (w, chunk), (payload, why) in zip(jobs, results, strict=True):
+                if w not in live:
+                    continue
+                try:
+                    if payload is None:
+                        raise RecordError(why)
+                    p.variants_answered(answers[w.product_id], chunk, payload)
+                except RecordError as exc:
+                    p.update_failed(w, answers[w.product_id], exc)
+                    live.remove(w)
+        for w in live:
+            p.update_done(w, cands, answers[w.product_id])
+        return []
+
+    def lines(self, kind: str, lines: Sequence[Mapping[str, Any]]
+              ) -> list[tuple[dict[str, Any] | None, str]] | None:
+        """Run ``lines`` as one bulk mutation without a journal; per line (its payload, or
+        ``None`` and why not), or ``None`` when the shop is busy (nothing was written)."""
+        alias = f"rackshop_{kind}_{secrets.token_hex(6)}"
+        try:
+            op_id = self.start(kind, lines, alias)
+        except OutcomeUnknownError:
+            op_id = find_bulk_mutation(self.p.shopify, alias)
+            if op_id is None:
+                return [(None, "no answer from Shopify to the bulk mutation; tried again on "
+                         "the next pass")] * len(lines)
+        return None if op_id is None else self.answers(kind, op_id, len(lines))
+
     # -- one bulk mutation -------------------------------------------------------------------
+
+    def start(self, kind: str, lines: Sequence[Mapping[str, Any]], alias: str) -> str | None:
+        """Stage ``lines`` and start the mutation of ``kind``; its operation id, or ``None``
+        when the shop already runs as many bulk mutations as it allows.
+
+        Raises:
+            OutcomeUnknownError: The start's answer was lost.
+        """
+        p = self.p
+        path = stage_jsonl(p.shopify, jsonl_bytes(lines))
+        try:
+            return start_bulk_mutation(p.shopify, bulk_mutation_text(DOCUMENTS[kind][0], alias),
+                                       path, alias)
+        except BulkMutationBusy as exc:
+            log.info("%s: %s; %d %s writes go one call each", p.name, exc.message, len(lines),
+                     kind)
+            return None
+
+    def answers(self, kind: str, op_id: str, count: int
+                ) -> list[tuple[dict[str, Any] | None, str]]:
+        """Wait for an operation of ``count`` lines; per line its answer (the mutation's
+        payload), or ``None`` and why there is none."""
+        p = self.p
+        op = wait_for_bulk_operation(p.shopify, op_id, failed_too=True)
+        root = DOCUMENTS[kind][1]
+        out: list[tuple[dict[str, Any] | None, str]] = [
+            (None, f"the bulk mutation ended {op.get('status')} before this {root}; the next "
+             "pass finds what it did and writes nothing twice")] * count
+        seen: set[int] = set()
+        for number, line in mutation_results(p.shopify, op):
+            if not 0 <= number < count or number in seen:
+                continue
+            seen.add(number)
+            payload = next(iter((line.get("data") or {}).values()), None)
+            if line.get("errors") or not isinstance(payload, dict):
+                why = "; ".join(str(e.get("message")) for e in line.get("errors") or []
+                                if isinstance(e, dict)) or "no answer for it"
+                out[number] = (None, f"Shopify refused the {root} of the bulk mutation: {why}")
+            else:
+                out[number] = (payload, "")
+        return out
 
     def run(self, kind: str, lines: Sequence[Mapping[str, Any]], journal_lines: list[list[str]],
             items: Mapping[str, RackbeatItem | None]) -> list[tuple[str, str, str]] | None:
@@ -161,30 +277,26 @@ class BulkWrites:
         Returns the products created (``create``), or ``None`` when the shop is busy with other
         bulk mutations (nothing was written)."""
         p = self.p
-        alias = f"rackshop_{kind}_{secrets.token_hex(6)}"
-        path = stage_jsonl(p.shopify, jsonl_bytes(lines))
-        journal = BulkJournal(alias, journal_lines)
+        journal = BulkJournal(f"rackshop_{kind}_{secrets.token_hex(6)}", journal_lines)
         # The journal first: a pass killed before the start is settled by clearing the marks.
         p.pstore.set_bulk_journal(p.name, kind, journal)
         if kind == "create":  # as before a single create: published once it is made
             p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), True)
         try:
-            journal.op = start_bulk_mutation(p.shopify, bulk_mutation_text(DOCUMENTS[kind][0],
-                                                                           alias), path, alias)
-        except BulkMutationBusy as exc:
-            log.info("%s: %s; %d %s writes go one call each", p.name, exc.message, len(lines),
-                     kind)
-            p.pstore.set_bulk_journal(p.name, kind, None)
-            if kind == "create":
-                p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), False)
-            return None
+            journal.op = self.start(kind, lines, journal.alias)
         except OutcomeUnknownError:
-            journal.op = find_bulk_mutation(p.shopify, alias)
+            journal.op = find_bulk_mutation(p.shopify, journal.alias)
             if journal.op is None:  # the journal stays: the next pass settles it
                 for line in journal_lines:
                     p.fail(line[1], "no answer from Shopify to the bulk mutation; the next pass "
                            "finds it if it started (and writes nothing twice)")
                 return []
+        else:
+            if journal.op is None:
+                p.pstore.set_bulk_journal(p.name, kind, None)
+                if kind == "create":
+                    p.pstore.publish_marks(p.name, (line[0] for line in journal_lines), False)
+                return None
         p.pstore.set_bulk_journal(p.name, kind, journal)
         return self.finish(kind, journal, items)
 
@@ -194,22 +306,13 @@ class BulkWrites:
         Returns the products it created (``create``)."""
         p = self.p
         assert journal.op is not None
-        op = wait_for_bulk_operation(p.shopify, journal.op, failed_too=True)
         root = DOCUMENTS[kind][1]
         made: list[tuple[str, str, str]] = []
-        answered: set[int] = set()
-        for number, line in mutation_results(p.shopify, op):
-            if not 0 <= number < len(journal.lines) or number in answered:
-                continue
-            answered.add(number)
-            key, sku, extra = journal.lines[number]
-            payload = next(iter((line.get("data") or {}).values()), None)
-            if line.get("errors") or not isinstance(payload, dict):
-                why = "; ".join(str(e.get("message")) for e in line.get("errors") or []
-                                if isinstance(e, dict)) or "no answer for it"
-                p.fail(sku, f"Shopify refused the {root} of the bulk mutation: {why}")
-                continue
-            if kind == "create":
+        results = self.answers(kind, journal.op, len(journal.lines))
+        for (key, sku, extra), (payload, why) in zip(journal.lines, results, strict=True):
+            if payload is None:
+                p.fail(sku, why)
+            elif kind == "create":
                 product_id = p.created(key, sku, extra, items.get(key), payload)
                 if product_id is not None:
                     made.append((key, sku, product_id))
@@ -219,9 +322,5 @@ class BulkWrites:
                     p.not_published(sku, ShopifyUserErrors(root, errors).message)
                 else:
                     p.published(key)
-        for number, (_, sku, _) in enumerate(journal.lines):
-            if number not in answered:
-                p.fail(sku, f"the bulk mutation ended {op.get('status')} before this "
-                       f"{root}; the next pass finds what it made and writes nothing twice")
         p.pstore.set_bulk_journal(p.name, kind, None)
         return made

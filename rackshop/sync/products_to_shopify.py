@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from rackshop.errors import (
     OutcomeUnknownError,
+    RackshopError,
     RecordError,
     ShopifyUserErrors,
 )
@@ -21,7 +22,6 @@ from rackshop.sync.moments import iso_z
 from rackshop.sync.product_map import (
     PRODUCT_FIELDS,
     DesiredShopify,
-    FieldChange,
     PushSettings,
     ShopifyDiff,
     created_state_changes,
@@ -29,10 +29,8 @@ from rackshop.sync.product_map import (
     diff_for_shopify,
     owned_fields,
     product_create_input,
-    product_update_input,
     rackbeat_source_hash,
     shopify_state_hash,
-    variant_update_input,
 )
 from rackshop.sync.product_state import (
     ProductState,
@@ -42,15 +40,20 @@ from rackshop.sync.product_state import (
     variant_state,
 )
 from rackshop.sync.product_values import sku_key
-from rackshop.sync.products_bulk import BulkWrites, publish_variables
+from rackshop.sync.products_bulk import BulkWrites
 from rackshop.sync.products_pass import PassArgs, ProductsPass
 from rackshop.sync.products_read import read_variants_by_id
 from rackshop.sync.products_store import Link, MappingRow, ShopIndex, format_hash, parse_hash
+from rackshop.sync.products_writes import (
+    ProductWrite,
+    UpdateAnswers,
+    product_update_variables,
+    publish_variables,
+    variant_chunks,
+    variants_variables,
+)
 
 log = logging.getLogger("rackshop.products")
-
-#: Shopify input arrays hold at most 250 entries.
-VARIANTS_PER_WRITE = 250
 
 #: Why a create whose answer never came is not tried again at once.
 LOST_CREATE = ("no answer from Shopify to the create; if it was created, the next pass finds it "
@@ -101,14 +104,6 @@ class _ShopView:
                         idx.unique[key].variant_id == v.id and key not in targets:
                     targets[key] = (p, v)
         return cls(seen, targets, by_variant, link_by_key)
-
-
-@dataclass
-class _ProductWrite:
-    product_id: str
-    product_changes: list[FieldChange] = field(default_factory=list)
-    variants: list[tuple[str, ShopifyDiff, str]] = field(default_factory=list)  # key, diff, rb
-    product_key: str = ""
 
 
 class RackbeatMaster(ProductsPass):
@@ -245,7 +240,7 @@ class RackbeatMaster(ProductsPass):
             settled = self.bulk.resume({k: c.item for k, c in cands.items()})
             cands = {k: c for k, c in cands.items() if k not in settled}
         idx = self.pstore.index(self.name)
-        writes: dict[str, _ProductWrite] = {}
+        writes: dict[str, ProductWrite] = {}
         creates: list[tuple[str, DesiredShopify, str, RackbeatItem]] = []
         for key in sorted(cands):
             c = cands[key]
@@ -327,7 +322,7 @@ class RackbeatMaster(ProductsPass):
 
     def plan_update(self, c: _Candidate, target: tuple[ProductState, VariantState],
                     item: RackbeatItem, rb: str, idx: ShopIndex,
-                    writes: dict[str, _ProductWrite]) -> None:
+                    writes: dict[str, ProductWrite]) -> None:
         """The changed fields of a linked variant and its product, gathered per product."""
         key = c.key
         p, v = target
@@ -343,7 +338,7 @@ class RackbeatMaster(ProductsPass):
             self.record(key, rb, target, item)
             self.succeeded(key)
             return
-        w = writes.setdefault(p.id, _ProductWrite(p.id))
+        w = writes.setdefault(p.id, ProductWrite(p.id))
         if diff.product_changes:
             w.product_changes += diff.product_changes
             w.product_key = key
@@ -354,13 +349,19 @@ class RackbeatMaster(ProductsPass):
         for ch in diff.changes:
             self.row(item.number, ch.field, ch.old, ch.new, "update")
 
-    def apply_all(self, writes: Mapping[str, _ProductWrite],
+    def apply_all(self, writes: Mapping[str, ProductWrite],
                   creates: Sequence[tuple[str, DesiredShopify, str, RackbeatItem]],
                   cands: Mapping[str, _Candidate]) -> None:
         total = len(writes) + len(creates)
         if self.progress and total:
             self.progress.start(f"{self.name}: writing to Shopify", total)
-        for w in writes.values():
+        updates = list(writes.values())
+        if self.bulk.wanted(len(updates)):
+            done = len(updates)
+            updates = self.bulk.update(updates, cands)  # those left when the shop was busy
+            if self.progress:
+                self.progress.advance(done - len(updates))
+        for w in updates:
             self.apply_update(w, cands)
             if self.progress:
                 self.progress.advance()
@@ -393,64 +394,83 @@ class RackbeatMaster(ProductsPass):
 
     # -- apply -----------------------------------------------------------------------------
 
-    def apply_update(self, w: _ProductWrite, cands: Mapping[str, _Candidate]) -> None:
-        keys = [k for k, _, _ in w.variants]
-        number = {k: _number(cands[k], k) for k in keys}
-        product: dict[str, Any] | None = None
-        answered: dict[str, dict[str, Any]] = {}
-        failed: set[str] = set()
+    def apply_update(self, w: ProductWrite, cands: Mapping[str, _Candidate]) -> None:
+        ans = self.update_answers(w, cands)
         try:
             if w.product_changes:
                 payload = self.shopify.execute(
-                    load_document("ProductUpdate"),
-                    {"product": product_update_input(w.product_id, w.product_changes)},
+                    load_document("ProductUpdate"), product_update_variables(w),
                     name="ProductUpdate", idempotent=True).data.get("productUpdate") or {}
-                self._raise_user_errors("productUpdate", payload)
-                product = payload.get("product")
-                self.result.bump("writes")
-            variant_inputs = [(k, d) for k, d, _ in w.variants if d.variant_changes]
-            for i in range(0, len(variant_inputs), VARIANTS_PER_WRITE):
-                chunk = variant_inputs[i:i + VARIANTS_PER_WRITE]
-                payload = self.shopify.execute(
-                    load_document("ProductVariantsBulkUpdate"),
-                    {"productId": w.product_id,
-                     "variants": [variant_update_input(d.variant_id, d.variant_changes)
-                                  for _, d in chunk]},
-                    name="ProductVariantsBulkUpdate", idempotent=True,
-                ).data.get("productVariantsBulkUpdate") or {}
-                errors = parse_user_errors(payload)
-                if errors and any(not _variant_index(e.field, len(chunk)) for e in errors):
-                    raise ShopifyUserErrors("productVariantsBulkUpdate", errors)
-                self.result.bump("writes")
-                product = payload.get("product") or product
-                for node in payload.get("productVariants") or []:
-                    answered[str(node["id"])] = node
-                for err in errors:  # allowPartialUpdates: the others went through
-                    k, _ = chunk[int((err.field or ())[1])]
-                    if k not in failed:
-                        failed.add(k)
-                        self.fail(number[k], f"Shopify refused the update: {err}")
+                self.product_answered(ans, payload)
+            self.send_variants(w, ans)
         except (ShopifyUserErrors, RecordError, OutcomeUnknownError) as exc:
-            # Product and variant writes set values: repeating them is harmless, so the next
-            # pass simply tries again (failures are re-read).
-            if _gone(exc):
-                self.pstore.forget_product(self.name, w.product_id)
-                reason = ("the Shopify product no longer exists; it is created again on the next "
-                          "pass if products.create_missing is on")
-            else:
-                reason = exc.message
-            for k in keys:
-                if k not in failed:
-                    self.fail(number[k], reason)
+            self.update_failed(w, ans, exc)
             return
-        pstate = product_state(product, []) if product else None
+        self.update_done(w, cands, ans)
+
+    def send_variants(self, w: ProductWrite, ans: UpdateAnswers) -> None:
+        """The variant writes of a product, one ``productVariantsBulkUpdate`` per 250."""
+        for chunk in variant_chunks(w):
+            payload = self.shopify.execute(
+                load_document("ProductVariantsBulkUpdate"), variants_variables(w, chunk),
+                name="ProductVariantsBulkUpdate", idempotent=True,
+            ).data.get("productVariantsBulkUpdate") or {}
+            self.variants_answered(ans, chunk, payload)
+
+    def update_answers(self, w: ProductWrite, cands: Mapping[str, _Candidate]) -> UpdateAnswers:
+        """Where the answers to a product's update writes are gathered."""
+        return UpdateAnswers({k: _number(cands[k], k) for k, _, _ in w.variants})
+
+    def product_answered(self, ans: UpdateAnswers, payload: Mapping[str, Any]) -> None:
+        """The answer of a ``productUpdate`` (one call's or one bulk line's)."""
+        self._raise_user_errors("productUpdate", payload)
+        ans.product = payload.get("product")
+        self.result.bump("writes")
+
+    def variants_answered(self, ans: UpdateAnswers, chunk: Sequence[tuple[str, ShopifyDiff]],
+                          payload: Mapping[str, Any]) -> None:
+        """The answer of a ``productVariantsBulkUpdate`` of ``chunk`` (one call's or one bulk
+        line's): a variant's own error fails that variant (``allowPartialUpdates``), another
+        error fails the product's writes (raised)."""
+        errors = parse_user_errors(payload)
+        if errors and any(not _variant_index(e.field, len(chunk)) for e in errors):
+            raise ShopifyUserErrors("productVariantsBulkUpdate", errors)
+        self.result.bump("writes")
+        ans.product = payload.get("product") or ans.product
+        for node in payload.get("productVariants") or []:
+            ans.answered[str(node["id"])] = node
+        for err in errors:  # allowPartialUpdates: the others went through
+            k, _ = chunk[int((err.field or ())[1])]
+            if k not in ans.failed:
+                ans.failed.add(k)
+                self.fail(ans.number[k], f"Shopify refused the update: {err}")
+
+    def update_failed(self, w: ProductWrite, ans: UpdateAnswers, exc: RackshopError) -> None:
+        """A product's update writes failed: each of its SKUs not failed yet gets the reason."""
+        # Product and variant writes set values: repeating them is harmless, so the next
+        # pass simply tries again (failures are re-read).
+        if _gone(exc):
+            self.pstore.forget_product(self.name, w.product_id)
+            reason = ("the Shopify product no longer exists; it is created again on the next "
+                      "pass if products.create_missing is on")
+        else:
+            reason = exc.message
+        for k in ans.number:
+            if k not in ans.failed:
+                self.fail(ans.number[k], reason)
+
+    def update_done(self, w: ProductWrite, cands: Mapping[str, _Candidate],
+                    ans: UpdateAnswers) -> None:
+        """Record a product's answered update writes, SKU by SKU."""
+        number = ans.number
+        pstate = product_state(ans.product, []) if ans.product else None
         for key, diff, rb in w.variants:
-            if key in failed:
+            if key in ans.failed:
                 continue
             target = cands[key].target
             assert target is not None
             p0, v0 = target
-            node = answered.get(diff.variant_id)
+            node = ans.answered.get(diff.variant_id)
             v1 = variant_state(node) if node else v0
             p1 = pstate or p0
             self.record(key, rb, (p1, v1), cands[key].item)

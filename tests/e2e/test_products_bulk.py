@@ -91,26 +91,52 @@ def store_view(env: Env) -> dict[str, Any]:
         db.close()
 
 
+def same_pass(one: Env, bulk: Env, one_call_writes: dict[str, int]) -> dict[str, int]:
+    """A pass of each: the same counts, shop and store, the per-call writes ``one_call_writes``
+    against two bulk mutations; then a pass of each writes nothing. Returns the counts."""
+    marks = one.mark(), bulk.mark()
+    r_one, r_bulk = one.run(), bulk.run()
+    assert r_one.exit_code == r_bulk.exit_code == ExitCode.OK
+    assert counts(r_bulk, "dk") == counts(r_one, "dk")
+    assert one.shopify_writes(marks[0]) == one_call_writes
+    assert bulk.shopify_writes(marks[1]) == {"mutation bulkOperationRunMutation": 2,
+                                             "mutation stagedUploadsCreate": 2,
+                                             "POST /staged-uploads": 2}
+    assert shop_view(bulk) == shop_view(one)
+    assert store_view(bulk) == store_view(one)
+    marks = one.mark(), bulk.mark()
+    assert one.run().exit_code == bulk.run().exit_code == ExitCode.OK
+    assert one.shopify_writes(marks[0]) == bulk.shopify_writes(marks[1]) == {}
+    return counts(r_bulk, "dk")
+
+
 def test_a_first_push_in_bulk_equals_one_call_each(tmp_path: Path) -> None:
     one, bulk = make(tmp_path / "one", 0), make(tmp_path / "bulk", 5)
     try:
-        marks = one.mark(), bulk.mark()
-        r_one, r_bulk = one.run(), bulk.run()
-        assert r_one.exit_code == r_bulk.exit_code == ExitCode.OK
-        assert counts(r_bulk, "dk") == counts(r_one, "dk")
-        assert counts(r_bulk, "dk")["created"] == counts(r_bulk, "dk")["published"] == N
-        assert one.shopify_writes(marks[0]) == {"mutation productSet": N,
-                                                "mutation publishablePublish": N}
-        assert bulk.shopify_writes(marks[1]) == {"mutation bulkOperationRunMutation": 2,
-                                                 "mutation stagedUploadsCreate": 2,
-                                                 "POST /staged-uploads": 2}
-        assert shop_view(bulk) == shop_view(one)
-        assert store_view(bulk) == store_view(one)
+        counted = same_pass(one, bulk, {"mutation productSet": N,
+                                         "mutation publishablePublish": N})
+        assert counted["created"] == counted["published"] == N
         assert len(mutations(bulk, "productSet")) == len(mutations(bulk, "publishablePublish")) \
             == 1
-        marks = one.mark(), bulk.mark()
-        assert one.run().exit_code == bulk.run().exit_code == ExitCode.OK
-        assert one.shopify_writes(marks[0]) == bulk.shopify_writes(marks[1]) == {}
+    finally:
+        one.close()
+        bulk.close()
+
+
+def test_many_updates_in_bulk_equal_one_call_each(tmp_path: Path) -> None:
+    one, bulk = make(tmp_path / "one", 0), make(tmp_path / "bulk", 5)
+    try:
+        for env in (one, bulk):
+            assert env.run().exit_code == ExitCode.OK
+            for i in range(N):
+                number = f"RS-{i:03d}/{'#' if i % 5 == 0 else ''}{i % 3}"
+                change: dict[str, Any] = {"sales_price": 100 + i}
+                if i % 4 == 0:
+                    change["name"] = f"Ny vare {i}"  # a product field: productUpdate too
+                env.rb_put(number, change)
+        counted = same_pass(one, bulk, {"mutation productUpdate": 3,
+                                         "mutation productVariantsBulkUpdate": N})
+        assert counted["updated"] == N
     finally:
         one.close()
         bulk.close()
