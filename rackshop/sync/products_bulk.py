@@ -152,9 +152,8 @@ class BulkWrites:
             for key, sku, product_id in made:
                 p.publish(key, sku, product_id)
             return
-        pubs = p.channels_for(made[0][0], made[0][1])
+        pubs = p.channels_for([(key, sku) for key, sku, _ in made])
         if not pubs:
-            p.pstore.publish_marks(p.name, (key for key, _, _ in made), False)
             return
         lines = [publish_variables(product_id, pubs) for _, _, product_id in made]
         for start, end in _chunks(lines, MAX_FILE_BYTES):

@@ -533,7 +533,7 @@ class RackbeatMaster(ProductsPass):
     def publish(self, key: str, sku: str, product_id: str) -> None:
         """Put a created product on the configured sales channels (until that succeeds, it
         stays marked in the store and is tried again when next seen)."""
-        pubs = self.channels_for(key, sku)
+        pubs = self.channels_for([(key, sku)])
         if not pubs:
             return
         try:
@@ -547,16 +547,17 @@ class RackbeatMaster(ProductsPass):
             return
         self.published(key)
 
-    def channels_for(self, key: str, sku: str) -> list[str]:
-        """The publications a created product goes on; none (its mark cleared) when the config
-        names none, or (recorded as a failure) when they cannot be read."""
+    def channels_for(self, made: Sequence[tuple[str, str]]) -> list[str]:
+        """The publications created products ``(key, sku)`` go on; none (their marks cleared)
+        when the config names none, or (a failure per SKU) when they cannot be read."""
         try:
             pubs = self.publications()
         except RecordError as exc:
-            self.fail(sku, f"created but not published: {exc.message}")
+            for _, sku in made:
+                self.fail(sku, f"created but not published: {exc.message}")
             return []
         if not pubs:
-            self.pstore.set_to_publish(self.name, key, False)
+            self.pstore.publish_marks(self.name, (key for key, _ in made), False)
         return pubs
 
     def published(self, key: str) -> None:

@@ -310,3 +310,22 @@ def test_below_the_threshold_or_off_it_is_one_call_each(tmp_path: Path) -> None:
                                             "mutation publishablePublish": N}
     finally:
         env.close()
+
+
+def test_an_unknown_channel_creates_nothing_in_bulk_either(tmp_path: Path) -> None:
+    envs = [Env(tmp_path / str(above), {"dk": {"products": {
+        **RB_MASTER, "bulk_above": above, "sales_channels": ["Facebook"]}}}) for above in (0, 5)]
+    try:
+        results = []
+        for env in envs:
+            seed(env)
+            mark = env.mark()
+            results.append(env.run())
+            assert env.shopify_writes(mark) == {}
+        one, bulk = results
+        assert bulk.exit_code == one.exit_code != ExitCode.OK
+        assert sorted(bulk.shops[0].failures) == sorted(one.shops[0].failures)
+        assert counts(bulk, "dk")["failed"] == N
+    finally:
+        for env in envs:
+            env.close()
