@@ -56,7 +56,34 @@ reads them all the same way, with no per-file adapter:
   ``extensions.cost``, error ``extensions.requestId`` and, for a rebuilt document, error
   ``locations`` normalised. Numbers compare by value: the recorder ran in JavaScript, which
   writes a whole Float as an Int (``0`` for ``0.0``).
+* **Not set up, though sent**: an exchange whose answer differs is *not set up* rather than
+  *differ* when the difference comes from what the recording does not hold, by one of three rules
+  (the first note of each says which; the differences follow it):
 
+  1. *Its request is not in the recording*: it was read back from its answer (no document, no
+     variables), the answer shows a value for an input field of the same name that the read-back
+     cannot take (``category {id fullName}`` for an ``ID``, ``variants`` whose nodes have no
+     ``optionValues``), and the twin did not refuse it (an ``errors`` answer is the twin's own
+     behaviour). The objects its answer first shows are marked as made from an unknown request.
+     (product-set-parity's ``secondCreate``.)
+  2. *State the recording does not contain*: every difference lies in an object that the
+     recording never shows being made and the twin has no counterpart for (the replay makes an
+     object only when a request sends it, above), or that rule 1 marked. A difference lies in
+     the object at its place, the items of a list there, a connection's nodes for its
+     ``pageInfo``, else the nearest enclosing object with an id; a ``…Count`` (``ordersCount``
+     under any alias) in the objects of the kind it counts that the same answer shows, when all
+     of them are such objects. (order-catalog-count-read's searches and counts of the shop's
+     earlier orders, product-set-parity's 50 locations, order-create-line-item-fields' product,
+     schema-roots' earlier current bulk operation, ``productSetExplicitNormalization``, which
+     writes ``secondCreate``'s product.)
+  3. *Time the recording does not contain*: a read whose answer holds no timestamp differs, and
+     matches when asked again after the twin's longest modelled lag (the replay's clock stays
+     moved on by it): nothing says how long after the request before it the read was made.
+     (schema-roots' polls after a cancel answer ``CANCELED``; the twin is ``CANCELING`` for
+     ``cancel_seconds``.)
+
+  Any other difference (in an object the replay made from what the recording shows, in a request
+  the twin refused, in a read that does not come to match) stays *differ*.
 Differences the twin keeps on purpose live in :data:`ACCEPTED`, each with its reason; a test
 fails when an exchange differs and is not listed, and when a listed one has come to match.
 ``python -m tests.sandbox.test_shopify_replay`` prints the figures and every difference.
@@ -107,7 +134,7 @@ _GID_IN_TEXT = re.compile(r"gid://shopify/[A-Za-z]+/" + _OPAQUE + r"(?:\?invento
 _NUMBER = re.compile(r"\b\d{6,}\b")
 _ORDER_NAME = re.compile(r"^#\d+$")
 #: exchanges the replay cannot set up today (see test_not_set_up_does_not_grow)
-NOT_SET_UP = 16
+NOT_SET_UP = 29
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _TS_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 CURSOR_KEYS = frozenset({"cursor", "startCursor", "endCursor"})
@@ -116,33 +143,10 @@ CURSOR_KEYS = frozenset({"cursor", "startCursor", "endCursor"})
 #: a way the twin is kinder (or harsher) than Shopify that rackshop's tests will not see.
 ACCEPTED: list[tuple[str, str, str]] = [
     (
-        "2025-01--order-create-line-item-fields.json",
-        "",
-        "the recording's product lookup finds a product made before the recording, which it"
-        " shows only by id (nothing to make it again from)",
-    ),
-    (
         "2025-01--product-set-parity.json",
         "upstreamCalls",
         "Location.addressVerified and Product.onlineStorePreviewUrl (a signed preview URL) are not"
         " modelled",
-    ),
-    (
-        "2025-01--product-set-parity.json",
-        "readOnlyBaselines.locationsCatalog",
-        "the recorded shop had 50+ locations made before the recording",
-    ),
-    (
-        "2025-01--product-set-parity.json",
-        "handleParity.productSetCreateCollision.secondCreate",
-        "its request was kept outside the recording; read back from the answer it lacks the"
-        " product's options and category (the answer names them options and category.id)",
-    ),
-    (
-        "2025-01--product-set-parity.json",
-        "handleParity.productSetExplicitNormalization",
-        "Shopify applied it to secondCreate's product (same id, options, stock) through an"
-        " identifier the recording does not hold",
     ),
     (
         "2025-01--product-set-parity.json",
@@ -169,29 +173,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "2026-04--bulk-operation-run-query-concurrency-limit.json",
         "cancelAttempts",
         "objectCount: the recorded shop held 1451 products made before the recording",
-    ),
-    (
-        "2026-04--bulk-operation-run-query-schema-roots.json",
-        "cases.ordersRoot.beforeCleanup",
-        "the current operation was made before the recording",
-    ),
-    (
-        "2026-04--bulk-operation-run-query-schema-roots.json",
-        "cases.ordersRoot.afterCleanup.settle.polls",
-        "the recording polled until CANCELED and holds no time (no timestamps) to say how long"
-        " after the cancel: the replay reads at once (the twin keeps CANCELING cancel_seconds)",
-    ),
-    (
-        "2026-04--bulk-operation-run-query-schema-roots.json",
-        "cases.draftOrdersWarningsList",
-        "the recording read its current operation after the poll above saw it CANCELED; with no"
-        " time recorded the replay reads at once (CANCELING)",
-    ),
-    (
-        "2026-04--order-catalog-count-read.json",
-        "",
-        "the orders it searches (tag merchant-realistic) were made before the recording, which"
-        " shows too little of them (no lines) to make them again",
     ),
     (
         "2026-04--webhook-subscription-topic-enum-validation.json",
@@ -396,6 +377,15 @@ class _Inputs:
         self.known = known
         #: what the recording shows elsewhere of an object (for one this mutation made)
         self.view = view
+        #: input fields the answer shows a value for that could not be read back into input (a
+        #: shape the input type does not take: ``category {id fullName}`` for an ``ID``)
+        self.missed: set[str] = set()
+
+    def _made(self, value: Any) -> bool:
+        """Whether a value is the id of an object this mutation made (never sent, by design)."""
+        return isinstance(value, str) and bool(_GID_IN_TEXT.fullmatch(value)) and not self.known(
+            value
+        )
 
     def _gid_of(self, type_name: str) -> str | None:
         for gid in self.gids:
@@ -435,6 +425,9 @@ class _Inputs:
                 got = self.value(fname, f.type, source.get(fname), inner.name)
                 if got is None and _is_id(f.type) and fname not in source:
                     got = self._id(fname, inner.name)
+                shown = source.get(fname)
+                if got is None and _shows(shown) and not self._made(shown):
+                    self.missed.add(f"{inner.name}.{fname}")
                 if got is not None:
                     out[fname] = got
                 elif isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined:
@@ -473,6 +466,13 @@ class _Inputs:
                     aname, arg.type, self.payload, named.name
                 )
         return got
+
+
+def _shows(value: Any) -> bool:
+    """Whether an answer's value shows something (an empty connection shows nothing)."""
+    if isinstance(value, dict) and isinstance(value.get("nodes", value.get("edges")), list):
+        value = value.get("nodes", value.get("edges"))
+    return value not in (None, [], {}, "")
 
 
 def _is_id(type_: Any) -> bool:
@@ -834,6 +834,18 @@ class Replay:
                 if gid not in json.dumps(ex.variables) + (ex.document or ""):
                     self.made_by.setdefault(gid, ex)
         self.order = {id(ex): i for i, ex in enumerate(found)}
+        #: recorded gid -> the first exchange whose answer shows it
+        self.first_shown: dict[str, Exchange] = {}
+        for ex in found:
+            for gid in _GID_IN_TEXT.findall(json.dumps(ex.expected)):
+                self.first_shown.setdefault(gid, ex)
+        #: recorded gid -> why the twin's object for it is not the recorded one (made by a request
+        #: the recording does not hold)
+        self.unset: dict[str, str] = {}
+        #: the document each exchange was sent with
+        self.sent: dict[int, str] = {}
+        #: exchanges sent whose verdict is "not set up" (an upstream call repeating one follows it)
+        self.unset_exchanges: set[int] = set()
         #: the twin's answer to each exchange sent (for an upstream call that records it again)
         self.answered: dict[int, tuple[dict[str, Any], bool]] = {}
         self.rec = rec
@@ -1198,6 +1210,11 @@ class Replay:
                 )
             got, rebuilt = original
             notes = differences(_strip(got, rebuilt), _strip(ex.expected, rebuilt), self.ids)
+            if notes and id(ex.same_as) in self.unset_exchanges:
+                return Outcome(ex, "not set up", [f"the same request as {ex.same_as.path}", *notes])
+            why = self._state_not_recorded(ex, notes) if notes else None
+            if why:
+                return Outcome(ex, "not set up", [why, *notes])
             return Outcome(ex, "differ" if notes else "match", notes)
         document = ex.document
         roots = _root_names(document) if document else None
@@ -1212,8 +1229,8 @@ class Replay:
                 document = elsewhere[0]
                 if not ex.variables:
                     ex.variables = dict(elsewhere[1])
+        inputs: _Inputs | None = None
         if document is None:
-            inputs = None
             if not ex.variables and isinstance(data, dict):
                 # nothing sent was recorded: a mutation's arguments are read back from its answer
                 payload = next(iter(data.values()), None) if len(data) == 1 else None
@@ -1230,14 +1247,176 @@ class Replay:
         if problem:
             return Outcome(ex, "not set up", [problem])
         self._advance(ex)
+        unseen = set(_GID_IN_TEXT.findall(json.dumps(ex.expected))) - self.seen
+        notes = self._send(ex, document)
+        self.seen.update(unseen)
+        if not notes:
+            return Outcome(ex, "match", notes)
+        why = self._input_not_recorded(ex, inputs, unseen) or self._state_not_recorded(ex, notes)
+        if why is None and self._untimed(ex, document):
+            self.elapsed += self._longest_lag()
+            later = self._send(ex, document)
+            if not later:
+                why = (
+                    f"it matches {self._longest_lag():g} twin-s later: the recording holds no"
+                    " time to say how long after the request before it this was asked"
+                )
+        if why:
+            self.unset_exchanges.add(id(ex))
+            return Outcome(ex, "not set up", [why, *notes])
+        return Outcome(ex, "differ", notes)
+
+    def _send(self, ex: Exchange, document: str) -> list[str]:
+        """Send one exchange's request; where the twin's answer departs from the recorded one."""
+        self.sent[id(ex)] = document
         status, got = self._graphql(self.ids.translate(document), self.ids.translate(ex.variables))
         notes = []
         if ex.status is not None and status != ex.status:
             notes.append(f"HTTP {status} != recorded {ex.status}")
         notes += differences(_strip(got, ex.rebuilt), _strip(ex.expected, ex.rebuilt), self.ids)
         self.answered[id(ex)] = (got, ex.rebuilt)
-        self.seen.update(_GID_IN_TEXT.findall(json.dumps(ex.expected)))
-        return Outcome(ex, "differ" if notes else "match", notes)
+        return notes
+
+    # -- differences that come from what the recording does not hold --------------------------
+
+    def _input_not_recorded(
+        self, ex: Exchange, inputs: _Inputs | None, unseen: set[str]
+    ) -> str | None:
+        """A request read back from its answer that shows input the read-back cannot send: what
+        Shopify was sent is not in the recording. The objects it made are marked, so a later
+        exchange that differs only in them is not set up either."""
+        if inputs is None or not inputs.missed:
+            return None
+        got, _ = self.answered[id(ex)]
+        if got.get("errors"):
+            return None  # the twin refused it: that is the twin's behaviour, not the input's
+        why = (
+            f"made by {ex.path}, whose request the recording does not hold (read back from its"
+            f" answer without {', '.join(sorted(inputs.missed))})"
+        )
+        for gid in unseen:
+            self.unset.setdefault(gid, why)
+        return (
+            "its request is not in the recording: read back from its answer, which shows"
+            f" {', '.join(sorted(inputs.missed))} in a shape the input does not take"
+        )
+
+    def _state_not_recorded(self, ex: Exchange, notes: list[str]) -> str | None:
+        """Every difference lies in an object the twin could not have as recorded: one made
+        before the recording that the twin has no counterpart for (the recording never made it
+        and the replay makes an object only when a request sends it), or one made by a request
+        the recording does not hold (:meth:`_input_not_recorded`)."""
+        causes: dict[str, str] = {}
+        for note in notes:
+            path = note.split(": ", 1)[0]
+            subjects = _subjects(ex.expected, path) or self._counted(ex, path)
+            if not subjects:
+                return None
+            for gid in subjects:
+                why = self.unset.get(gid) or (
+                    "made before the recording, which the twin has no counterpart for"
+                    if self._before_recording(gid)
+                    else None
+                )
+                if why is None:
+                    return None
+                causes[gid] = why
+        return "it differs only in objects the replay cannot have as recorded: " + "; ".join(
+            f"{gid} ({why})" for gid, why in causes.items()
+        )
+
+    def _counted(self, ex: Exchange, path: str) -> set[str]:
+        """For a count (``ordersCount`` under any alias) that differs: the objects of the kind it
+        counts that the same answer shows and that were made before the recording (none: the
+        count is not attributed to them)."""
+        steps = [name for name, _ in _PATH_STEP.findall(path)]
+        if len(steps) < 3 or steps[0] != "data" or steps[-1] not in ("count", "precision"):
+            return set()
+        sent = self.sent.get(id(ex.same_as if ex.same_as is not None else ex))
+        field_name = _root_field(sent, steps[1]) if sent else None
+        if not field_name or not field_name.endswith("sCount"):
+            return set()
+        kind = field_name[0].upper() + field_name[1:-6]
+        shown = {
+            g for g in _GID_IN_TEXT.findall(json.dumps(ex.expected)) if g.split("/")[3] == kind
+        }
+        return shown if shown and all(self._before_recording(g) for g in shown) else set()
+
+    def _before_recording(self, gid: str) -> bool:
+        """A recorded object that existed before the recording and has no twin counterpart."""
+        if gid in self.ids.to_twin:
+            return False
+        maker = self.made_by.get(gid)
+        first = self.first_shown.get(gid)
+        return maker is None or (
+            first is not None and self.order[id(first)] < self.order[id(maker)]
+        )
+
+    def _untimed(self, ex: Exchange, document: str) -> bool:
+        """A read whose answer holds no timestamp, in a recording that therefore does not say
+        how long after the request before it the read was made."""
+        mutations = set(self.schema.mutation_type.fields) if self.schema.mutation_type else set()
+        return not _TS_IN_TEXT.search(json.dumps(ex.expected)) and not (
+            (_root_names(document) or set()) & mutations
+        )
+
+    def _longest_lag(self) -> float:
+        settings = self.twin.consistency.as_json()
+        return max(float(v) for k, v in settings.items() if k not in ("enabled",))
+
+
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _subjects(expected: dict[str, Any], path: str) -> set[str]:
+    """The recorded objects a difference at ``path`` (``.data.order.lineItems.nodes[0].title``)
+    is about: the object there, or the items of a list there, or for a connection's
+    ``pageInfo`` its nodes, else the nearest enclosing object with an id. Empty: no object."""
+    node: Any = expected
+    chain: list[Any] = [node]
+    for name, index in _PATH_STEP.findall(path):
+        if index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        elif name and isinstance(node, dict) and name in node:
+            node = node[name]
+        else:
+            node = None
+        chain.append(node)
+
+    def gid_of(value: Any) -> str | None:
+        if isinstance(value, dict) and isinstance(value.get("node"), dict):
+            value = value["node"]
+        gid = value.get("id") if isinstance(value, dict) else None
+        return gid if isinstance(gid, str) and _GID.match(gid) else None
+
+    if isinstance(node, list):
+        found = {g for item in node if (g := gid_of(item))}
+        if found:
+            return found
+    for i, step in enumerate(reversed(chain)):
+        if gid_of(step):
+            return {str(gid_of(step))}
+        members = step.get("nodes") or step.get("edges") if isinstance(step, dict) else None
+        if i > 0 and isinstance(members, list) and "pageInfo" in path:
+            found = {g for item in members if (g := gid_of(item))}
+            if found:
+                return found
+    return set()
+
+
+def _root_field(document: str, key: str) -> str | None:
+    """The root field an answer's key stands for in a document (the key itself, or its alias)."""
+    try:
+        parsed = parse(document)
+    except Exception:
+        return None
+    for definition in parsed.definitions:
+        for sel in getattr(getattr(definition, "selection_set", None), "selections", ()):
+            name = getattr(sel, "name", None)
+            alias = getattr(sel, "alias", None)
+            if name is not None and (alias or name).value == key:
+                return str(name.value)
+    return None
 
 
 def _dicts(node: Any) -> Iterator[dict[str, Any]]:
