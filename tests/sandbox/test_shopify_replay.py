@@ -175,13 +175,6 @@ ACCEPTED: list[tuple[str, str, str]] = [
         "objectCount: the recorded shop held 1451 products made before the recording",
     ),
     (
-        "2026-04--webhook-subscription-topic-enum-validation.json",
-        "validation.createBogusVariableTopicRejected",
-        "the twin's schema is 2026-07's: the refusal lists its WebhookSubscriptionTopic values,"
-        " three more than 2026-04 had (CUSTOMERS_WHATS_APP_MARKETING_CONSENT_UPDATE,"
-        " MACHINE_TRANSLATION_BATCH_COMPLETED, INVENTORY_TRANSFERS_UPDATED)",
-    ),
-    (
         "2026-04--product-variants-bulk-update-allow-partial-and-error-order.json",
         "",
         "productOptionsCreate is not modelled, so the setup's option and second variant are"

@@ -667,7 +667,7 @@ class ShopifyTwin(TwinApp):
             if not ops:
                 message = "No operations in query document"
             return 200, {"errors": [{"message": message}]}, None
-        errors = coerce_variables(self.schema, op, raw_vars)
+        errors = coerce_variables(self.schema, op, raw_vars, api_version)
         if errors:
             return 200, {"errors": errors}, None
         errors = oversized_inputs(self.schema, doc, op, raw_vars)
