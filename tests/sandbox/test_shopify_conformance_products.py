@@ -352,3 +352,52 @@ def test_variants_bulk_update_partial_and_error_order(conformance_dir: Path) -> 
     )
     assert_like(got["data"]["productVariantsBulkUpdate"], expected, ids)
     assert twin.shop(SHOP).variants[product["variantIds"][0]]["price"] == "9.99"
+
+
+OPTIONS_CREATE = """
+mutation Options($productId: ID!, $options: [OptionCreateInput!]!) {
+  productOptionsCreate(productId: $productId, options: $options) { %s }
+}
+"""
+
+
+def test_product_options_create_leaves_variants_as_is(conformance_dir: Path) -> None:
+    """Recorded: the standalone ``Default Title`` variant takes each new option's first value;
+    the other values have no variant. Refusals carry Shopify's codes (twin wording)."""
+    rec = load(
+        conformance_dir, "2026-04--product-variants-bulk-update-allow-partial-and-error-order.json"
+    )["setup"]
+    twin = twin_with()
+    made = run(twin, PRODUCT_CREATE % "product { id }", {"product": {"title": "Options"}})
+    pid = made["data"]["productCreate"]["product"]["id"]
+    ids = GidMap()
+    ids.pair(rec["productId"], pid)
+    expected = rec["setupOptionsResponse"]["data"]["productOptionsCreate"]
+    options = [
+        {"name": o["name"], "values": [{"name": v["name"]} for v in o["optionValues"]]}
+        for o in expected["product"]["options"]
+    ]
+    sel = selection(expected, {"variants": "(first: 10)"}, {"userErrors": "field message code"})
+    got = run(twin, OPTIONS_CREATE % sel, {"productId": pid, "options": options})
+    assert_like(got["data"]["productOptionsCreate"], expected, ids)
+
+    def refused(options: list[dict[str, Any]], product: str = pid) -> list[Any]:
+        answer = run(twin, OPTIONS_CREATE % "userErrors { field code }",
+                     {"productId": product, "options": options})
+        return [(e["field"], e["code"]) for e in answer["data"]["productOptionsCreate"][
+            "userErrors"]]
+
+    assert refused([{"name": "color", "values": [{"name": "Green"}]}]) == [
+        (["options", "0", "name"], "OPTION_ALREADY_EXISTS")]
+    assert refused([{"name": "Material", "values": []}]) == [
+        (["options", "0", "values"], "OPTION_VALUES_MISSING")]
+    assert refused([{"name": "A", "values": [{"name": "x"}]},
+                    {"name": "B", "values": [{"name": "y"}]}]) == [
+        (["options"], "OPTIONS_OVER_LIMIT")]
+    assert refused([{"name": "A", "values": [{"name": "x"}]}], "gid://shopify/Product/9") == [
+        (["productId"], "PRODUCT_DOES_NOT_EXIST")]
+    # a third option: the variant takes its first value, after the others
+    answer = run(twin, OPTIONS_CREATE % "product { variants(first: 5) { nodes { title } } }",
+                 {"productId": pid, "options": [{"name": "Fit", "values": [{"name": "Slim"}]}]})
+    nodes = answer["data"]["productOptionsCreate"]["product"]["variants"]["nodes"]
+    assert nodes == [{"title": "Red / Small / Slim"}]

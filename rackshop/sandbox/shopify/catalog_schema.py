@@ -40,6 +40,7 @@ from .inventory_writes import _m_activate, _m_adjust_quantities, _m_set_quantiti
 from .metafields import resolve_json_value, resolve_metafield, resolve_metafields
 from .product_writes import (
     _m_item_update,
+    _m_options_create,
     _m_product_create,
     _m_product_delete,
     _m_product_set,
@@ -488,6 +489,7 @@ def register(schema: GraphQLSchema) -> None:
         "productSet": _m_product_set,
         "productVariantsBulkUpdate": _m_variants_bulk_update,
         "productVariantsBulkCreate": _m_variants_bulk_create,
+        "productOptionsCreate": _m_options_create,
         "inventoryItemUpdate": _m_item_update,
         "inventorySetQuantities": _m_set_quantities,
         "inventoryAdjustQuantities": _m_adjust_quantities,

@@ -576,6 +576,13 @@ def _set_variant_options(
     variant["selectedOptions"] = [selected[n] for n in order if n in selected]
 
 
+def _standalone(variant: dict[str, Any]) -> bool:
+    """Whether a variant is a product's standalone one (``Title: Default Title``)."""
+    return [(s["name"], s["value"]) for s in variant["selectedOptions"]] == [
+        ("Title", "Default Title")
+    ]
+
+
 def _m_variants_bulk_create(
     _: Any,
     info: GraphQLResolveInfo,
@@ -620,9 +627,7 @@ def _m_variants_bulk_create(
     standalone = None
     if strategy != "PRESERVE_STANDALONE_VARIANT" and len(p["variantIds"]) == 1:
         only = shop.variants[p["variantIds"][0]]
-        if [(s["name"], s["value"]) for s in only["selectedOptions"]] == [
-            ("Title", "Default Title")
-        ]:
+        if _standalone(only):
             standalone = only
     if standalone is not None:
         delete_variant(shop, standalone)
@@ -652,6 +657,84 @@ def _m_variants_bulk_create(
     for lv in changed_levels:
         shop.inventory_event(lv)
     return {"product": p, "productVariants": created, "userErrors": []}
+
+
+def _m_options_create(
+    _: Any,
+    info: GraphQLResolveInfo,
+    productId: str,
+    options: list[dict[str, Any]],
+    variantStrategy: str = "LEAVE_AS_IS",
+) -> Any:
+    """``productOptionsCreate``: new options on a product; every existing variant takes each new
+    option's first value (``LEAVE_AS_IS``, recorded: a product with only the standalone
+    ``Default Title`` variant given Color [Red, Blue] and Size [Small, Large] answers one
+    variant "Red / Small", the other values without variants, and no ``Title`` option)."""
+    shop = ctx_of(info).shop
+    p = shop.products.get(productId)
+    if p is None:
+        return {
+            "product": None,
+            "userErrors": [
+                user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            ],
+        }
+    errs = _option_create_errors(p, [input_dict(o) for o in options])
+    if variantStrategy != "LEAVE_AS_IS":
+        errs.append(user_error(["variantStrategy"], "Only LEAVE_AS_IS is modelled by the twin"))
+    if errs:
+        return {"product": p, "userErrors": errs}
+    variants = [shop.variants[vg] for vg in p["variantIds"]]
+    if all(_standalone(v) for v in variants):  # the standalone variant's Title option goes
+        p["options"] = [o for o in p["options"] if o["name"] != "Title"]
+        for v in variants:
+            v["selectedOptions"] = []
+    for raw in options:
+        o = input_dict(raw)
+        values = [input_dict(v)["name"] for v in o["values"]]
+        opt = new_option(shop, o["name"], len(p["options"]) + 1, values)
+        at = min(max(int(o.get("position") or opt["position"]), 1), len(p["options"]) + 1)
+        p["options"].insert(at - 1, opt)
+        for v in variants:
+            _set_variant_options(shop, p, v, [(opt["name"], values[0])])
+    for i, opt in enumerate(p["options"], start=1):
+        opt["position"] = i
+    for v in variants:
+        _set_variant_options(shop, p, v, [])  # in the options' new order
+    product_changed(shop, p)
+    return {"product": p, "userErrors": []}
+
+
+def _option_create_errors(p: dict[str, Any], options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``productOptionsCreate``'s refusals, with Shopify's codes (the messages are the twin's:
+    none is recorded)."""
+    errs = []
+    have = {o["name"].lower() for o in p["options"] if o["name"] != "Title"}
+    seen: set[str] = set()
+    for i, o in enumerate(options):
+        name = (o.get("name") or "").strip()
+        at = ["options", str(i)]
+        values = [(input_dict(v).get("name") or "").strip() for v in o.get("values") or []]
+        if not name:
+            errs.append(user_error([*at, "name"], "Option name can't be blank",
+                                   "OPTION_NAME_MISSING"))
+        elif name.lower() in have:
+            errs.append(user_error([*at, "name"], f"Option '{name}' already exists.",
+                                   "OPTION_ALREADY_EXISTS"))
+        elif name.lower() in seen:
+            errs.append(user_error([*at, "name"], f"Duplicated option name '{name}'.",
+                                   "DUPLICATED_OPTION_NAME"))
+        seen.add(name.lower())
+        if not values or not all(values):
+            errs.append(user_error([*at, "values"], "New option must have at least one value.",
+                                   "OPTION_VALUES_MISSING"))
+        elif len({v.lower() for v in values}) < len(values):
+            errs.append(user_error([*at, "values"], "Duplicated option value.",
+                                   "DUPLICATED_OPTION_VALUE"))
+    if len(have) + len(options) > 3:
+        errs.append(user_error(["options"], "Can only specify a maximum of 3 options",
+                               "OPTIONS_OVER_LIMIT"))
+    return errs
 
 
 def _m_item_update(_: Any, info: GraphQLResolveInfo, id: str, input: dict[str, Any]) -> Any:
