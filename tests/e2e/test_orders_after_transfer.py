@@ -261,6 +261,56 @@ def test_amount_only_refund_is_held_without_a_refund_item(world: World) -> None:
     assert notes == []
 
 
+# -- an order paid in another currency: Shopify converts payments and refunds at the day's rate --
+
+
+def _abroad(world: World, **settings: Any) -> tuple[Runtime, dict[str, Any]]:
+    """An invoiced order entered in EUR at 0.134 EUR per DKK (7.46 DKK per EUR) while the
+    market pays 7.00 DKK per EUR: its payment and refunds convert at 7.00 (the money-bag
+    recording's behaviour), its lines and totals stay at the order's own rate."""
+    twin_orders.set_exchange_rate(world.sandbox.shopify_app.shop("dk"), "EUR", "DKK", "7.00")
+    return _invoiced(world, OrderSpec([Line(A, 2, "782.50"), Line(B, 1, "995.00")],
+                                      presentment=("EUR", "0.134")), **settings)
+
+
+REFUND_LINE = """
+mutation R($input: RefundInput!) {
+  refundCreate(input: $input) @idempotent(key: "abroad-1") {
+    refund { id } userErrors { field message }
+  }
+}
+"""
+
+
+def test_refund_of_an_order_paid_abroad_credits_the_invoice_prices(world: World) -> None:
+    """Shopify pays a refund back in the customer's currency and books it at the day's rate; the
+    credit note is the invoice's line, and invoice minus credit notes is Shopify's current
+    total (its lines stay at the order's rate)."""
+    twin = world.sandbox.shopify_app
+    runtime, order = _abroad(world)
+    shop = twin.shop("dk")
+    record = shop.orders[order["id"]]
+    line = next(li for li in record["lineItems"] if li["sku"] == A)
+    parent = next(t for t in record["transactions"] if t["kind"] in ("SALE", "CAPTURE"))
+    answer = twin.execute("dk", REFUND_LINE, {"input": {
+        "orderId": order["id"], "currency": "EUR",
+        "refundLineItems": [{"lineItemId": line["id"], "quantity": 1, "restockType": "RETURN",
+                             "locationId": shop.primary_location()["id"]}],
+        "transactions": [{"orderId": order["id"], "amount": "104.86", "kind": "REFUND",
+                          "gateway": parent["gateway"], "parentId": parent["id"]}]}})
+    assert not answer["data"]["refundCreate"]["userErrors"], answer
+    refunded = shop.orders[order["id"]]["totalRefundedSet"]["shopMoney"]["amount"]
+    assert Decimal(refunded) == Decimal("734.02")  # 104.86 EUR at 7.00, not the order's 7.46
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    invoice, notes = documents(world, order["number"])
+    sold = next(ln for ln in invoice["lines"] if ln["item_id"] == A)
+    assert [(n["item_id"], n["quantity"], n["line_price"]) for n in notes[0]["lines"]] == [
+        (A, 1, sold["line_price"])]
+    assert credited_total(world, order["number"]) == shopify_total(world, order["id"])
+    quiet(world, runtime)
+
+
 # -- dry run -------------------------------------------------------------------------------------
 
 

@@ -923,4 +923,24 @@ def test_admin_extras_over_http() -> None:
         ] == {"shop": {"currencyCode": "NOK"}}
         state = requests.get(f"{srv.url}/__sandbox/state", timeout=5).json()
         assert list(state["shops"]) == ["no"]
+        # the market rate payments convert at, not the order's own (10.00 NOK per EUR here)
+        rates = f"{srv.url}/__sandbox/exchange-rates"
+        r = requests.post(rates, json={"shop": "no", "from": "eur", "to": "NOK", "rate": "11.5"},
+                          timeout=5)
+        assert r.json()["no"]["EUR/NOK"] == "11.5"
+        assert requests.post(rates, json={"shop": "no", "from": "EUR", "to": "NOK", "rate": 0},
+                             timeout=5).status_code == 400
+        money = {"shopMoney": {"amount": "100.00", "currencyCode": "NOK"},
+                 "presentmentMoney": {"amount": "10.00", "currencyCode": "EUR"}}
+        made = gql(srv, "mutation($o: OrderCreateOrderInput!) { orderCreate(order: $o) {"
+                   " order { id } } }",
+                   {"o": {"currency": "NOK", "presentmentCurrency": "EUR",
+                          "lineItems": [{"title": "Mug", "quantity": 1, "priceSet": money}]}},
+                   shop="no", token="shpat_no").json()
+        paid = gql(srv, "mutation($i: OrderMarkAsPaidInput!) { orderMarkAsPaid(input: $i) {"
+                   " order { transactions { amountSet { shopMoney { amount } } } } } }",
+                   {"i": {"id": made["data"]["orderCreate"]["order"]["id"]}},
+                   shop="no", token="shpat_no").json()
+        (sale,) = paid["data"]["orderMarkAsPaid"]["order"]["transactions"]
+        assert sale["amountSet"]["shopMoney"]["amount"] == "115.0"
     twin.close()

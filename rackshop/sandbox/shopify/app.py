@@ -24,6 +24,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -57,6 +58,7 @@ from . import (
     inventory_ops,
     order_edit,
     order_schema,
+    order_totals,
     owner_writes,
     scopes,
     taxonomy,
@@ -772,6 +774,9 @@ class ShopifyTwin(TwinApp):
         * ``GET/POST consistency`` — ``{"enabled": true, "search_lag": 2.0, ...}`` turns eventual
           consistency on or off and sets its intervals (twin-seconds; ``consistency.py``).
         * ``POST locations`` — ``{"shop": "dk", "name": "Backroom"}`` adds a location.
+        * ``GET/POST exchange-rates`` — ``{"shop": "dk", "from": "EUR", "to": "DKK", "rate":
+          "7.46"}`` sets the market rate payments and refunds convert at (``order_totals``);
+          answers each shop's rates.
         * ``POST bulk`` — ``{"polls": 2, "delay": null}`` sets how bulk operations complete.
         * ``POST webhooks/flush`` — send every due webhook delivery now.
         * ``POST token`` — ``{"shop": "dk", "token": "shpat_..."}`` replaces the shop's static
@@ -829,6 +834,8 @@ class ShopifyTwin(TwinApp):
                 return json_response(404, {"errors": f"no shop {data.get('shop')!r}"})
             loc = self._add_location(shop, str(data.get("name") or "Location"))
             return json_response(200, {"shop": shop.name, "location": loc["id"]})
+        if action == "exchange-rates":
+            return self._admin_exchange_rates(req)
         if action == "bulk" and req.method == "POST":
             data = req.json() or {}
             self.bulk_polls_to_complete = int(data.get("polls", self.bulk_polls_to_complete))
@@ -844,6 +851,33 @@ class ShopifyTwin(TwinApp):
                 self.lock.acquire()
             return json_response(200, {"sent": sent, "pending": self.webhooks.pending()})
         return None
+
+    def _admin_exchange_rates(self, req: Request) -> Response:
+        if req.method == "POST":
+            data = req.json() or {}
+            shop = self.shops.get(str(data.get("shop")))
+            if shop is None:
+                return json_response(404, {"errors": f"no shop {data.get('shop')!r}"})
+            try:
+                if Decimal(str(data.get("rate"))) <= 0:
+                    raise InvalidOperation
+                order_totals.set_exchange_rate(
+                    shop, str(data["from"]).upper(), str(data["to"]).upper(), data["rate"]
+                )
+            except (KeyError, InvalidOperation):
+                return json_response(
+                    400, {"errors": 'give "shop", "from", "to" and a positive "rate"'}
+                )
+        return json_response(
+            200,
+            {
+                s.name: {
+                    f"{a}/{b}": str(rate)
+                    for (a, b), rate in order_totals.exchange_rates(s).items()
+                }
+                for s in self.shops.values()
+            },
+        )
 
 
 __all__ = [

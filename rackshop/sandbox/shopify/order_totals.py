@@ -26,6 +26,11 @@ def _exchange_rates(shop: ShopState) -> dict[tuple[str, str], Decimal]:
     return rates
 
 
+def exchange_rates(shop: ShopState) -> dict[tuple[str, str], Decimal]:
+    """A copy of the shop's market rates (``(from, to) -> to per from``)."""
+    return dict(_exchange_rates(shop))
+
+
 def set_exchange_rate(shop: ShopState, from_currency: str, to_currency: str, rate: Any) -> None:
     """Set the market rate the twin converts payments and refunds at.
 
