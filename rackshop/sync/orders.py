@@ -91,6 +91,12 @@ from rackshop.sync.orders_read import (
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 JOB = "sync-orders"
+#: Journal states with nothing left to do until Shopify's order changes (or, for a refusal or a
+#: wait, the settings or Rackbeat's items do).
+SETTLED_STATES = ("done", "skipped", "held", "stopped", "resolved", "waiting", "failed")
+#: How long after its last change an order must have been read for that read to count as
+#: showing every change of that second (:meth:`_ShopOrders._settled_at`).
+SETTLE_AFTER = timedelta(minutes=1)
 
 log = logging.getLogger("rackshop.orders")
 
@@ -213,6 +219,7 @@ class _ShopOrders:
             self.progress.start(f"{self.shop.name}: orders", len(unique))
         for order in unique.values():
             self._one(order)
+            self._settled_at(order)
             if self.progress:
                 self.progress.advance()
         if self.progress:
@@ -241,32 +248,53 @@ class _ShopOrders:
         return orders
 
     def _changed_orders(self) -> Iterator[dict[str, Any]]:
+        """The orders this pass acts on, read in full: those Shopify lists as changed in the
+        pass's window that the journal has not settled at that very change, then those the
+        journal wants to see again whatever their updatedAt (on their way into Rackbeat, a
+        failure that may pass now, a change after transfer half-carried). An order that only a
+        change in Shopify can move is reported from the journal; such a change lists it."""
         store = self._readable_store()
         cursor_text = store.get_cursor(self.shop.name, JOB) if store else None
         since = self.since
         cursor = parse_moment(cursor_text) if cursor_text else since
         start = max(since, cursor - timedelta(minutes=self.shop.orders.overlap_minutes))
-        changed = orders_changed_since(self.shopify, start, variables={"lines": LINES_PER_PAGE})
-        yield from changed
-        # Orders the journal wants to see again, whatever their updatedAt: those on their way
-        # into Rackbeat and failures that may pass now. One that only a change in Shopify can
-        # move is reported from the journal; such a change brings it back in the list above.
-        store = self._readable_store()
-        if store is None:
-            return
-        seen = {str(o["id"]) for o in changed}
-        again = [str(r["shopify_order_id"]) for r in store.journal_rows(
-            self.shop.name, ("creating", "created", "failed", "waiting"))
-            if str(r["shopify_order_id"]) not in seen and not self._at_rest(r)]
-        if self.shop.orders.after_transfer == "sync":
-            again += pending_order_ids(store, self.shop.name)
-        yield from orders_by_ids(self.shopify, again)
+        listed = orders_changed_since(self.shopify, start)
+        seen = {str(node["id"]) for node in listed}
+        wanted = [str(node["id"]) for node in listed
+                  if not self._unchanged(store, str(node["id"]), node.get("updatedAt"))]
+        if store is not None:
+            wanted += [str(r["shopify_order_id"]) for r in store.journal_rows(
+                self.shop.name, ("creating", "created", "failed", "waiting"))
+                if str(r["shopify_order_id"]) not in seen and not self._at_rest(r)]
+            if self.shop.orders.after_transfer == "sync":
+                wanted += pending_order_ids(store, self.shop.name)
+        yield from orders_by_ids(self.shopify, wanted)
+
+    def _unchanged(self, store: Store | None, oid: str, updated_at: Any) -> bool:
+        """Whether an order Shopify lists as changed is one the journal settled at that very
+        ``updatedAt`` (an earlier pass of the overlap read it, or the change was this tool's
+        own write-back, read already), reported from the journal without reading it."""
+        row = store.journal_get(self.shop.name, oid) if store is not None else None
+        if row is None or updated_at is None \
+                or (row.get("detail") or {}).get("settled") != updated_at:
+            return False
+        state = row["state"]
+        if state in ("held", "stopped", "resolved"):
+            self.result.bump(state)
+            return True
+        if state in ("done", "skipped"):
+            self.result.bump("already_done" if state == "done" else "already_skipped")
+            return True
+        return self._at_rest(row)
 
     def _at_rest(self, row: Mapping[str, Any]) -> bool:
-        """Whether a journalled order not changed in Shopify stays as it is, reported from the
-        journal without reading it: waiting for its trigger under the same ``[orders]``
-        settings, or refused with the refusal standing (:meth:`_refusal_stands`)."""
+        """Whether a journalled order that did not change in Shopify stays as it is, reported
+        from the journal without reading it: settled (see :meth:`_settled_at`) and waiting for
+        its trigger under the same ``[orders]`` settings, or refused with the refusal standing
+        (:meth:`_refusal_stands`)."""
         detail = row.get("detail") or {}
+        if not detail.get("settled"):
+            return False
         name = str(row.get("order_name") or row["shopify_order_id"])
         if row["state"] == "waiting" and detail.get("settings") == self.settings_digest:
             reason = str(row.get("reason") or "")
@@ -274,6 +302,25 @@ class _ShopOrders:
             self.result.bump("waiting")
             return True
         return row["state"] == "failed" and self._refusal_stands(None, row)
+
+    def _settled_at(self, order: Mapping[str, Any]) -> None:
+        """Remember the ``updatedAt`` an order with nothing left to do was read at, when that
+        read is sure to show every change of that second: Shopify's ``updatedAt`` counts whole
+        seconds, so a change made in the second the order was read keeps the same value. Read
+        at least :data:`SETTLE_AFTER` after its change (a margin for the two clocks too), any
+        later change shows as a new ``updatedAt`` and lists the order again; read sooner, it is
+        read again whatever the list says until such a read."""
+        if self.store is None:
+            return
+        oid = str(order["id"])
+        row = self.store.journal_get(self.shop.name, oid)
+        if row is None or row["state"] not in SETTLED_STATES:
+            return
+        updated_at = order.get("updatedAt")
+        sure = bool(updated_at) and parse_moment(str(updated_at)) <= self.pass_start - SETTLE_AFTER
+        settled = updated_at if sure else None
+        if (row.get("detail") or {}).get("settled") != settled:
+            self.store.journal_put(self.shop.name, oid, detail={"settled": settled})
 
     # -- one order -------------------------------------------------------------------------
 

@@ -21,13 +21,11 @@ def search_orders(shopify: ShopifyClient, query: str) -> Iterator[dict[str, Any]
                                 ("orders",), page_size=ORDERS_PER_PAGE)
 
 
-def orders_changed_since(shopify: ShopifyClient, since: datetime, *,
-                         document: str = "OrdersChanged",
-                         variables: Mapping[str, Any] | None = None,
-                         page_size: int = ORDERS_PER_PAGE) -> list[dict[str, Any]]:
-    """The orders changed at or after ``since``, oldest change first, from the orders list by
-    last change (not an ``updated_at:>=`` search: it lags a refund or an edit by seconds)."""
-    return shopify.changed_since(document, variables, ("orders",), since, page_size=page_size)
+def orders_changed_since(shopify: ShopifyClient, since: datetime) -> list[dict[str, Any]]:
+    """The ``id`` and ``updatedAt`` of the orders changed at or after ``since``, oldest change
+    first, from the orders list by last change (not an ``updated_at:>=`` search: it lags a
+    refund or an edit by seconds)."""
+    return shopify.changed_since("OrdersChanged", None, ("orders",), since)
 
 
 def orders_by_ids(shopify: ShopifyClient, ids: Sequence[str]) -> Iterator[dict[str, Any]]:

@@ -225,14 +225,22 @@ def test_a_change_past_the_first_page_is_reported_and_an_unchanged_long_order_is
 
 
 def _read_by_id(world: World, mark: int) -> int:
-    """Shopify requests since ``mark`` that read journalled orders by id (``nodes(ids:)``)."""
+    """Shopify requests since ``mark`` that read orders in full by id (``nodes(ids:)``)."""
     return sum(n for label, n in world.sandbox.shopify.log.counters(mark)["by_label"].items()
                if "nodes" in label)
 
 
+def _pass(world: World, *, minutes_later: int = 0, **orders: str) -> JobResult:
+    """A sync-orders pass of shop dk run ``minutes_later`` than now by its own clock."""
+    runtime = configure(world, "dk", **{"transfer_on": "paid", "process_to": "booked", **orders})
+    at = datetime.now(UTC) + timedelta(minutes=minutes_later)
+    return sync_orders(runtime, runtime.config.select(["dk"]), now=lambda: at)
+
+
 def test_orders_only_a_change_can_move_are_reported_from_the_journal(world: World) -> None:
-    """A waiting order and a standing refusal are not read again by id each pass (issue 22:
-    the rehearsal's passes grew with every waiting order); a change in Shopify or of the
+    """Orders done, waiting or refused, read a while after their last change, are not read in
+    full again while the list of changed orders shows them unchanged (issue 22: the
+    rehearsal's passes grew with every waiting order); a change in Shopify or of the
     ``[orders]`` settings still moves them."""
     from rackshop.sandbox.shopify import orders as twin_orders
 
@@ -240,42 +248,58 @@ def test_orders_only_a_change_can_move_are_reported_from_the_journal(world: Worl
     unpaid = place(twin, "dk", OrderSpec([Line(A, 1, "782.50")], financial_status="PENDING"))
     also_unpaid = place(twin, "dk", OrderSpec([Line(B, 1, "995.00")], financial_status="PENDING"))
     refused = place(twin, "dk", OrderSpec([Line("NEW-ITEM-2", 1, "100.00")]))
-
-    def run(**orders: str) -> JobResult:
-        settings = {"transfer_on": "paid", "process_to": "booked", "overlap_minutes": 0,
-                    **orders}
-        runtime = configure(world, "dk", **settings)
-        return sync_orders(runtime, runtime.config.select(["dk"]))
-
-    first = run()
+    paid = place(twin, "dk", OrderSpec([Line(Z, 1, "507.00", 0)]))
+    first = _pass(world, minutes_later=2)
     assert first.shops[0].counts.get("waiting") == 2
+    assert first.shops[0].counts.get("transferred") == 1
     assert [r for r, _ in first.shops[0].failures] == [refused["name"]]
+    _pass(world, minutes_later=4)  # reads the order the tag write-back changed
 
-    for _ in range(2):
+    for minutes in (6, 8):
         mark = world.sandbox.shopify.log.mark()
-        again = run()
+        again = _pass(world, minutes_later=minutes)
         assert _read_by_id(world, mark) == 0
         counts = again.shops[0].counts
         assert counts.get("waiting") == 2 and counts.get("refusals_waiting") == 1
+        assert counts.get("already_done") == 1
         assert again.exit_code == ExitCode.PARTIAL
         assert [r for r, _ in again.shops[0].failures] == [refused["name"]]
         assert "NEW-ITEM-2" in again.shops[0].failures[0][1]
+    assert len(_ours(world, "dk", paid["name"])) == 1
 
-    # paid in Shopify: the order changed, so the next pass transfers it
+    # paid in Shopify nine minutes on: the order changed, so the next pass transfers it
+    twin.advance_wall_clock(9 * 60)
     twin_orders.mark_paid(twin.shop("dk"), unpaid["id"])
-    paid = run()
-    assert paid.shops[0].counts.get("transferred") == 1
-    assert len(_ours(world, "dk", unpaid["name"])) == 1
-    assert paid.shops[0].counts.get("waiting") == 1
+    after_payment = _pass(world, minutes_later=10)
+    assert after_payment.shops[0].counts.get("transferred") == 1
+    assert after_payment.shops[0].counts.get("waiting") == 1
 
-    # the settings change (transfer on creation): the other unpaid order is read and sent
-    # (the list of changed orders brings nothing: only the journal can)
-    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the settings change (transfer on creation) with nothing in the list of changed orders:
+    # the journal's waiting order is read and sent, the refusal tried again
+    later = (datetime.now(UTC) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     world.runtime.store().set_cursor("dk", "sync-orders", later)
     mark = world.sandbox.shopify.log.mark()
-    created = run(transfer_on="created")
+    created = _pass(world, minutes_later=200, transfer_on="created")
     assert _read_by_id(world, mark) == 1
     assert created.shops[0].counts.get("transferred") == 1
-    assert len(_ours(world, "dk", also_unpaid["name"])) == 1
-    assert len(_ours(world, "dk", unpaid["name"])) == 1
+    for order in (unpaid, also_unpaid, paid):
+        assert len(_ours(world, "dk", order["name"])) == 1
     assert not _ours(world, "dk", refused["name"])
+
+
+def test_a_change_in_the_second_an_order_was_read_is_not_missed(world: World) -> None:
+    """Shopify's updatedAt counts whole seconds: an order paid in the second a pass read it
+    keeps the updatedAt that pass saw. An order read that soon after its change is read in
+    full again, whatever the list says, until a read a while after its change."""
+    from rackshop.sandbox.shopify import orders as twin_orders
+
+    twin = world.sandbox.shopify_app
+    unpaid = place(twin, "dk", OrderSpec([Line(A, 1, "782.50")], financial_status="PENDING"))
+    assert _pass(world).shops[0].counts.get("waiting") == 1
+    # paid within the same second: the change keeps the updatedAt the pass read
+    seen = twin.shop("dk").orders[unpaid["id"]]["updatedAt"]
+    twin_orders.mark_paid(twin.shop("dk"), unpaid["id"])
+    twin.shop("dk").orders[unpaid["id"]]["updatedAt"] = seen
+    result = _pass(world)
+    assert result.shops[0].counts.get("transferred") == 1, result.shops[0].counts
+    assert len(_ours(world, "dk", unpaid["name"])) == 1
