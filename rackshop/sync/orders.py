@@ -2,9 +2,10 @@
 
 Read -> plan -> apply -> report, per shop:
 
-* **read**: orders updated since the cursor minus the overlap (frozen pass start; de-duplicated
-  by id), plus the orders the journal wants to see again (failed, waiting, half-done), or the
-  orders named with ``--order``;
+* **read**: the list of orders changed since the cursor minus the overlap (frozen pass start;
+  just id and ``updatedAt``), then in full those the journal has not settled at that change,
+  plus the orders the journal wants to see again (failed, waiting, half-done) unless only a
+  change in Shopify can move them; or the orders named with ``--order``;
 * **plan** (pure, :mod:`rackshop.sync.mapping`): eligibility, lines, VAT, discounts, shipping,
   the invariant (Rackbeat total == Shopify current total);
 * **apply**, with the journal protocol of DESIGN section 4: an intent row ``creating`` is
@@ -83,6 +84,7 @@ from rackshop.sync.orders_rackbeat import (
 from rackshop.sync.orders_read import (
     LINES_PER_PAGE,
     complete_order,
+    line_quantities,
     name_filter,
     orders_by_ids,
     orders_changed_since,
@@ -779,21 +781,6 @@ class _ShopOrders:
                  steps: tuple[str, ...] | Sequence[str] = (), plan: OrderPlan | None = None
                  ) -> None:
         self.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps), plan))
-
-
-def line_quantities(order: Mapping[str, Any],
-                    items: Sequence[Mapping[str, Any]] | None = None) -> dict[str, int]:
-    """SKU -> current quantity of an order's lines (what the order takes from stock)."""
-    if items is None:
-        items = (order.get("lineItems") or {}).get("nodes") or []
-    quantities: dict[str, int] = {}
-    for li in items:
-        sku = (li.get("sku") or "").strip()
-        current = li.get("currentQuantity")
-        qty = int(current if current is not None else li.get("quantity") or 0)
-        if sku and qty > 0:
-            quantities[sku] = quantities.get(sku, 0) + qty
-    return quantities
 
 
 def _rounding(plan: OrderPlan) -> str | None:

@@ -1,5 +1,6 @@
-"""sync-orders' reads of a shop's orders: the search (``query:`` syntax), orders by id, and every
-page of an order's lines and shipping lines."""
+"""sync-orders' reads of a shop's orders: the list by last change, the search (``query:``
+syntax), orders by id, every page of an order's lines and shipping lines, and the quantities
+its lines take from stock."""
 
 from __future__ import annotations
 
@@ -59,3 +60,18 @@ def name_filter(name: str) -> str:
     if name.isdigit():
         return f"id:{name}"
     return f"name:{name if name.startswith('#') else '#' + name}"
+
+
+def line_quantities(order: Mapping[str, Any],
+                    items: Sequence[Mapping[str, Any]] | None = None) -> dict[str, int]:
+    """SKU -> current quantity of an order's lines (what the order takes from stock)."""
+    if items is None:
+        items = (order.get("lineItems") or {}).get("nodes") or []
+    quantities: dict[str, int] = {}
+    for li in items:
+        sku = (li.get("sku") or "").strip()
+        current = li.get("currentQuantity")
+        qty = int(current if current is not None else li.get("quantity") or 0)
+        if sku and qty > 0:
+            quantities[sku] = quantities.get(sku, 0) + qty
+    return quantities
