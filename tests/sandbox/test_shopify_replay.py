@@ -77,8 +77,9 @@ reads them all the same way, with no per-file adapter:
      schema-roots' earlier current bulk operation, ``productSetExplicitNormalization``, which
      writes ``secondCreate``'s product.)
   3. *Time the recording does not contain*: a read whose answer holds no timestamp differs, and
-     matches when asked again after the twin's longest modelled lag (the replay's clock stays
-     moved on by it): nothing says how long after the request before it the read was made.
+     matches when asked again after the twin's longest modelled lag: nothing says how long
+     after the request before it the read was made. The replay's clock stays moved on by that
+     lag either way; a read that still differs is judged on its first answer.
      (schema-roots' polls after a cancel answer ``CANCELED``; the twin is ``CANCELING`` for
      ``cancel_seconds``.)
 
@@ -1266,8 +1267,11 @@ class Replay:
         why = self._input_not_recorded(ex, inputs, unseen) or self._state_not_recorded(ex, notes)
         if why is None and self._untimed(ex, document):
             self.elapsed += self._longest_lag()
+            first = self.answered[id(ex)]
             later = self._send(ex, document)
-            if not later:
+            if later:
+                self.answered[id(ex)] = first  # the answer judged is the first
+            else:
                 why = (
                     f"it matches {self._longest_lag():g} twin-s later: the recording holds no"
                     " time to say how long after the request before it this was asked"
