@@ -85,6 +85,7 @@ reads them all the same way, with no per-file adapter:
 
   Any other difference (in an object the replay made from what the recording shows, in a request
   the twin refused, in a read that does not come to match) stays *differ*.
+
 Differences the twin keeps on purpose live in :data:`ACCEPTED`, each with its reason; a test
 fails when an exchange differs and is not listed, and when a listed one has come to match.
 ``python -m tests.sandbox.test_shopify_replay`` prints the figures and every difference.
