@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -156,6 +157,8 @@ class Transport:
         sleep: Injected sleep (tests pass a recorder; nothing really sleeps).
         rng: Random source for jitter.
         before_send: Called before every attempt (rate limiters hook in here).
+        session_factory: Makes the session of each further thread that sends through this
+            transport (a worker of a pool); without it every thread shares ``session``.
     """
 
     def __init__(
@@ -168,9 +171,14 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         before_send: Callable[[], None] | None = None,
+        session_factory: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.api = api
         self.session = session or make_session()
+        self.session_factory = session_factory
+        self._owner = threading.get_ident()
+        self._thread = threading.local()
+        self._count_lock = threading.Lock()
         self.timeouts = timeouts or Timeouts()
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
@@ -223,7 +231,8 @@ class Transport:
         def attempt() -> T:
             if self.before_send:
                 self.before_send()
-            self.calls += 1
+            with self._count_lock:
+                self.calls += 1
             resp = self._send(method, url, operation=operation, idempotent=idempotent,
                               headers=headers, json=json, data=data, params=params,
                               stream=stream)
@@ -260,7 +269,7 @@ class Transport:
         """One request; a failure to get an answer raised as retryable, or as an unknown
         outcome when a non-idempotent write may have reached the server."""
         try:
-            return self.session.request(
+            return self._session().request(
                 method,
                 url,
                 headers=dict(headers or {}),
@@ -281,6 +290,17 @@ class Transport:
             if not idempotent and not _never_sent(exc):
                 raise OutcomeUnknownError(operation, "connection dropped") from exc
             raise TransientServerError(f"{operation}: connection error ({_short(exc)})") from exc
+
+    def _session(self) -> requests.Session:
+        """The calling thread's session: ``session`` for the thread that made the transport,
+        one of its own (from ``session_factory``) for each other thread. A session keeps a
+        small connection pool and a cookie jar that are not meant to be shared by threads."""
+        if self.session_factory is None or threading.get_ident() == self._owner:
+            return self.session
+        own: requests.Session | None = getattr(self._thread, "session", None)
+        if own is None:
+            own = self._thread.session = self.session_factory()
+        return own
 
     def _classify(
         self,
@@ -315,7 +335,8 @@ class Transport:
         return self.policy.delay(state.attempt_number, exc, self.rng)
 
     def _log_retry(self, state: RetryCallState, operation: str) -> None:
-        self.retries += 1
+        with self._count_lock:
+            self.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(

@@ -85,6 +85,7 @@ class Runtime:
                 policy=self.policy,
                 sleep=self.sleep,
                 before_send=limiter.acquire,
+                session_factory=self.session_factory,
             )
             token = rb.token
             self._rackbeat = RackbeatClient(rb.base_url, token.reveal, transport, limiter=limiter)
@@ -102,6 +103,7 @@ class Runtime:
                 timeouts=Timeouts(read=float(self.config.rackbeat.timeout_seconds)),
                 policy=self.policy,
                 sleep=self.sleep,
+                session_factory=self.session_factory,
             )
             provider: TokenProvider
             if shop.token is not None:

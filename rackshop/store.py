@@ -36,6 +36,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -279,13 +280,8 @@ class Store:
                 # Create it with 0600 before SQLite does, so no other user can ever read it.
                 fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
-            self.conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._main = self._connect()
+            self._thread = threading.local()
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(
@@ -297,8 +293,41 @@ class Store:
             raise StateError(f"cannot create the state store {self.path}: {exc}",
                              hint="set state.path in the config to a writable place") from exc
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection of the calling thread: its own inside :meth:`thread_connection`,
+        else the store's one."""
+        own: sqlite3.Connection | None = getattr(self._thread, "conn", None)
+        return own if own is not None else self._main
+
+    @contextlib.contextmanager
+    def thread_connection(self) -> Iterator[sqlite3.Connection]:
+        """Give the calling thread its own connection for the block (a worker of a pool).
+
+        One connection shared by threads would mix their transactions: a read of one would see
+        another's uncommitted step, a ``BEGIN`` would meet another's open one. With a connection
+        each, every transaction stays whole; WAL lets the readers run while one writes, and
+        ``BEGIN IMMEDIATE`` makes writers wait their turn (up to the 30 s busy timeout).
+        """
+        conn = self._connect()
+        self._thread.conn = conn
+        try:
+            yield conn
+        finally:
+            del self._thread.conn
+            conn.close()
+
     def close(self) -> None:
-        self.conn.close()
+        self._main.close()
 
     def __enter__(self) -> Store:
         return self

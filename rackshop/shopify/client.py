@@ -156,6 +156,9 @@ class CostBucket:
         self.observed_at = clock()
         self.known = False
         self.waited = 0.0
+        self.in_flight = 0.0
+        """Points reserved by requests sent (or about to be) whose answer has not come back:
+        the shop's bucket may have paid them already, the last reading did not show it."""
         self._lock = threading.Lock()
 
     def projected(self) -> float:
@@ -166,8 +169,30 @@ class CostBucket:
     def wait_for(self, cost: float) -> float:
         """Seconds to wait before a query of ``cost`` points will fit (0 if it fits now)."""
         with self._lock:
-            need = min(cost, self.maximum) - self.projected()
-            return max(0.0, need / self.restore_rate) if need > 0 else 0.0
+            return self._wait(cost)
+
+    def _wait(self, cost: float) -> float:
+        need = min(cost, self.maximum) - (self.projected() - self.in_flight)
+        return max(0.0, need / self.restore_rate) if need > 0 else 0.0
+
+    def reserve(self, cost: float) -> float:
+        """Reserve ``cost`` points for a request; returns the seconds to wait before sending it.
+
+        Several threads share one bucket per shop: each reservation counts against the points
+        the next one sees until :meth:`release`, so requests sent side by side never add up to
+        more than the bucket holds. Alone (one request at a time) it waits exactly as
+        :meth:`wait_for` does.
+        """
+        with self._lock:
+            wait = self._wait(cost)
+            self.in_flight += min(cost, self.maximum)
+            self.waited += wait
+            return wait
+
+    def release(self, cost: float) -> None:
+        """The answer to a request of :meth:`reserve` came back (or none will)."""
+        with self._lock:
+            self.in_flight = max(0.0, self.in_flight - min(cost, self.maximum))
 
     def observe(self, status: ThrottleStatus) -> None:
         """Record a reading from a response."""
@@ -393,9 +418,8 @@ class ShopifyClient:
         body = {"query": document, "variables": dict(variables or {})}
 
         def pace() -> None:
-            wait = self.bucket.wait_for(expected)
+            wait = self.bucket.reserve(expected)
             if wait > 0:
-                self.bucket.waited += wait
                 log.debug("%s: pacing %.2fs for %s (cost %.0f)", self.shop, wait, label, expected)
                 self.sleep(wait)
 
@@ -420,6 +444,8 @@ class ShopifyClient:
                     retried_auth = True
                     continue
                 raise
+            finally:
+                self.bucket.release(expected)
             break
         if result.requested_cost is not None:
             self._cost_memory[cost_key] = result.requested_cost

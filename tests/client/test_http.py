@@ -172,3 +172,23 @@ def test_session_reads_the_proxy_environment_once_per_host_and_still_honours_it(
         "https://bypass.example.test/x", {}, False, None, None)
     assert "https" not in bypass["proxies"]
     assert reads == [URL, "https://bypass.example.test/x"]
+
+
+def test_each_further_thread_sends_on_a_session_of_its_own() -> None:
+    import threading
+
+    made: list[requests.Session] = []
+
+    def factory() -> requests.Session:
+        made.append(requests.Session())
+        return made[-1]
+
+    main = requests.Session()
+    transport = Transport("rackbeat", main, session_factory=factory)
+    used: list[requests.Session] = []
+    worker = threading.Thread(target=lambda: used.extend([transport._session(),
+                                                          transport._session()]))
+    worker.start()
+    worker.join()
+    assert transport._session() is main
+    assert len(made) == 1 and used == [made[0], made[0]]

@@ -282,3 +282,16 @@ def test_recorded_responses_parse_cost_and_user_errors(conformance_dir: Path) ->
                 assert err.codes == {e["code"] for e in payload["userErrors"] if e.get("code")}
     assert with_user_errors >= 10, "the recordings hold many real userErrors"
     assert with_errors >= 1
+
+
+def test_reservations_of_requests_in_flight_count_against_the_bucket() -> None:
+    clock = FakeClock()
+    bucket = CostBucket(clock, maximum=100.0, restore_rate=10.0)
+    # alone, a request waits exactly as the reading says
+    assert bucket.reserve(60) == 0.0
+    # a second one sent while the first is unanswered sees only what is left
+    assert bucket.reserve(60) == pytest.approx(2.0)
+    bucket.release(60)
+    bucket.release(60)
+    assert bucket.in_flight == 0.0
+    assert bucket.wait_for(60) == 0.0

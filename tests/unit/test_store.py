@@ -121,3 +121,32 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
         except LockHeldError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_thread_with_its_own_connection_never_sees_another_threads_open_step(
+        tmp_path: Path) -> None:
+    import threading
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        inside = threading.Event()
+        read_done = threading.Event()
+        seen: list[str | None] = []
+
+        def reader() -> None:
+            with store.thread_connection():
+                inside.wait(5)
+                seen.append(store.get_cursor("dk", "sync-orders"))
+            read_done.set()
+
+        worker = threading.Thread(target=reader)
+        worker.start()
+        with store.transaction() as c:
+            c.execute("INSERT INTO cursors (shop, job, name, value, updated_at) "
+                      "VALUES ('dk', 'sync-orders', 'updated_at', 'x', 'now')")
+            inside.set()
+            assert read_done.wait(5)
+        worker.join()
+        assert seen == [None]  # the step was not committed when the worker read
+        assert store.get_cursor("dk", "sync-orders") == "x"
+        # outside the block the thread's connection is closed and the store's is used again
+        assert store.conn is not None
