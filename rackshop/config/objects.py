@@ -71,6 +71,7 @@ class HttpConfig:
     attempts: int
     backoff_seconds: float
     max_backoff_seconds: float
+    workers: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,8 @@ class LogTable(Table):
 
 
 class HttpTable(Table):
-    """How hard rackshop retries a failing API before it stops the run with exit code 4."""
+    """How hard rackshop retries a failing API before it stops the run with exit code 4, and
+    how many requests it keeps going at once within the rate limits."""
 
     header: ClassVar[str] = "http"
 
@@ -198,6 +199,10 @@ class HttpTable(Table):
     max_backoff_seconds: float = Field(
         60.0, ge=0.01, le=3600,
         description="Longest single wait, also the cap of an honoured `Retry-After`.")
+    workers: int = Field(
+        1, ge=1, le=16,
+        description="Orders a sync-orders pass works on side by side, sharing each API "
+        "token's rate limit; 1 works on one at a time.")
 
 
 class ListenTable(Table):

@@ -73,9 +73,11 @@ class OrderPass(Protocol):
     rackbeat: RackbeatClient
     shopify: ShopifyClient
     store: Store | None
-    result: ShopResult
     rules: OrderRules
     dry_run: bool
+
+    @property
+    def result(self) -> ShopResult: ...
 
     def steps(self) -> tuple[str, ...]: ...
 

@@ -605,11 +605,17 @@ def _customer(order: Mapping[str, Any]) -> CustomerInfo:
     name = " ".join(p for p in (cust.get("firstName"), cust.get("lastName")) if p) \
         or billing.get("name") or billing.get("company") or email or "Shopify customer"
     return CustomerInfo(
-        email=normalise_email(email) if email else None,
+        email=order_email(order),
         name=str(name),
         phone=order.get("phone") or cust.get("phone") or billing.get("phone"),
         address=dict(billing), delivery=dict(shipping or billing),
     )
+
+
+def order_email(order: Mapping[str, Any]) -> str | None:
+    """The e-mail an order's Rackbeat customer is matched by (normalised), if it has one."""
+    email = (order.get("email") or (order.get("customer") or {}).get("email") or "").strip()
+    return normalise_email(email) if email else None
 
 
 def normalise_email(email: str) -> str:

@@ -67,6 +67,7 @@ from rackshop.sync.mapping import (
     OrderPlan,
     OrderRules,
     eligibility,
+    order_email,
     order_fingerprint,
     order_payload,
     order_reference,
@@ -90,6 +91,7 @@ from rackshop.sync.orders_read import (
     orders_changed_since,
     search_orders,
 )
+from rackshop.sync.pool import PassScopes, run_side_by_side
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 JOB = "sync-orders"
@@ -101,13 +103,6 @@ SETTLED_STATES = ("done", "skipped", "held", "stopped", "resolved", "waiting", "
 SETTLE_AFTER = timedelta(minutes=1)
 
 log = logging.getLogger("rackshop.orders")
-
-
-
-
-
-
-
 
 #: The failure reason of an order named with ``--order`` that Shopify's search did not find
 #: (the listener tries such orders again: Shopify's search lags behind its webhooks).
@@ -177,7 +172,9 @@ class _ShopOrders:
         self.progress = progress
         self.runtime = runtime
         self.shop = shop
-        self.result = result
+        self.outcomes: list[OrderOutcome] = []
+        # With workers, each order reports apart; merged in the pass's order (sync.pool).
+        self.scopes: PassScopes[OrderOutcome] = PassScopes(result, self.outcomes)
         self.dry_run = dry_run
         self.pass_start = now
         self.shopify: ShopifyClient = runtime.shopify(shop)
@@ -195,9 +192,14 @@ class _ShopOrders:
         )
         # A refusal waits for the settings too: a changed [orders] table may lift it.
         self.settings_digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
-        self.customers = Customers(shop, self.rackbeat, self.store, result, dry_run=dry_run)
-        self.outcomes: list[OrderOutcome] = []
+        self.customers = Customers(shop, self.rackbeat, self.store, lambda: self.result,
+                                   dry_run=dry_run)
         self.after = AfterTransfer(self)
+
+    @property
+    def result(self) -> ShopResult:
+        """The result the calling worker's order reports to (the pass's with one worker)."""
+        return self.scopes.result
 
     # -- read ------------------------------------------------------------------------------
 
@@ -219,11 +221,12 @@ class _ShopOrders:
             unique.setdefault(str(order["id"]), order)
         if self.progress:
             self.progress.start(f"{self.shop.name}: orders", len(unique))
-        for order in unique.values():
-            self._one(order)
-            self._settled_at(order)
-            if self.progress:
-                self.progress.advance()
+        # [http] workers at a time; one customer's orders one after the other (sync.pool)
+        run_side_by_side(list(unique.values()), self._work,
+                         workers=self.runtime.config.http.workers,
+                         key=lambda o: order_email(o) or f"order {o['id']}",
+                         scopes=self.scopes, store=self._readable_store(),
+                         done=self.progress.advance if self.progress else lambda: None)
         if self.progress:
             self.progress.finish()
         if not order_names and not self.dry_run and self.store is not None:
@@ -325,6 +328,10 @@ class _ShopOrders:
             self.store.journal_put(self.shop.name, oid, detail={"settled": settled})
 
     # -- one order -------------------------------------------------------------------------
+
+    def _work(self, order: Mapping[str, Any]) -> None:
+        self._one(order)
+        self._settled_at(order)
 
     def _one(self, order: Mapping[str, Any]) -> None:
         oid = str(order["id"])
@@ -780,7 +787,8 @@ class _ShopOrders:
     def outcome(self, name: str, status: str, reason: str = "", customer: str = "",
                  steps: tuple[str, ...] | Sequence[str] = (), plan: OrderPlan | None = None
                  ) -> None:
-        self.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps), plan))
+        self.scopes.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps),
+                                                 plan))
 
 
 def _rounding(plan: OrderPlan) -> str | None:

@@ -4,7 +4,8 @@ refusal that waits for a change."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,16 +39,22 @@ class Customers:
     """One shop pass's customer matching: by e-mail, remembered in the store, created once."""
 
     def __init__(self, shop: ShopConfig, rackbeat: RackbeatClient, store: Store | None,
-                 result: ShopResult, *, dry_run: bool) -> None:
+                 result: Callable[[], ShopResult], *, dry_run: bool) -> None:
         self.shop = shop
         self.rackbeat = rackbeat
         self.store = store
         self.result = result
         self.dry_run = dry_run
         self.cache: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def number_for(self, plan: OrderPlan) -> tuple[int, str]:
-        """The Rackbeat customer number for the order, and the decision in words."""
+        """The Rackbeat customer number for the order, and the decision in words.
+
+        Orders worked on side by side (``[http] workers``) ask for an e-mail one at a time:
+        the second finds the customer the first created, never creates another.
+        """
         email = plan.customer.email
         if not email:
             guest = self.shop.orders.guest_customer
@@ -57,6 +64,12 @@ class Customers:
                 "the order has no e-mail, so no customer can be matched; set "
                 f"shops.{self.shop.name}.orders.guest_customer to a Rackbeat customer number "
                 "to use for such orders")
+        with self._locks_lock:
+            lock = self._locks.setdefault(email, threading.Lock())
+        with lock:
+            return self._number_for(plan, email)
+
+    def _number_for(self, plan: OrderPlan, email: str) -> tuple[int, str]:
         if email in self.cache:
             return self.cache[email], f"customer {self.cache[email]} ({email})"
         cached = self.store.customer_get(email) if self.store else None
@@ -98,7 +111,7 @@ class Customers:
                           + f" (check shops.{self.shop.name}.orders.customer)") from exc
         self.store.customer_put(email, "done", number)
         self.cache[email] = number
-        self.result.bump("customers_created")
+        self.result().bump("customers_created")
         return number
 
     def find(self, email: str) -> int | None:

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rackshop import cli
-from rackshop.config import HttpConfig
 from rackshop.errors import ApiUnavailableError, ExitCode
 from rackshop.runtime import Runtime
 from rackshop.sync.orders import sync_orders
@@ -126,8 +125,8 @@ def test_retry_reads_the_journalled_order_by_id_not_through_the_lagging_search(
 
 def _no_waiting(world: World) -> Runtime:
     """The world's runtime with retries that give up at once (the test injects 503s)."""
-    cfg = dataclasses.replace(world.config, http=HttpConfig(
-        attempts=2, backoff_seconds=0.0, max_backoff_seconds=0.0))
+    cfg = dataclasses.replace(world.config, http=dataclasses.replace(
+        world.config.http, attempts=2, backoff_seconds=0.0, max_backoff_seconds=0.0))
     world.runtime.close()
     world.runtime = Runtime(cfg)
     return world.runtime
@@ -190,8 +189,8 @@ def test_case9_a_booked_order_cancelled_in_shopify_is_left_for_a_person(world: W
     shops = tuple(dataclasses.replace(s, orders=dataclasses.replace(s.orders, process_to="shipped"))
                   if s.name == "dk" else s for s in cfg.shops)
     world.runtime.close()
-    world.runtime = Runtime(dataclasses.replace(cfg, shops=shops, http=HttpConfig(
-        attempts=2, backoff_seconds=0.0, max_backoff_seconds=0.0)))
+    world.runtime = Runtime(dataclasses.replace(cfg, shops=shops, http=dataclasses.replace(
+        world.config.http, attempts=2, backoff_seconds=0.0, max_backoff_seconds=0.0)))
     world.sandbox.rackbeat.faults.configure_json(
         {"rules": [{"match": "POST /orders/*/create-shipment", "kinds": ["5xx"], "rate": 1.0}]})
     with contextlib.suppress(ApiUnavailableError):  # or the run gave up on Rackbeat

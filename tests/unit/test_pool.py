@@ -1,0 +1,71 @@
+"""The pool of workers of a pass (rackshop.sync.pool): order per key, the merged report, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from rackshop.sync.pool import PassScopes, run_side_by_side
+from rackshop.sync.runner import ShopResult
+
+
+def _scopes() -> tuple[ShopResult, list[int], PassScopes[int]]:
+    result = ShopResult("dk")
+    outcomes: list[int] = []
+    return result, outcomes, PassScopes(result, outcomes)
+
+
+def test_records_of_one_key_run_in_order_and_the_report_merges_in_the_pass_order() -> None:
+    result, outcomes, scopes = _scopes()
+    by_key: dict[int, list[int]] = {}
+    threads: set[int] = set()
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        with lock:
+            by_key.setdefault(i % 3, []).append(i)
+            threads.add(threading.get_ident())
+        scopes.result.bump(f"k{9 - i}")
+        if i % 4 == 0:
+            scopes.result.fail(f"#{i}", "refused")
+        scopes.outcomes.append(i)
+
+    done: list[None] = []
+    run_side_by_side(list(range(10)), work, workers=4, key=lambda i: i % 3, scopes=scopes,
+                     store=None, done=lambda: done.append(None))
+    assert by_key == {0: [0, 3, 6, 9], 1: [1, 4, 7], 2: [2, 5, 8]}
+    assert threading.get_ident() not in threads
+    assert outcomes == list(range(10))
+    assert [k for k in result.counts if k != "failed"] == [f"k{9 - i}" for i in range(10)]
+    assert result.failures == [("#0", "refused"), ("#4", "refused"), ("#8", "refused")]
+    assert result.counts["failed"] == 3 and result.outcome == "partial"
+    assert len(done) == 10
+
+
+def test_one_worker_works_in_the_calling_thread_without_buffering() -> None:
+    _, outcomes, scopes = _scopes()
+    threads = []
+
+    def work(i: int) -> None:
+        threads.append(threading.get_ident())
+        scopes.outcomes.append(i)
+        assert outcomes == list(range(i + 1))  # straight into the pass's list
+
+    run_side_by_side([0, 1, 2], work, workers=1, key=lambda i: i, scopes=scopes, store=None)
+    assert threads == [threading.get_ident()] * 3
+
+
+def test_an_error_stops_new_records_and_is_raised_after_the_merge() -> None:
+    _, outcomes, scopes = _scopes()
+
+    def work(i: int) -> None:
+        scopes.outcomes.append(i)
+        if i == 0:
+            raise ConnectionError("API down")
+
+    with pytest.raises(ConnectionError, match="API down"):
+        run_side_by_side(list(range(40)), work, workers=2, key=lambda i: i % 2, scopes=scopes,
+                         store=None)
+    assert outcomes[0] == 0 and outcomes == sorted(outcomes)
+    assert len(outcomes) < 40  # key 0's records after the failure never started
