@@ -201,8 +201,8 @@ class HttpTable(Table):
         description="Longest single wait, also the cap of an honoured `Retry-After`.")
     workers: int = Field(
         1, ge=1, le=16,
-        description="Orders a sync-orders pass works on side by side, sharing each API "
-        "token's rate limit; 1 works on one at a time.")
+        description="Records worked on side by side (sync-orders' orders, init-sync's products "
+        "and adjustments), sharing each API token's rate limit; 1 works on one at a time.")
 
 
 class ListenTable(Table):

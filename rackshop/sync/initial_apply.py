@@ -8,7 +8,7 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ from rackshop.sync.initial_store import (
     open_journal,
     product_key,
 )
+from rackshop.sync.pool import PassScopes, run_side_by_side
 from rackshop.sync.product_values import json_number, sku_key
 from rackshop.sync.runner import OptionalProgress, ProgressSink, ShopResult
 
@@ -76,7 +77,8 @@ class Apply:
         self.shop = shop
         self.preview = preview
         self.spool = preview._spool
-        self.result = result
+        # With workers, each record reports apart; merged in the plan's order (sync.pool).
+        self.scopes: PassScopes[None] = PassScopes(result, [])
         self.progress = progress
         self.bars = OptionalProgress(progress)
         self.report_path = report_path
@@ -86,6 +88,11 @@ class Apply:
         self.journal = open_journal(runtime, shop.name, write=True)
         self.today = datetime.now().astimezone().date().isoformat()
         self.failed_keys: set[str] = set()
+
+    @property
+    def result(self) -> ShopResult:
+        """The result the calling worker's record reports to (the shop's with one worker)."""
+        return self.scopes.result
 
     # -- guard -------------------------------------------------------------------------------
 
@@ -210,24 +217,37 @@ class Apply:
         if not todo:
             return
         self.bars.start(f"{self.shop.name}: creating products in Rackbeat", todo)
-        for seq, key, sku, number, payload in self._chunks(
-                "SELECT seq, key, sku, number, payload FROM plan_products WHERE action = 'create' "
-                "AND state = 'todo' AND seq > ? ORDER BY seq LIMIT ?"):
-            outcome, reason = self.create_product(key, sku, number, json.loads(payload))
-            self.spool.conn.execute("UPDATE plan_products SET outcome = ?, reason = ? "
-                                    "WHERE seq = ?", (outcome, reason, seq))
-            self.bars.advance()
+        self._each("plan_products",
+                   "SELECT seq, key, sku, number, payload FROM plan_products "
+                   "WHERE action = 'create' AND state = 'todo' AND seq > ? ORDER BY seq LIMIT ?",
+                   lambda row: self.create_product(row[1], row[2], row[3], json.loads(row[4])))
         self.bars.finish()
 
-    def _chunks(self, sql: str) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``sql`` (``seq > ? ... LIMIT ?``) a batch at a time, so memory stays flat
-        and the plan tables can be updated while going through them."""
+    def _each(self, table: str, sql: str, act: Callable[[tuple[Any, ...]], tuple[str, str]]
+              ) -> None:
+        """``act`` on every row of ``sql`` (``seq, key, ...``; ``seq > ? ... LIMIT ?``), a
+        batch at a time so memory stays flat, ``[http] workers`` rows at a time (one key's rows
+        one after the other); each row's (outcome, reason) is written to ``table`` in this
+        thread, the spool's only one."""
+        done: dict[int, tuple[str, str]] = {}
+
+        def work(row: tuple[Any, ...]) -> None:
+            done[int(row[0])] = act(row)
+
         last = 0
         while True:
             batch = self.spool.conn.execute(sql, (last, SPOOL_BATCH)).fetchall()
             if not batch:
                 return
-            yield from batch
+            done.clear()
+            try:
+                run_side_by_side(batch, work, workers=self.runtime.config.http.workers,
+                                 key=lambda row: row[1], scopes=self.scopes,
+                                 store=self.journal.store, done=self.bars.advance)
+            finally:
+                self.spool.conn.executemany(
+                    f"UPDATE {table} SET outcome = ?, reason = ? WHERE seq = ?",
+                    [(outcome, reason, seq) for seq, (outcome, reason) in sorted(done.items())])
             last = int(batch[-1][0])
 
     def create_product(self, key: str, sku: str, number: str,
@@ -291,20 +311,19 @@ class Apply:
         if not todo:
             return
         self.bars.start(f"{self.shop.name}: registering stock in Rackbeat", todo)
-        for seq, key, sku, number, location, state, before, after in self._chunks(
-                "SELECT seq, key, sku, number, location, state, before, after FROM plan_stock "
-                "WHERE action = 'register' AND state IN ('todo', 'resume') AND seq > ? "
-                "ORDER BY seq LIMIT ?"):
-            if key in self.failed_keys:
-                outcome, reason = "failed", "not registered: the product could not be created"
-                self.result.bump("stock_failed")
-            else:
-                outcome, reason = self.register(key, sku, number, int(location),
-                                                Decimal(before), Decimal(after), state)
-            c.execute("UPDATE plan_stock SET outcome = ?, reason = ? WHERE seq = ?",
-                      (outcome, reason, seq))
-            self.bars.advance()
+        self._each("plan_stock",
+                   "SELECT seq, key, sku, number, location, state, before, after FROM plan_stock "
+                   "WHERE action = 'register' AND state IN ('todo', 'resume') AND seq > ? "
+                   "ORDER BY seq LIMIT ?", self._register_row)
         self.bars.finish()
+
+    def _register_row(self, row: tuple[Any, ...]) -> tuple[str, str]:
+        _, key, sku, number, location, state, before, after = row
+        if key in self.failed_keys:
+            self.result.bump("stock_failed")
+            return "failed", "not registered: the product could not be created"
+        return self.register(key, sku, number, int(location), Decimal(before), Decimal(after),
+                             state)
 
     def register(self, key: str, sku: str, number: str, location: int, before: Decimal,
                  after: Decimal, state: str) -> tuple[str, str]:

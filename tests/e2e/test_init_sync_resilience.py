@@ -70,11 +70,17 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return state
 
 
+#: One worker and a pool of four ([http] workers, issue 14).
+WORKERS = [pytest.param(1, id="serial"), pytest.param(4, id="4-workers")]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", WORKERS)
 def test_killed_at_20_points_then_rerun_ends_as_an_uninterrupted_run(
-        tmp_path: Path, reference: dict[str, Any]) -> None:
+        tmp_path: Path, reference: dict[str, Any], workers: int) -> None:
     with _sandbox() as sandbox:
-        cfg = write_init_config(sandbox, tmp_path / "rackshop.toml", http=FAST_HTTP)
+        cfg = write_init_config(sandbox, tmp_path / "rackshop.toml",
+                                http={**FAST_HTTP, "workers": workers})
         # spools of killed runs are left behind; keep them in tmp_path
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
         cmd = [sys.executable, "-m", "tests.helpers.init_world", str(cfg), "dk"]
@@ -115,11 +121,12 @@ def test_killed_at_20_points_then_rerun_ends_as_an_uninterrupted_run(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", WORKERS)
 def test_faults_and_lost_answers_end_as_an_uninterrupted_run(
-        tmp_path: Path, reference: dict[str, Any]) -> None:
+        tmp_path: Path, reference: dict[str, Any], workers: int) -> None:
     with _sandbox() as sandbox:
-        cfg = write_init_config(sandbox, tmp_path / "rackshop.toml", http=FAST_HTTP,
-                                rackbeat_timeout=1)
+        cfg = write_init_config(sandbox, tmp_path / "rackshop.toml",
+                                http={**FAST_HTTP, "workers": workers}, rackbeat_timeout=1)
         # every kind on 10 % of the requests of both twins, plus "applied but answer lost" on
         # the writes that matter; slow answers outlast the 1 s client timeout
         sandbox.rackbeat.faults.configure_json({"seed": 7, "slow_seconds": 1.3, "rules": [
