@@ -21,6 +21,7 @@ from rackshop.errors import ApiUnavailableError, ExitCode
 from rackshop.runtime import Runtime
 from rackshop.sandbox.world import Sandbox
 from rackshop.sync.orders import OrdersReport, sync_orders
+from tests.e2e.conftest import World
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids
 
 SKUS = [("BOX/12-Rød", "782.50", 25), ("ÆBLE-1-M", "995.00", 25), ("TEE #3", "654.08", 12),
@@ -214,3 +215,41 @@ def test_a_pass_with_four_workers_reports_and_calls_as_a_serial_one(tmp_path: Pa
             seen.append((calls, shop_result.counts, shop_result.failures, outcomes))
     assert seen[0][1]["customers_created"] == 12
     assert seen[1] == seen[0]
+
+
+def test_workers_asking_for_one_new_customer_at_once_create_it_once(world: World) -> None:
+    """The lock per e-mail, without the pool's grouping: four threads ask for the same new
+    customer at the same moment; one creates it, the others find it."""
+    import threading
+
+    from rackshop.sync.mapping import CustomerInfo, OrderPlan
+    from rackshop.sync.orders_rackbeat import Customers
+    from rackshop.sync.runner import ShopResult
+
+    shop = next(s for s in world.config.shops if s.name == "dk")
+    store = world.runtime.store()
+    result = ShopResult("dk")
+    customers = Customers(shop, world.runtime.rackbeat(), store, lambda: result, dry_run=False)
+    plan = OrderPlan(order_id="gid://shopify/Order/1", order_name="#1", reference="dk #1",
+                     currency="DKK", lines=(), customer=CustomerInfo(
+                         email="same.new@example.com", name="Same New", phone=None,
+                         address={}, delivery={}),
+                     shopify_total=Decimal(0), subtotal=Decimal(0), vat=Decimal(0),
+                     total=Decimal(0))
+    start = threading.Barrier(4)
+    numbers: list[int] = []
+
+    def ask() -> None:
+        with store.thread_connection():
+            start.wait(10)
+            numbers.append(customers.number_for(plan)[0])
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [c for c in world.sandbox.rackbeat_app.snapshot()["customers"]
+            if (c.get("contact_email") or "").lower() == "same.new@example.com"]
+    assert len(made) == 1 and numbers == [int(made[0]["number"])] * 4
+    assert result.counts == {"customers_created": 1}
