@@ -15,6 +15,7 @@ are the client's alone. Peak memory is the process's own ``VmHWM``: ``RUSAGE_CHI
     python bench/init_sync.py --variants 10000         # the issue's size (a few minutes)
     python bench/init_sync.py --variants 1000 10000    # peak memory stays flat with size
     python bench/init_sync.py --json                   # one JSON object (bench/measure.py)
+    python bench/init_sync.py --workers 4              # [http] workers: records side by side
 
 Per size it prints: calls to each API per variant, writes, 429/THROTTLED seen, wall time against
 the lower bound the rate limits impose, client CPU per variant and peak memory.
@@ -40,14 +41,16 @@ from rackshop.sandbox.world import Sandbox  # noqa: E402
 from tests.helpers.init_world import build_init_world, write_init_config  # noqa: E402
 
 
-def run(variants: int, scale: float) -> dict[str, Any]:
-    """One import of ``variants`` variants; returns the measurements."""
+def run(variants: int, scale: float, workers: int = 1) -> dict[str, Any]:
+    """One import of ``variants`` variants with ``workers`` ([http] workers); returns the
+    measurements."""
     with Sandbox(seed_data=False, shops=1, time_scale=scale) as sandbox, \
             tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
         stats = build_init_world(sandbox, variants)
         seeded = time.monotonic() - t0
-        cfg = write_init_config(sandbox, Path(tmp) / "rackshop.toml", scaled_client=True)
+        cfg = write_init_config(sandbox, Path(tmp) / "rackshop.toml", scaled_client=True,
+                                http={"workers": workers})
         with measure(sandbox, scale) as m:
             proc = subprocess.run(
                 [sys.executable, "-m", "tests.helpers.init_world", str(cfg), "dk",
@@ -110,12 +113,14 @@ def main() -> None:
     parser.add_argument("--variants", type=int, nargs="+", default=[2000],
                         help="variants in the shop (several: one run each; default 2000)")
     parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="[http] workers: products and adjustments side by side (default 1)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (the largest size at the top level)")
     args = parser.parse_args()
     results = []
     for n in args.variants:
-        m = run(n, args.scale)
+        m = run(n, args.scale, args.workers)
         if not args.json:
             table(m, args.scale)
         results.append(m)
@@ -125,7 +130,7 @@ def main() -> None:
                                            m["cpu"] / m["variants"] * 1000, 3)}
                   for m in results}
         print(json.dumps(document(args.scale, passes, str(max(args.variants)),
-                                  variants=max(args.variants)), indent=2))
+                                  variants=max(args.variants), workers=args.workers), indent=2))
         return
     if len(results) > 1:
         print("peak memory by size: " + ", ".join(
