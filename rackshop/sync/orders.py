@@ -273,7 +273,7 @@ class _ShopOrders:
                 if str(r["shopify_order_id"]) not in seen and not self._at_rest(r)]
             if self.shop.orders.after_transfer == "sync":
                 wanted += pending_order_ids(store, self.shop.name)
-        yield from orders_by_ids(self.shopify, wanted)
+        yield from orders_by_ids(self.shopify, list(dict.fromkeys(wanted)))
 
     def _unchanged(self, store: Store | None, oid: str, updated_at: Any) -> bool:
         """Whether an order Shopify lists as changed is one the journal settled at that very
@@ -306,7 +306,11 @@ class _ShopOrders:
             self.outcome(name, "waiting", reason)
             self.result.bump("waiting")
             return True
-        return row["state"] == "failed" and self._refusal_stands(None, row)
+        # A refusal stands unread only for the version of the order it refused: a later read
+        # that did not refuse again (say, a lost answer on the retry) proves nothing.
+        refused = detail.get("refused") or {}
+        return row["state"] == "failed" and refused.get("shopify_updated_at") == \
+            detail["settled"] and self._refusal_stands(None, row)
 
     def _settled_at(self, order: Mapping[str, Any]) -> None:
         """Remember the ``updatedAt`` an order with nothing left to do was read at, when that

@@ -303,3 +303,23 @@ def test_a_change_in_the_second_an_order_was_read_is_not_missed(world: World) ->
     result = _pass(world)
     assert result.shops[0].counts.get("transferred") == 1, result.shops[0].counts
     assert len(_ours(world, "dk", unpaid["name"])) == 1
+
+
+def test_a_refusal_of_an_earlier_version_does_not_stand_unread(world: World) -> None:
+    """A refusal stands without reading the order only for the version it refused: if the last
+    (settled) read saw a later version that was not refused again (a retry whose answer was
+    lost keeps the row failed with the old refusal), the order is read and tried again."""
+    refused = place(world.sandbox.shopify_app, "dk",
+                    OrderSpec([Line("NEW-ITEM-3", 1, "100.00")]))
+    assert [r for r, _ in _pass(world, minutes_later=2).shops[0].failures] == [refused["name"]]
+    store = world.runtime.store()
+    row = store.journal_get("dk", refused["id"])
+    assert row is not None and row["detail"]["settled"] == row["detail"]["refused"][
+        "shopify_updated_at"]
+    # the journal as such a retry leaves it: settled at a later version, the old refusal kept
+    store.journal_put("dk", refused["id"], detail={"settled": "2099-01-01T00:00:00Z"})
+    world.runtime.store().set_cursor("dk", "sync-orders", "2099-01-01T03:00:00Z")
+    mark = world.sandbox.shopify.log.mark()
+    again = _pass(world, minutes_later=4)
+    assert _read_by_id(world, mark) == 1
+    assert [r for r, _ in again.shops[0].failures] == [refused["name"]]
