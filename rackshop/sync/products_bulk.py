@@ -140,6 +140,11 @@ class BulkWrites:
             if made is None:
                 return list(creates[start:])
             self.publish(made)
+            if self.left_open("create"):
+                for _, desired, _, _ in creates[end:]:
+                    p.fail(desired.sku, "not sent: an earlier bulk mutation of this pass got no "
+                           "answer; the next pass settles it, then creates this product")
+                return []
         return []
 
     def publish(self, made: Sequence[tuple[str, str, str]]) -> None:
@@ -162,6 +167,14 @@ class BulkWrites:
                 for key, sku, product_id in made[start:]:
                     p.publish(key, sku, product_id)
                 return
+            if self.left_open("publish"):  # the rest keep their marks: the next pass publishes
+                return
+
+    def left_open(self, kind: str) -> bool:
+        """Whether a bulk mutation of ``kind`` whose start got no answer is still journalled
+        for the next pass to settle: starting another now would overwrite that journal (and
+        run beside an operation that may be running)."""
+        return self.p.pstore.bulk_journal(self.p.name, kind) is not None
 
     # -- updates ------------------------------------------------------------------------------
 

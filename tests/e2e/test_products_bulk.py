@@ -275,6 +275,31 @@ def test_a_start_whose_answer_was_lost_is_found_not_run_again(tmp_path: Path) ->
         env.close()
 
 
+def test_a_start_lost_before_shopify_stops_the_later_chunks_until_it_is_settled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The creates go in several files; the first start's answer is lost and it never reached
+    Shopify. The pass starts no other bulk create (that would overwrite the journal the next
+    pass settles it by); the next pass finds nothing started and creates every product once."""
+    from rackshop.sandbox.base import FaultRule
+
+    monkeypatch.setattr(products_bulk, "MAX_FILE_BYTES", 2_000)
+    env = make(tmp_path, 5)
+    try:
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("drop",), times=1, match="mutation bulkOperationRunMutation")])
+        first = env.run()
+        assert first.exit_code == ExitCode.PARTIAL
+        assert len(first.shops[0].failures) == N
+        assert mutations(env, "productSet") == []
+        second = env.run()
+        assert second.exit_code == ExitCode.OK, second.shops[0].failures
+        assert counts(second, "dk")["created"] == N
+        skus = [v["sku"] for v in env.shopify.shop("dk").variants.values()]
+        assert len(skus) == len(set(skus)) == N
+    finally:
+        env.close()
+
+
 def test_a_shop_busy_with_bulk_mutations_gets_one_call_each(tmp_path: Path) -> None:
     env, one = make(tmp_path / "bulk", 5), make(tmp_path / "one", 0)
     try:
