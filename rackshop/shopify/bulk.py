@@ -380,7 +380,8 @@ def stage_jsonl(client: ShopifyClient, data: bytes, filename: str = "bulk_op_var
                 f"Shopify {client.shop}: the staged upload answered HTTP {resp.status_code}"
                 + (" (the file is over the upload limit)" if "EntityTooLarge" in resp.text
                    else ""),
-                hint="rerun; if it repeats, lower products.bulk_above")
+                hint="rerun; if it repeats, set the shop's products.bulk_above = 0 to send "
+                     "every write one call each")
 
     client.transport.request("POST", str(targets[0]["url"]), classify=sent,
                              operation="POST staged upload", idempotent=True,

@@ -187,7 +187,7 @@ class BulkWrites:
         writes to send one call each (the shop was busy before anything was written)."""
         p = self.p
         answers = {w.product_id: p.update_answers(w, cands) for w in writes}
-        live = list(writes)
+        failed: set[int] = set()  # id() of the writes that failed: the rest go on
         with_fields = [w for w in writes if w.product_changes]
         if with_fields:
             results = self.lines("update", [product_update_variables(w) for w in with_fields])
@@ -200,20 +200,23 @@ class BulkWrites:
                     p.product_answered(answers[w.product_id], payload)
                 except RecordError as exc:
                     p.update_failed(w, answers[w.product_id], exc)
-                    live.remove(w)
-        jobs = [(w, chunk) for w in live for chunk in variant_chunks(w)]
+                    failed.add(id(w))
+        jobs = [(w, chunk) for w in writes if id(w) not in failed
+                for chunk in variant_chunks(w)]
         results = self.lines("variants", [variants_variables(w, c) for w, c in jobs]) \
             if jobs else []
         if results is None:  # busy now: the variants one call each (the fields are written)
-            for w in list(live):
+            for w in writes:
+                if id(w) in failed:
+                    continue
                 try:
                     p.send_variants(w, answers[w.product_id])
                 except (RecordError, OutcomeUnknownError) as exc:
                     p.update_failed(w, answers[w.product_id], exc)
-                    live.remove(w)
+                    failed.add(id(w))
         else:
             for (w, chunk), (payload, why) in zip(jobs, results, strict=True):
-                if w not in live:
+                if id(w) in failed:
                     continue
                 try:
                     if payload is None:
@@ -221,9 +224,10 @@ class BulkWrites:
                     p.variants_answered(answers[w.product_id], chunk, payload)
                 except RecordError as exc:
                     p.update_failed(w, answers[w.product_id], exc)
-                    live.remove(w)
-        for w in live:
-            p.update_done(w, cands, answers[w.product_id])
+                    failed.add(id(w))
+        for w in writes:
+            if id(w) not in failed:
+                p.update_done(w, cands, answers[w.product_id])
         return []
 
     def lines(self, kind: str, lines: Sequence[Mapping[str, Any]]
