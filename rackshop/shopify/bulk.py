@@ -285,9 +285,16 @@ def run_bulk_query(client: ShopifyClient, inner_query: str, *,
     """
     op_id = start_bulk_query(client, inner_query, sleep=sleep)
     op = wait_for_bulk_operation(client, op_id, poll_delays=poll_delays, sleep=sleep)
-    url = op.get("url")
+    # COMPLETED with no objects: Shopify gives no file
+    yield from result_lines(client, op.get("url"), spool_bytes=spool_bytes)
+
+
+def result_lines(client: ShopifyClient, url: Any, *,
+                 spool_bytes: int = 8 << 20) -> Iterator[dict[str, Any]]:
+    """The lines of a bulk operation's result file at ``url`` (none when there is no file),
+    spooled to disk beyond ``spool_bytes`` and parsed line by line."""
     if not url:
-        return  # COMPLETED with no objects: Shopify gives no file
+        return
     with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spool:
         download_jsonl(client, str(url), spool)
         spool.seek(0)
@@ -436,15 +443,10 @@ def mutation_results(client: ShopifyClient, op: Mapping[str, Any], *,
                      spool_bytes: int = 8 << 20) -> Iterator[tuple[int, dict[str, Any]]]:
     """The lines of a finished bulk mutation's result file (``url``, else ``partialDataUrl``):
     (``__lineNumber``, the line), in file order."""
-    url = op.get("url") or op.get("partialDataUrl")
-    if not url:
-        return
-    with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spool:
-        download_jsonl(client, str(url), spool)
-        spool.seek(0)
-        for line in iter_jsonl(spool):
-            number = line.get("__lineNumber")
-            if not isinstance(number, int):
-                raise ApiContractError(f"Shopify {client.shop}: a bulk mutation result line "
-                                       "has no __lineNumber")
-            yield number, line
+    for line in result_lines(client, op.get("url") or op.get("partialDataUrl"),
+                             spool_bytes=spool_bytes):
+        number = line.get("__lineNumber")
+        if not isinstance(number, int):
+            raise ApiContractError(f"Shopify {client.shop}: a bulk mutation result line has "
+                                   "no __lineNumber")
+        yield number, line
