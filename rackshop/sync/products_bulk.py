@@ -99,7 +99,9 @@ class BulkWrites:
         item of each candidate key."""
         p = self.p
         done: set[str] = set()
-        for kind in ("create", "publish"):
+        # publish first: settling a create publishes what it made, which journals a publish of
+        # its own in the place of one a previous pass left
+        for kind in ("publish", "create"):
             journal = p.pstore.bulk_journal(p.name, kind)
             if journal is None:
                 continue
