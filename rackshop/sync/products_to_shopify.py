@@ -610,11 +610,17 @@ class RackbeatMaster(ProductsPass):
             self.fail(desired.sku, LOST_CREATE)
             return
         except RecordError as exc:
-            self.fail(desired.sku, f"Shopify refused to create the product: {exc.message}")
+            self.refused_create(key, desired.sku, exc.message)
             return
         product_id = self.created(key, desired.sku, rb, item, payload)
         if product_id is not None:
             self.publish(key, desired.sku, product_id)
+
+    def refused_create(self, key: str, sku: str, why: str) -> None:
+        """A create Shopify refused: not made, so not to be published, nor looked for by the
+        next pass as a create whose answer was lost."""
+        self.pstore.set_to_publish(self.name, key, False)
+        self.fail(sku, f"Shopify refused to create the product: {why}")
 
     def created(self, key: str, sku: str, rb: str, item: RackbeatItem | None,
                 payload: Mapping[str, Any]) -> str | None:
@@ -623,8 +629,7 @@ class RackbeatMaster(ProductsPass):
         the product id when it was made."""
         errors = parse_user_errors(payload)
         if errors:
-            self.fail(sku, "Shopify refused to create the product: "
-                      + ShopifyUserErrors("productSet", errors).message)
+            self.refused_create(key, sku, ShopifyUserErrors("productSet", errors).message)
             return None
         self.result.bump("writes")
         node = payload.get("product") or {}

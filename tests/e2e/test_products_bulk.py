@@ -163,6 +163,25 @@ def test_a_lines_user_errors_are_recorded_for_its_sku(
         bulk.close()
 
 
+@pytest.mark.parametrize("bulk_above", [0, 5])
+def test_a_refused_create_leaves_nothing_to_look_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk_above: int) -> None:
+    """A create Shopify refused was not made: the next pass does not search the newest
+    products for it as for a create whose answer was lost (one call or in bulk)."""
+    env = make(tmp_path, bulk_above)
+    try:
+        refuse_sku(env, monkeypatch, "RS-004/1")
+        assert env.run().exit_code == ExitCode.PARTIAL
+        with Store(env.state_path) as store:
+            marks = store.conn.execute(
+                "SELECT key FROM record_hashes WHERE job = 'sync-products:publish'").fetchall()
+        assert marks == []
+        again = env.run()
+        assert [sku for sku, _ in again.shops[0].failures] == ["RS-004/1"]
+    finally:
+        env.close()
+
+
 class Killed(BaseException):
     """The process dies here."""
 
