@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -125,6 +127,17 @@ def test_killed_at_the_first_stock_write_then_rerun_sends_the_journalled_key(
             return sandbox.shopify.log.counters(start)["by_label"].get(
                 "mutation inventorySetQuantities", 0)
 
+        # The twin holds the answer of the write the kill waits for (it is applied and logged),
+        # so the kill lands while that answer is outstanding however busy the machine is.
+        killed = threading.Event()
+        log_add = sandbox.shopify.log.add
+
+        def add(entry: Any) -> None:
+            log_add(entry)
+            if entry.label == "mutation inventorySetQuantities" and writes() >= after_writes:
+                killed.wait(5.0)
+
+        sandbox.shopify.log.add = add  # type: ignore[method-assign]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         while proc.poll() is None and writes() < after_writes:
@@ -132,6 +145,7 @@ def test_killed_at_the_first_stock_write_then_rerun_sends_the_journalled_key(
         assert proc.poll() is None, "the pass ended before it was killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        killed.set()
         state = load_config(cfg).state.path
         with sqlite3.connect(state) as db:
             sent = [r[0] for r in db.execute(
