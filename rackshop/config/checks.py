@@ -95,6 +95,13 @@ def _rackbeat(ctx: Ctx, node: Node) -> None:
             f"{rpm} is above Rackbeat's documented 480 requests "
             "per minute; expect 429 answers (rackshop slows down and retries)",
         )
+    wait, timeout = node.get("lost_answer_wait_seconds"), node.get("timeout_seconds")
+    if wait is not None and 0 < wait <= (timeout if timeout is not None else 30.0):
+        ctx.warn(
+            node.key("lost_answer_wait_seconds"),
+            f"{wait:g} s is not above timeout_seconds ({timeout if timeout is not None else 30:g}"
+            " s): a create Rackbeat applies late may be sent twice; keep it a few times longer",
+        )
 
 
 def _not_a_folder(key: str, example: str) -> Callable[[Ctx, Node], None]:

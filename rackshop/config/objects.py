@@ -45,6 +45,7 @@ class RackbeatConfig:
     requests_per_minute: int
     prices_include_vat: bool
     timeout_seconds: float
+    lost_answer_wait_seconds: float
     webhook_token: Secret | None
 
 

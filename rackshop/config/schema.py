@@ -154,6 +154,13 @@ class RackbeatTable(Table):
         False, description="Whether Rackbeat's sales prices include VAT.")
     timeout_seconds: float = Field(
         30.0, ge=1, le=600, description="Seconds to wait for one answer before retrying.")
+    lost_answer_wait_seconds: float = Field(
+        120.0, ge=0, le=3600,
+        description=(
+        "After a create whose answer never came (a timeout, a dropped connection, a 502) and "
+        "that Rackbeat does not show, how long rackshop keeps looking for it before it sends "
+        "the create again: Rackbeat may still apply a request after rackshop stopped waiting "
+        "for the answer. Keep it well above `timeout_seconds`; 0 sends again at once."))
     webhook_token: SecretKey = Field(
         None,
         description="Optional. The token Rackbeat sends with its webhooks (`rackshop listen`).")

@@ -484,6 +484,8 @@ class TwinServer:
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.twin = self
         self._thread: threading.Thread | None = None
+        self._busy = 0  # requests being served (a slow one may apply after its client left)
+        self._idle = threading.Condition()
 
     @property
     def port(self) -> int:
@@ -517,7 +519,23 @@ class TwinServer:
 
     # -- request pipeline ----------------------------------------------------------------------
 
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is being served (a ``slow`` one applies its write late);
+        False when ``timeout`` seconds passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
     def serve(self, req: Request, handler: _Handler) -> None:
+        with self._idle:
+            self._busy += 1
+        try:
+            self._serve(req, handler)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _serve(self, req: Request, handler: _Handler) -> None:
         started = time.monotonic()
         try:
             info = self.app.describe(req)

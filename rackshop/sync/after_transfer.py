@@ -61,6 +61,8 @@ from rackshop.sync.mapping import (
     order_fingerprint,
     plan_order,
 )
+from rackshop.sync.moments import may_still_land
+from rackshop.sync.orders_rackbeat import unseen_create
 from rackshop.sync.orders_read import complete_order
 from rackshop.sync.runner import ShopResult
 
@@ -75,6 +77,8 @@ class OrderPass(Protocol):
     store: Store | None
     rules: OrderRules
     dry_run: bool
+    pass_start: datetime
+    lost_wait: float
 
     @property
     def result(self) -> ShopResult: ...
@@ -346,6 +350,11 @@ class AfterTransfer:
             # A create whose answer was lost (or a killed run): an untouched draft copy of
             # the invoice made since the intent is ours.
             mine = self._orphan(notes, order_ref, str(entry.get("at") or ""))
+            later = None if mine else may_still_land(entry.get("at"), self.job.pass_start,
+                                                     self.job.lost_wait)
+            if later is not None:
+                raise RecordError(unseen_create(f"the credit note for invoice {inv_no}",
+                                                str(entry["at"]), later))
         if mine is None:
             self._note_credits(oid, name, plan.key, state="creating", at=_stamp(),
                                reference=plan.reference)

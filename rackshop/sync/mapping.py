@@ -220,6 +220,11 @@ class OrderPlan:
     fingerprint: str = ""
     order_date: str = ""
 
+    def rounding(self) -> str | None:
+        """The amount of the rounding line, as text (``None`` when there is none)."""
+        amounts = [ln.line_price for ln in self.lines if ln.kind == "rounding"]
+        return f"{sum(amounts, Decimal(0)):+.2f}" if amounts else None
+
     def describe(self) -> list[list[str]]:
         """Rows for a dry-run listing: item, quantity, unit price, discount, VAT, line total."""
         rows = []

@@ -3,7 +3,7 @@ journal times."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def iso_z(moment: datetime) -> str:
@@ -15,3 +15,16 @@ def parse_moment(text: str) -> datetime:
     """An ISO 8601 time (``Z`` or an offset; without one it is taken as UTC)."""
     moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def may_still_land(attempt_at: str | None, now: datetime, wait_seconds: float) -> datetime | None:
+    """When a write sent at ``attempt_at`` whose answer was lost may be taken as never applied,
+    if that is still to come at ``now`` (``None``: it may be taken so now).
+
+    A server may apply a request after the client stopped waiting for its answer, so not
+    finding the write right after the timeout does not prove it never happened.
+    """
+    if not attempt_at or wait_seconds <= 0:
+        return None
+    settled = parse_moment(attempt_at) + timedelta(seconds=wait_seconds)
+    return settled if now < settled else None

@@ -73,7 +73,7 @@ from rackshop.sync.mapping import (
     order_reference,
     plan_order,
 )
-from rackshop.sync.moments import iso_z, parse_moment
+from rackshop.sync.moments import iso_z, may_still_land, parse_moment
 from rackshop.sync.orders_rackbeat import (
     Customers,
     Refusal,
@@ -81,6 +81,7 @@ from rackshop.sync.orders_rackbeat import (
     find_by_reference,
     total_mismatch,
     unknown_items,
+    unseen_create,
 )
 from rackshop.sync.orders_read import (
     LINES_PER_PAGE,
@@ -192,8 +193,9 @@ class _ShopOrders:
         )
         # A refusal waits for the settings too: a changed [orders] table may lift it.
         self.settings_digest = hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
+        self.lost_wait = runtime.config.rackbeat.lost_answer_wait_seconds
         self.customers = Customers(shop, self.rackbeat, self.store, lambda: self.result,
-                                   dry_run=dry_run)
+                                   dry_run=dry_run, now=now, lost_wait=self.lost_wait)
         self.after = AfterTransfer(self)
 
     @property
@@ -506,12 +508,12 @@ class _ShopOrders:
         self.process(oid, name, number, created, steps)
         self._write_back(order, number)
         self.record(oid, name, state="done", reason=None, detail={
-            "refused": None, "rounding": _rounding(plan),
+            "refused": None, "rounding": plan.rounding(),
             "order_fp": order_fingerprint(order, lines=LINES_PER_PAGE),
             **after_baseline(order, line_quantities(order), self.rules.currency)})
         self.clear_failure(name)
         self.result.bump("transferred")
-        if _rounding(plan):
+        if plan.rounding():
             self.result.bump("rounding_lines")
         self.outcome(name, "transferred", f"Rackbeat order {number}", decision, steps, plan)
         event(log, f"{self.shop.name}: {name} -> Rackbeat order {number}", shop=self.shop.name,
@@ -531,6 +533,13 @@ class _ShopOrders:
                 found = find_by_reference(self.rackbeat,
                     row.get("reference") or order_reference(self.shop.name, order),
                     row.get("attempt_at") or utcnow())
+                later = None if found else may_still_land(row.get("attempt_at"),
+                                                           self.pass_start, self.lost_wait)
+                if later is not None:
+                    # Rackbeat may still apply the create whose answer was lost.
+                    self.fail(oid, name, unseen_create("the order", str(row["attempt_at"]),
+                                                       later), keep_state=True)
+                    return
                 if found is None:
                     # The create never happened: forget the intent and transfer normally.
                     self.record(oid, name, state="new")
@@ -762,14 +771,8 @@ class _ShopOrders:
                 and Decimal(str(total)) != Decimal(str(detail["total"]))):
             changed.append(f"total now {total} (was {detail['total']})")
         lines_then = detail.get("lines")
-        # A long order's further pages are read again only when what came with it (first page,
-        # totals, status) differs from the transfer: every pass that meets it would otherwise
-        # page through it.
-        long_unchanged = (((order.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
-                          and detail.get("order_fp") == order_fingerprint(
-                              order, lines=LINES_PER_PAGE))
-        if lines_then and not long_unchanged:
-            lines_now = line_quantities(complete_order(self.shopify, order))
+        if lines_then:
+            lines_now = self.current_lines(order, detail)
             if lines_now != lines_then:
                 diff = sorted(f"{sku} {lines_then.get(sku, 0)}->{lines_now.get(sku, 0)}"
                               for sku in set(lines_then) | set(lines_now)
@@ -793,11 +796,5 @@ class _ShopOrders:
                  ) -> None:
         self.scopes.outcomes.append(OrderOutcome(name, status, reason, customer, tuple(steps),
                                                  plan))
-
-
-def _rounding(plan: OrderPlan) -> str | None:
-    """The amount of the plan's rounding line, as text (``None`` when it has none)."""
-    amounts = [ln.line_price for ln in plan.lines if ln.kind == "rounding"]
-    return f"{sum(amounts, Decimal(0)):+.2f}" if amounts else None
 
 

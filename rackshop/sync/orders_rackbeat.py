@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,12 +15,19 @@ from rackshop.errors import OutcomeUnknownError, RecordError, ValidationError
 from rackshop.rackbeat.client import RackbeatClient
 from rackshop.store import Store, utcnow
 from rackshop.sync.mapping import CustomerDefaultsView, OrderPlan, customer_payload
-from rackshop.sync.moments import parse_moment
+from rackshop.sync.moments import iso_z, may_still_land, parse_moment
 from rackshop.sync.runner import ShopResult
 
 #: How far before an intent's attempt time to search for the order it may have created
 #: (clock skew between this machine and Rackbeat).
 SEARCH_MARGIN = timedelta(minutes=10)
+
+
+def unseen_create(what: str, attempt_at: str, later: datetime) -> str:
+    """Why a create whose answer was lost is not sent again yet (see ``may_still_land``)."""
+    return (f"{what} was sent to Rackbeat at {attempt_at} and no answer came; Rackbeat does "
+            f"not show it yet, and it is sent again only if it still does not show after "
+            f"{iso_z(later)} ([rackbeat] lost_answer_wait_seconds)")
 
 
 class Refusal(RecordError):
@@ -39,8 +46,11 @@ class Customers:
     """One shop pass's customer matching: by e-mail, remembered in the store, created once."""
 
     def __init__(self, shop: ShopConfig, rackbeat: RackbeatClient, store: Store | None,
-                 result: Callable[[], ShopResult], *, dry_run: bool) -> None:
+                 result: Callable[[], ShopResult], *, dry_run: bool, now: datetime,
+                 lost_wait: float) -> None:
         self.shop = shop
+        self.now = now
+        self.lost_wait = lost_wait
         self.rackbeat = rackbeat
         self.store = store
         self.result = result
@@ -83,6 +93,11 @@ class Customers:
             if self.store:
                 self.store.customer_put(email, "done", existing)
             return existing, f"existing customer {existing} ({email})"
+        if cached and cached["state"] == "creating":
+            later = may_still_land(cached["attempt_at"], self.now, self.lost_wait)
+            if later is not None:
+                raise RecordError(unseen_create(f"the new customer {email}",
+                                                cached["attempt_at"], later))
         if self.dry_run:
             return 0, f"new customer ({email})"
         number = self.create(plan, email)

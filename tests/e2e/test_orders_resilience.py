@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ def _config(sandbox: Sandbox, tmp: Path, *, workers: int = 1, **orders: Any) -> 
     data["shops"] = [s for s in data["shops"] if s["name"] == "dk"]
     data["shops"][0]["orders"].update({"transfer_on": "paid",
                                        "process_to": "shipped_invoiced", **orders})
+    # Killed runs leave no write in flight for long (the twin applies one in milliseconds), so
+    # a rerun may trust not finding it; tests with slow answers set the wait (_shorten_timeouts).
+    data["rackbeat"]["lost_answer_wait_seconds"] = 0
     data["http"] = {"attempts": 8, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05,
                     "workers": workers}
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
@@ -128,7 +132,7 @@ def test_killed_at_30_points_then_rerun(tmp_path: Path, workers: int) -> None:
         assert sandbox.rackbeat.log.counters(marks[1])["writes"] == 0
 
 
-def _run_until_done(cfg: Path, passes: int = 12) -> None:
+def _run_until_done(cfg: Path, passes: int = 40) -> None:
     for _ in range(passes):
         runtime = Runtime(load_config(cfg))
         try:
@@ -139,6 +143,7 @@ def _run_until_done(cfg: Path, passes: int = 12) -> None:
             runtime.close()
         if result.exit_code == ExitCode.OK:
             return
+        time.sleep(0.25)  # a lost create is sent again only after lost_answer_wait_seconds
     raise AssertionError("sync-orders did not finish cleanly under faults")
 
 
@@ -176,6 +181,7 @@ def _shorten_timeouts(cfg: Path) -> None:
 
     data = tomllib.loads(cfg.read_text(encoding="utf-8"))
     data["rackbeat"]["timeout_seconds"] = 1
+    data["rackbeat"]["lost_answer_wait_seconds"] = 2  # a slow answer's write lands after 1.3 s
     cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
 
 
@@ -229,7 +235,8 @@ def test_workers_asking_for_one_new_customer_at_once_create_it_once(world: World
     shop = next(s for s in world.config.shops if s.name == "dk")
     store = world.runtime.store()
     result = ShopResult("dk")
-    customers = Customers(shop, world.runtime.rackbeat(), store, lambda: result, dry_run=False)
+    customers = Customers(shop, world.runtime.rackbeat(), store, lambda: result, dry_run=False,
+                          now=datetime.now(UTC), lost_wait=0)
     plan = OrderPlan(order_id="gid://shopify/Order/1", order_name="#1", reference="dk #1",
                      currency="DKK", lines=(), customer=CustomerInfo(
                          email="same.new@example.com", name="Same New", phone=None,
@@ -253,3 +260,61 @@ def test_workers_asking_for_one_new_customer_at_once_create_it_once(world: World
             if (c.get("contact_email") or "").lower() == "same.new@example.com"]
     assert len(made) == 1 and numbers == [int(made[0]["number"])] * 4
     assert result.counts == {"customers_created": 1}
+
+
+def _one_pass(cfg: Path) -> Any:
+    runtime = Runtime(load_config(cfg))
+    try:
+        return sync_orders(runtime, runtime.config.select(()))
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize("path", ["POST /orders/drafts", "POST /customers"])
+def test_a_create_rackbeat_applies_after_the_timeout_is_not_sent_again(
+        tmp_path: Path, path: str) -> None:
+    """Rackbeat applies a create 2 s after it arrived; rackshop gave up waiting after 1 s and
+    did not find it. The pass right after must not create it again (before the fix it did, and
+    the late create made a second order or customer); once it lands it is found and used."""
+    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=100.0) as sandbox:
+        _place_orders(sandbox, 1)
+        cfg = _config(sandbox, tmp_path)
+        _shorten_timeouts(cfg)
+        import tomllib
+
+        data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        data["rackbeat"]["lost_answer_wait_seconds"] = 30
+        cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
+        sandbox.rackbeat.faults.configure_json({"slow_seconds": 2.0, "rules": [
+            {"match": path, "kinds": ["slow"], "times": 1}]})
+        first = _one_pass(cfg)
+        assert first.exit_code != ExitCode.OK  # no answer, and not found yet
+        mark = sandbox.rackbeat.log.mark()
+        second = _one_pass(cfg)  # at once: the late create has not landed yet
+        assert second.exit_code != ExitCode.OK
+        sent = [e.label for e in sandbox.rackbeat.log.entries(mark) if e.access == "write"]
+        assert sent == [], sent
+        message = " ".join(str(f) for shop in second.shops for f in shop.failures)
+        assert "lost_answer_wait_seconds" in message, message
+        assert sandbox.rackbeat.wait_idle()  # the late create lands
+        assert _one_pass(cfg).exit_code == ExitCode.OK
+        _assert_exactly_once(sandbox, 1)
+
+
+def test_a_create_that_never_lands_is_sent_again_after_the_wait(tmp_path: Path) -> None:
+    """A create dropped without being applied is not waited for forever: after
+    lost_answer_wait_seconds the next pass sends it again, and the order transfers once."""
+    with Sandbox(seed=3, shops=1, products=12, orders=0, time_scale=100.0) as sandbox:
+        _place_orders(sandbox, 1)
+        cfg = _config(sandbox, tmp_path)
+        import tomllib
+
+        data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        data["rackbeat"]["lost_answer_wait_seconds"] = 1
+        cfg.write_text(tomli_w.dumps(data), encoding="utf-8")
+        sandbox.rackbeat.faults.configure_json({"rules": [
+            {"match": "POST /orders/drafts", "kinds": ["drop"], "times": 1}]})
+        assert _one_pass(cfg).exit_code != ExitCode.OK
+        time.sleep(1.1)
+        assert _one_pass(cfg).exit_code == ExitCode.OK
+        _assert_exactly_once(sandbox, 1)
