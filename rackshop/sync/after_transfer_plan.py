@@ -246,15 +246,24 @@ class CreditRules:
     location_map: Mapping[str, int]  # Shopify location id or name -> Rackbeat location
 
 
-def effective_total(order: Mapping[str, Any], refunds: Sequence[Refund], mode: str) -> Decimal:
-    """What the order is worth now: Shopify's current total less amount-only refunds (Shopify
-    keeps those out of its current total; Rackbeat's credit notes carry them)."""
-    return (_money(order.get("currentTotalPriceSet"), mode)
-            - sum((r.money for r in refunds if r.amount_only), ZERO))
+def effective_total(order: Mapping[str, Any], refunds: Sequence[Refund], mode: str
+                    ) -> tuple[Decimal, ...]:
+    """What the order is worth now, Rackbeat's credit notes carrying amount-only refunds too.
+
+    Shopify's record does not say whether an amount-only refund (money back on no line) lowers
+    ``currentTotalPriceSet`` ("the total price of the order, after returns") or stays out of it
+    (docs/sandbox-shopify.md). Both readings are returned, the one that keeps it out first; they
+    differ by exactly those refunds, and the credit notes are planned from the refunds
+    themselves, so the total only confirms them.
+    """
+    current = _money(order.get("currentTotalPriceSet"), mode)
+    apart = sum((r.money for r in refunds if r.amount_only), ZERO)
+    return (current - apart, current) if apart else (current,)
 
 
 def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[Refund],
-                 booked_refs: Mapping[str, Decimal], target_total: Decimal,
+                 booked_refs: Mapping[str, Decimal],
+                 target_total: Decimal | Sequence[Decimal],
                  rules: CreditRules) -> list[CreditPlan]:
     """The credit notes still to make so that invoice minus credit notes equals
     ``target_total`` (:func:`effective_total`) to the cent.
@@ -264,7 +273,8 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
         invoice: Rackbeat's invoice of the order (its lines give price, discount and VAT).
         refunds: Shopify's refunds, oldest first.
         booked_refs: Reference -> total of the credit notes of this invoice already booked.
-        target_total: What the invoice less every credit note must come to.
+        target_total: What the invoice less every credit note must come to (or each value it
+            may come to, see :func:`effective_total`).
         rules: The shop's settings.
 
     Raises:
@@ -301,21 +311,23 @@ def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[R
                 continue
             plans.append(CreditPlan(key, ref, tuple(p[0] for p in pairs),
                                     tuple(p[1] if returned else None for p in pairs), returned))
+    targets = (target_total,) if isinstance(target_total, Decimal) else tuple(target_total)
     invoice_total = dec(invoice.get("total_total"))
     credited = sum(booked_refs.values(), ZERO)
-    wanted = invoice_total - credited - target_total
     planned = sum((p.total for p in plans), ZERO)
-    gap = wanted - planned
-    if gap == 0:
+    gaps = [invoice_total - credited - target - planned for target in targets]
+    if ZERO in gaps:
         return plans
     lines = sum(len(p.lines) for p in plans)
-    if plans and rules.rounding_item and abs(gap) <= rules.rounding_per_line * max(1, lines):
-        last = plans[-1]
-        rounding = RbLine(rules.rounding_item, "Rounding (øreafrunding)", Decimal(1), gap, ZERO,
-                          ZERO, "rounding", "rounding")
-        plans[-1] = CreditPlan(last.key, last.reference, (*last.lines, rounding),
-                               (*last.locations, None), last.stock_returned)
-        return plans
+    for gap in gaps:
+        if plans and rules.rounding_item and abs(gap) <= rules.rounding_per_line * max(1, lines):
+            last = plans[-1]
+            rounding = RbLine(rules.rounding_item, "Rounding (øreafrunding)", Decimal(1), gap,
+                              ZERO, ZERO, "rounding", "rounding")
+            plans[-1] = CreditPlan(last.key, last.reference, (*last.lines, rounding),
+                                   (*last.locations, None), last.stock_returned)
+            return plans
+    target_total, gap = targets[0], gaps[0]
     raise Hold(
         f"invoice {invoice.get('number')} ({invoice_total:.2f}) less its credit notes "
         f"({credited:.2f}) and the planned ones ({planned:.2f}) would be "

@@ -261,6 +261,30 @@ def test_amount_only_refund_is_held_without_a_refund_item(world: World) -> None:
     assert notes == []
 
 
+def test_amount_only_refund_with_a_refund_item_is_credited_whether_or_not_shopify_lowers_its_total(
+        world: World) -> None:
+    """The twin lowers currentTotalPriceSet by an amount-only refund (an order adjustment);
+    whether Shopify does is not on record. Before the fix the pass assumed it does not,
+    subtracted the refund a second time and held the order "+50.00 apart"."""
+    twin = world.sandbox.shopify_app
+    item = str(next(s for s in world.config.shops if s.name == "dk").orders.shipping_item)
+    runtime, order = _invoiced(world, OrderSpec([Line(A, 1, "782.50")]), refund_item=item)
+    record = twin.shop("dk").orders[order["id"]]
+    parent = next(t for t in record["transactions"] if t["kind"] in ("SALE", "CAPTURE"))
+    answer = twin.execute("dk", REFUND_AMOUNT, {"input": {
+        "orderId": order["id"], "note": "goodwill",
+        "transactions": [{"orderId": order["id"], "amount": "50.00", "kind": "REFUND",
+                          "gateway": parent["gateway"], "parentId": parent["id"]}]}})
+    assert not answer["data"]["refundCreate"]["userErrors"], answer
+    result = run(runtime)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    _, notes = documents(world, order["number"])
+    assert [(n["item_id"], Decimal(str(n["line_price"]))) for note in notes
+            for n in note["lines"]] == [(item, Decimal("40.00"))]  # 50.00 with 25 % VAT
+    assert credited_total(world, order["number"]) == Decimal("732.50")
+    quiet(world, runtime)
+
+
 # -- an order paid in another currency: Shopify converts payments and refunds at the day's rate --
 
 

@@ -14,6 +14,7 @@ from rackshop.sync.after_transfer_plan import (
     RefundLine,
     baseline,
     changes,
+    effective_total,
     plan_credits,
     plan_line_edits,
     read_refunds,
@@ -127,3 +128,20 @@ def test_restocked_goods_return_to_the_mapped_location_else_the_return_location(
     assert plan_credits("r", INVOICE, [refund], {}, D("187.50"), mapped)[0].locations == (7,)
     fallback = CreditRules(**{**RULES.__dict__, "return_location": 3})
     assert plan_credits("r", INVOICE, [refund], {}, D("187.50"), fallback)[0].locations == (3,)
+
+
+def test_an_amount_only_refund_is_credited_whichever_way_shopify_counts_its_current_total() -> None:
+    """Shopify may or may not lower currentTotalPriceSet by money back on no line; the credit
+    note is the refund's either way, and a gap of anything else still holds."""
+    with_item = CreditRules(**{**RULES.__dict__, "refund_item": "REFUSION"})
+    refund = _refund("9", money="25.00")
+    for current in ("312.50", "287.50"):  # kept out of the current total / taken off it
+        order = {"currentTotalPriceSet": {"shopMoney": {"amount": current}}}
+        targets = effective_total(order, [refund], "shop")
+        plans = plan_credits("r", INVOICE, [refund], {}, targets, with_item)
+        assert [(p.lines[0].item, p.total) for p in plans] == [("REFUSION", D("25.00"))]
+    order = {"currentTotalPriceSet": {"shopMoney": {"amount": "280.00"}}}
+    with pytest.raises(Hold, match="apart"):
+        plan_credits("r", INVOICE, [refund], {}, effective_total(order, [refund], "shop"),
+                     with_item)
+    assert effective_total(order, [], "shop") == (D("280.00"),)

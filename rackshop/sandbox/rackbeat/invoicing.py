@@ -208,7 +208,8 @@ class InvoicingAccount(SalesAccount):
         return out
 
     def _book_credit_note(self, note: Invoice) -> None:
-        """Guards and stock of booking a credit note: never more units than invoiced."""
+        """Guards and stock of booking a credit note: never more units of an invoiced item than
+        invoiced."""
         original = self.invoices.get(note.credited_invoice or 0)
         if original is None:
             raise refused("The credited invoice no longer exists.")
@@ -219,7 +220,9 @@ class InvoicingAccount(SalesAccount):
         for ln in note.lines:
             number = str(ln["item_id"])
             credited[number] = credited.get(number, 0.0) + ln["quantity"]
-            if credited[number] > invoiced.get(number, 0.0) + 1e-9:
+            # An item not on the invoice (a refund item for money back on no line) is not
+            # limited: only what was invoiced can be credited too often.
+            if number in invoiced and credited[number] > invoiced[number] + 1e-9:
                 raise refused(f"Item '{number}' would be credited more times than invoiced.")
         if note.stock_returned:
             for ln in note.lines:
