@@ -851,6 +851,45 @@ def test_variants_bulk_create_replaces_the_standalone_variant() -> None:
     assert [e["code"] for e in again["userErrors"]] == ["VARIANT_ALREADY_EXISTS"]
 
 
+def test_variants_bulk_create_needs_a_value_for_every_option() -> None:
+    """A new variant of a product with options names a value of each (Shopify:
+    ``NEED_TO_ADD_OPTION_VALUES``, "Variant options are not enough"); the twin made a
+    ``Default Title`` variant beside "Red / Small" instead, which Shopify never holds."""
+    twin = make_twin()
+    made = twin.execute(
+        "dk",
+        """mutation { productCreate(product: {title: "Shirt", productOptions: [
+              {name: "Color", values: [{name: "Red"}, {name: "Blue"}]},
+              {name: "Size", values: [{name: "Small"}, {name: "Large"}]}]}) {
+            product { id } } }""",
+    )["data"]["productCreate"]["product"]
+    doc = """mutation($p: ID!, $v: [ProductVariantsBulkInput!]!) {
+      productVariantsBulkCreate(productId: $p, variants: $v) {
+        product { variants(first: 5) { nodes { title } } }
+        productVariants { title }
+        userErrors { field code } } }"""
+    cases = [
+        ({"price": "11.00"}, ["Color", "Size"]),
+        ({"optionValues": [{"optionName": "Color", "name": "Blue"}]}, ["Size"]),
+    ]
+    for row, missing in cases:
+        body = twin.execute("dk", doc, {"p": made["id"], "v": [row]})["data"][
+            "productVariantsBulkCreate"
+        ]
+        assert body["userErrors"] == [
+            {"field": ["variants", "0"], "code": "NEED_TO_ADD_OPTION_VALUES"}
+        ]
+        assert body["productVariants"] == []
+        assert body["product"]["variants"]["nodes"] == [{"title": "Red / Small"}], missing
+    full = [{"optionValues": [{"optionName": "Size", "name": "Large"},
+                              {"optionName": "Color", "name": "Blue"}]}]
+    body = twin.execute("dk", doc, {"p": made["id"], "v": full})["data"][
+        "productVariantsBulkCreate"
+    ]
+    assert body["userErrors"] == []
+    assert body["productVariants"] == [{"title": "Blue / Large"}]
+
+
 def test_inventory_item_update_and_product_update_by_identifier() -> None:
     twin = make_twin()
     (pid,) = seed(twin, 1)

@@ -577,6 +577,10 @@ def new_variant(
     """
     pairs = options or [("Title", "Default Title")]
     selected = [select_option(shop, product, name, value) for name, value in pairs]
+    # in the product's option order, whatever order the input named them in
+    order = [o["name"].lower() for o in product["options"]]
+    selected.sort(key=lambda s: order.index(s["name"].lower()) if s["name"].lower() in order
+                  else len(order))
     ts = shop.now_iso()
     vgid = shop.new_gid("ProductVariant")
     igid = shop.new_gid("InventoryItem")

@@ -583,6 +583,18 @@ def _standalone(variant: dict[str, Any]) -> bool:
     ]
 
 
+def _options_not_given(p: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The product's options a new variant names no value for (``NEED_TO_ADD_OPTION_VALUES``):
+    a variant of a product with options takes a value of each. A product with only the
+    standalone ``Title`` option has none to give."""
+    given = {n.lower() for n, _ in _option_pairs(data.get("optionValues"))}
+    return [
+        o["name"]
+        for o in p["options"]
+        if o["name"] != "Title" and o["name"].lower() not in given
+    ]
+
+
 def _m_variants_bulk_create(
     _: Any,
     info: GraphQLResolveInfo,
@@ -603,7 +615,16 @@ def _m_variants_bulk_create(
         data = input_dict(raw)
         errs += [{**e, "field": e["field"]} for e in _variant_input_errors(i, data, create=True)]
         key = tuple(sorted((n.lower(), v) for n, v in _option_pairs(data.get("optionValues"))))
-        if key in existing:
+        missing = _options_not_given(p, data)
+        if missing:
+            errs.append(
+                user_error(
+                    ["variants", str(i)],
+                    f"You need to add option values for {', '.join(missing)}",
+                    "NEED_TO_ADD_OPTION_VALUES",
+                )
+            )
+        elif key in existing:
             label = " / ".join(v for _, v in _option_pairs(data.get("optionValues")))
             errs.append(
                 user_error(
