@@ -1228,29 +1228,7 @@ class Replay:
                 given[key] = product[key]
         if isinstance(product.get("tags"), list):
             given["tags"] = product["tags"]
-        options = [
-            {
-                "name": o["name"],
-                "values": [
-                    {"name": n}
-                    for n in (
-                        o.get("values") or [ov.get("name") for ov in o.get("optionValues") or []]
-                    )
-                ],
-            }
-            for o in product.get("options") or []
-            if isinstance(o, dict) and o.get("name")
-        ]
-        if not options:
-            names: dict[str, list[str]] = {}
-            for v in variants:
-                for ov in v.get("optionValues", []):
-                    names.setdefault(ov["optionName"], [])
-                    if ov["name"] not in names[ov["optionName"]]:
-                        names[ov["optionName"]].append(ov["name"])
-            options = [
-                {"name": n, "values": [{"name": x} for x in vals]} for n, vals in names.items()
-            ]
+        options = _options_input(product, variants)
         if options:
             given["productOptions"] = options
         status, got = self._graphql(
@@ -1629,6 +1607,31 @@ class Replay:
     def _longest_lag(self) -> float:
         settings = self.twin.consistency.as_json()
         return max(float(v) for k, v in settings.items() if k not in ("enabled",))
+
+
+def _options_input(product: dict[str, Any], variants: list[dict[str, Any]]) -> list[Any]:
+    """``productOptions`` for a product the replay makes: the options the recording shows of
+    it, else those its variants' option values name (in the order met)."""
+    options = [
+        {
+            "name": o["name"],
+            "values": [
+                {"name": n}
+                for n in (o.get("values") or [ov.get("name") for ov in o.get("optionValues") or []])
+            ],
+        }
+        for o in product.get("options") or []
+        if isinstance(o, dict) and o.get("name")
+    ]
+    if options:
+        return options
+    names: dict[str, list[str]] = {}
+    for v in variants:
+        for ov in v.get("optionValues", []):
+            names.setdefault(ov["optionName"], [])
+            if ov["name"] not in names[ov["optionName"]]:
+                names[ov["optionName"]].append(ov["name"])
+    return [{"name": n, "values": [{"name": x} for x in vals]} for n, vals in names.items()]
 
 
 _PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
