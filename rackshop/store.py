@@ -326,6 +326,14 @@ class Store:
             del self._thread.conn
             conn.close()
 
+    def own_connection(self) -> sqlite3.Connection:
+        """Give the calling thread its own connection for the rest of its life (a pool's worker
+        thread, :func:`rackshop.sync.pool.run_side_by_side`), as :meth:`thread_connection`
+        does for a block. The caller closes it (from any thread) once that thread has ended."""
+        conn = self._connect()
+        self._thread.conn = conn
+        return conn
+
     def close(self) -> None:
         self._main.close()
 

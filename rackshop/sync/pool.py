@@ -10,8 +10,9 @@ What stays exactly as with one worker:
 * **the steps of one record** run in order in one worker; records with the same *key* (for
   sync-orders the customer's e-mail) run one after the other in one worker, in the pass's order,
   so two orders of a new customer never race to create it;
-* **the store**: each worker has its own connection (:meth:`~rackshop.store.Store.
-  thread_connection`), so every journalled step is one whole transaction;
+* **the store**: each worker thread has its own connection (:meth:`~rackshop.store.Store.
+  own_connection`, opened once per thread, not per record or key), so every journalled step is
+  one whole transaction;
 * **the report**: what a record adds to the result (counters, failures, outcomes) is kept apart
   per record (:class:`PassScopes`) and added to the pass's result in the pass's order once every
   worker is done, so the report reads as a one-worker pass's would;
@@ -28,6 +29,7 @@ buffering: today's serial pass.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -131,36 +133,49 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
     errors: dict[int, BaseException] = {}
     stop = threading.Event()
 
+    connections: list[sqlite3.Connection] = []
+    opened = threading.Lock()
+
+    def own_connection() -> None:
+        # once per worker thread, not per group: a pass of one-order customers has as many
+        # groups as orders, and opening a connection costs more than journalling a step
+        if store is not None:
+            connection = store.own_connection()
+            with opened:
+                connections.append(connection)
+
     def run_group(indices: list[int]) -> int:
         worked = 0
-        connection = store.thread_connection() if store is not None \
-            else contextlib.nullcontext()
-        with connection:
-            for index in indices:
-                if stop.is_set():
+        for index in indices:
+            if stop.is_set():
+                break
+            with scopes.record() as scope:
+                scoped[index] = scope
+                worked += 1
+                try:
+                    work(items[index])
+                except BaseException as exc:  # raised again in the calling thread
+                    errors[index] = exc
+                    stop.set()
                     break
-                with scopes.record() as scope:
-                    scoped[index] = scope
-                    worked += 1
-                    try:
-                        work(items[index])
-                    except BaseException as exc:  # raised again in the calling thread
-                        errors[index] = exc
-                        stop.set()
-                        break
         return worked
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rackshop-worker") as pool:
-        pending: set[Future[int]] = {pool.submit(run_group, g) for g in groups.values()}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    for _ in range(future.result()):
-                        done()
-        except BaseException:
-            stop.set()  # Ctrl-C: the records under way finish, no other starts
-            raise
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rackshop-worker",
+                                initializer=own_connection) as pool:
+            pending: set[Future[int]] = {pool.submit(run_group, g) for g in groups.values()}
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        for _ in range(future.result()):
+                            done()
+            except BaseException:
+                stop.set()  # Ctrl-C: the records under way finish, no other starts
+                raise
+    finally:
+        for connection in connections:  # every worker thread has ended
+            connection.close()
     for index in sorted(scoped):
         scopes.merge(scoped[index])
     if errors:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
+from rackshop.store import Store
 from rackshop.sync.pool import PassScopes, run_side_by_side
 from rackshop.sync.runner import ShopResult
 
@@ -69,3 +72,38 @@ def test_an_error_stops_new_records_and_is_raised_after_the_merge() -> None:
                          store=None)
     assert outcomes[0] == 0 and outcomes == sorted(outcomes)
     assert len(outcomes) < 40  # key 0's records after the failure never started
+
+
+def test_each_worker_thread_opens_one_store_connection_whatever_the_number_of_keys(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    made = 0
+    connect = store._connect
+
+    def counted() -> sqlite3.Connection:
+        nonlocal made
+        made += 1
+        return connect()
+
+    store._connect = counted  # type: ignore[method-assign]
+    _, outcomes, scopes = _scopes()
+    used: dict[int, set[int]] = {}
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        with lock:
+            used.setdefault(threading.get_ident(), set()).add(id(store.conn))
+        store.journal_put("dk", str(i), state="done")
+        scopes.outcomes.append(i)
+
+    try:
+        # 40 customers of one order each: 40 keys, 4 threads
+        run_side_by_side(list(range(40)), work, workers=4, key=lambda i: i, scopes=scopes,
+                         store=store)
+        assert outcomes == list(range(40))
+        assert 1 <= made <= 4  # one per worker thread, not one per key (was 40)
+        assert all(len(conns) == 1 for conns in used.values())
+        assert id(store._main) not in set().union(*used.values())
+        assert len(store.journal_rows("dk", ("done",))) == 40
+    finally:
+        store.close()
