@@ -30,13 +30,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-)
 
 from rackshop import __version__
 from rackshop.errors import (
@@ -59,16 +52,28 @@ USER_AGENT = f"rackshop/{__version__} (+https://pypi.org/project/rackshop/)"
 _UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
 
 
+class _HeadersOnly(requests.auth.AuthBase):
+    """The session's auth: the ``Authorization`` header each client sets, as it is."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
 class _Session(requests.Session):
     """A session that reads the proxy and CA-bundle environment once per host and mode.
 
     ``requests`` walks the whole environment (``getproxies``) on every request: a tenth of a
     quiet pass's time. The environment does not change while a job runs, so the merged settings
     are kept per (scheme, host, stream, verify, cert, proxies) and handed out as copies.
+
+    Its ``auth`` leaves the ``Authorization`` header the clients set alone: without one,
+    ``requests`` looks for a ``~/.netrc`` entry for the host on every request (a few file
+    lookups each) and, when one exists, sends its login as Basic auth *instead of* the token.
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self.auth = _HeadersOnly()
         self._env_settings: dict[tuple[Any, ...], Any] = {}
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
@@ -244,24 +249,24 @@ class Transport:
             finally:
                 resp.close()
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.policy.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(RetryableError),
-            sleep=self.sleep,
-            before_sleep=lambda rs: self._log_retry(rs, operation),
-            reraise=False,
-        )
-        try:
-            return retrying(attempt)
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise ApiUnavailableError(
-                redact(f"{self.api}: {operation} still failing after {self.policy.attempts} "
-                       f"attempts: {last}"),
-                hint=f"check that {self.api} is reachable and not down; rerun later — "
-                "everything done so far is recorded",
-            ) from last
+        # A plain loop, not a retrying library's: this runs for every request of a pass, and
+        # the library's per-call machinery cost about a tenth of a pass's CPU (issue 14).
+        attempts = max(1, self.policy.attempts)
+        for number in range(1, attempts + 1):
+            try:
+                return attempt()
+            except RetryableError as exc:
+                if number >= attempts:
+                    raise ApiUnavailableError(
+                        redact(f"{self.api}: {operation} still failing after "
+                               f"{attempts} attempts: {exc}"),
+                        hint=f"check that {self.api} is reachable and not down; rerun later — "
+                        "everything done so far is recorded",
+                    ) from exc
+                wait = self.policy.delay(number, exc, self.rng)
+                self._log_retry(number, exc, wait, operation)
+                self.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send(self, method: str, url: str, *, operation: str, idempotent: bool,
               headers: Mapping[str, str] | None, json: Any, data: Any,
@@ -330,18 +335,12 @@ class Transport:
             )
         return classify(resp)
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return self.policy.delay(state.attempt_number, exc, self.rng)
-
-    def _log_retry(self, state: RetryCallState, operation: str) -> None:
+    def _log_retry(self, number: int, exc: BaseException, wait: float, operation: str) -> None:
         with self._count_lock:
             self.retries += 1
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             redact(
-                f"{self.api}: {operation} failed ({exc}); retry {state.attempt_number}/"
+                f"{self.api}: {operation} failed ({exc}); retry {number}/"
                 f"{self.policy.attempts - 1} in {wait:.1f}s"
             )
         )

@@ -192,3 +192,34 @@ def test_each_further_thread_sends_on_a_session_of_its_own() -> None:
     worker.join()
     assert transport._session() is main
     assert len(made) == 1 and used == [made[0], made[0]]
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_a_netrc_entry_for_the_host_neither_replaces_the_token_nor_is_read_per_request(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from rackshop.http import make_session
+
+    netrc = Path(str(tmp_path)) / "netrc"
+    netrc.write_text("machine api.example.test login someone password other\n",
+                     encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    lookups: list[str] = []
+    real = requests.sessions.get_netrc_auth
+
+    def counting(url: str, raise_errors: bool = False) -> object:
+        lookups.append(url)
+        return real(url, raise_errors)
+
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", counting)
+    for _ in range(3):
+        responses.get(URL, json={"ok": True})
+    t = Transport("rackbeat", make_session(), policy=RetryPolicy(attempts=1))
+    for _ in range(3):
+        t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True,
+                  headers={"Authorization": "Bearer the-token"})
+    assert [c.request.headers["Authorization"] for c in responses.calls] == \
+        ["Bearer the-token"] * 3
+    assert lookups == []
