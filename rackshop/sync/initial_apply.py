@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from rackshop.sync.initial_store import (
     open_journal,
     product_key,
 )
+from rackshop.sync.moments import still_landing
 from rackshop.sync.pool import PassScopes, run_side_by_side
 from rackshop.sync.product_values import json_number, sku_key
 from rackshop.sync.runner import OptionalProgress, ProgressSink, ShopResult
@@ -340,6 +341,8 @@ class Apply:
                 return self._superseded(jkey, sku, location, found.current)
             if found.status == "draft":
                 draft = found.id
+            elif (why := self._landing(sku, jkey)) is not None:
+                return self._fail_stock(sku, location, why)
         for _ in range(WRITE_ATTEMPTS):
             if draft is None:
                 self.journal.put(ADJUSTMENT, jkey, "creating", {**record,
@@ -362,6 +365,8 @@ class Apply:
                             reason = f"Rackbeat refused the adjustment: {exc.message}"
                             self.journal.put(ADJUSTMENT, jkey, "failed", {"reason": reason})
                             return self._fail_stock(sku, location, reason)
+                        if (why := self._landing(sku, jkey)) is not None:
+                            return self._fail_stock(sku, location, why)
                         continue  # not created: try again
                     draft = found.id
                 except RecordError as exc:
@@ -377,6 +382,16 @@ class Apply:
         return self._fail_stock(
             sku, location, f"no answer from Rackbeat to {WRITE_ATTEMPTS} adjustments, and none "
             "exists; run init-sync again (it settles this first and counts nothing twice)")
+
+    def _landing(self, sku: str, jkey: str) -> str | None:
+        """Why an adjustment whose create got no answer, and that Rackbeat does not show, is
+        not sent again yet (it may still land: two would count the stock twice), or ``None``.
+        The journal row stays ``creating``: the next run settles it again."""
+        row = self.journal.get(ADJUSTMENT, jkey)
+        attempt_at = row[1].get("attempt_at") if row and row[0] == "creating" else None
+        return still_landing(f"the stock adjustment of {sku}", "Rackbeat", attempt_at,
+                             datetime.now(UTC),
+                             self.runtime.config.rackbeat.lost_answer_wait_seconds)
 
     def book(self, adjustment_id: int) -> bool:
         """Book a draft; ``True`` once it is booked (read back after any doubt)."""

@@ -28,3 +28,19 @@ def may_still_land(attempt_at: str | None, now: datetime, wait_seconds: float) -
         return None
     settled = parse_moment(attempt_at) + timedelta(seconds=wait_seconds)
     return settled if now < settled else None
+
+
+def unseen_write(what: str, system: str, attempt_at: str, later: datetime) -> str:
+    """Why a write whose answer was lost, and that ``system`` does not show yet, is not sent
+    again before ``later`` (see :func:`may_still_land`)."""
+    return (f"{what} was sent to {system} at {attempt_at} and no answer came; {system} does "
+            f"not show it yet, and it is sent again only if it still does not show after "
+            f"{iso_z(later)} ([rackbeat] lost_answer_wait_seconds)")
+
+
+def still_landing(what: str, system: str, attempt_at: str | None, now: datetime,
+                  wait_seconds: float) -> str | None:
+    """Why a lost write that ``system`` does not show may not be sent again yet at ``now``
+    (:func:`unseen_write`), or ``None`` when it may: the one rule of every create path."""
+    later = may_still_land(attempt_at, now, wait_seconds)
+    return None if later is None else unseen_write(what, system, str(attempt_at), later)

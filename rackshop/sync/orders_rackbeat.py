@@ -15,7 +15,7 @@ from rackshop.errors import OutcomeUnknownError, RecordError, ValidationError
 from rackshop.rackbeat.client import RackbeatClient
 from rackshop.store import Store, utcnow
 from rackshop.sync.mapping import CustomerDefaultsView, OrderPlan, customer_payload
-from rackshop.sync.moments import iso_z, may_still_land, parse_moment
+from rackshop.sync.moments import may_still_land, parse_moment, unseen_write
 from rackshop.sync.runner import ShopResult
 
 #: How far before an intent's attempt time to search for the order it may have created
@@ -25,9 +25,7 @@ SEARCH_MARGIN = timedelta(minutes=10)
 
 def unseen_create(what: str, attempt_at: str, later: datetime) -> str:
     """Why a create whose answer was lost is not sent again yet (see ``may_still_land``)."""
-    return (f"{what} was sent to Rackbeat at {attempt_at} and no answer came; Rackbeat does "
-            f"not show it yet, and it is sent again only if it still does not show after "
-            f"{iso_z(later)} ([rackbeat] lost_answer_wait_seconds)")
+    return unseen_write(what, "Rackbeat", attempt_at, later)
 
 
 class Refusal(RecordError):

@@ -107,6 +107,7 @@ def build_init_world(sandbox: Sandbox, variants: int = 2000) -> dict[str, int]:
 def write_init_config(sandbox: Sandbox, path: Path, *,
                       http: Mapping[str, Any] | None = None,
                       rackbeat_timeout: int | None = None,
+                      lost_wait: float | None = None,
                       shop: Mapping[str, Any] | None = None,
                       scaled_client: bool = False) -> Path:
     """A config for shop ``dk`` of the init world (secrets in files next to it).
@@ -128,6 +129,8 @@ def write_init_config(sandbox: Sandbox, path: Path, *,
         data["http"] = dict(http)
     if rackbeat_timeout:
         data["rackbeat"]["timeout_seconds"] = rackbeat_timeout
+    if lost_wait is not None:
+        data["rackbeat"]["lost_answer_wait_seconds"] = lost_wait
     if scaled_client:
         data["rackbeat"]["requests_per_minute"] = 480
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
