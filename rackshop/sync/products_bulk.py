@@ -40,6 +40,7 @@ from rackshop.shopify.bulk import (
     wait_for_bulk_operation,
 )
 from rackshop.shopify.client import parse_user_errors
+from rackshop.store import utcnow
 from rackshop.sync.product_map import DesiredShopify, product_create_input
 from rackshop.sync.product_state import RackbeatItem
 from rackshop.sync.products_store import BulkJournal
@@ -106,6 +107,13 @@ class BulkWrites:
             if journal is None:
                 continue
             op_id = journal.op or find_bulk_mutation(p.shopify, journal.alias)
+            why = None if op_id is not None or kind != "create" else p.still_landing(
+                f"the bulk mutation {journal.alias}", journal.at)
+            if why is not None:  # started late, it would make every product a second time
+                for line in journal.lines:
+                    p.fail(line[1], f"not created: {why}")
+                done.update(line[0] for line in journal.lines)
+                continue  # the journal stays, and no other bulk create starts (left_open)
             if op_id is None:  # the start never reached Shopify: nothing was written
                 log.info("%s: a journalled bulk %s never started; planned afresh", p.name, kind)
                 if kind == "create":
@@ -126,6 +134,11 @@ class BulkWrites:
         """Send ``creates`` as bulk mutations; returns those to write one call each (the shop
         runs as many bulk mutations as it allows)."""
         p = self.p
+        if self.left_open("create"):  # a previous pass's start may still land (see resume)
+            for _, desired, _, _ in creates:
+                p.fail(desired.sku, "not sent: a previous pass's bulk create got no answer and "
+                       "may still start; this product is created once that is settled")
+            return []
         try:
             locations = p.locations()
             p.publications()  # unknown channel names stop the creates, before any is made
@@ -295,7 +308,8 @@ class BulkWrites:
         Returns the products created (``create``), or ``None`` when the shop is busy with other
         bulk mutations (nothing was written)."""
         p = self.p
-        journal = BulkJournal(f"rackshop_{kind}_{secrets.token_hex(6)}", journal_lines)
+        journal = BulkJournal(f"rackshop_{kind}_{secrets.token_hex(6)}", journal_lines,
+                              at=utcnow())
         # The journal first: a pass killed before the start is settled by clearing the marks.
         p.pstore.set_bulk_journal(p.name, kind, journal)
         if kind == "create":  # as before a single create: published once it is made

@@ -12,7 +12,7 @@ from datetime import datetime
 from rackshop.config import ShopConfig
 from rackshop.log import event
 from rackshop.runtime import Runtime
-from rackshop.sync.moments import iso_z, parse_moment
+from rackshop.sync.moments import iso_z, parse_moment, still_landing
 from rackshop.sync.product_state import ProductState
 from rackshop.sync.product_values import sku_key
 from rackshop.sync.products_read import (
@@ -96,6 +96,7 @@ class ProductsPass:
         self.feed = args.feed
         self.dry_run = args.dry_run
         self.started = args.started
+        self.lost_wait = args.runtime.config.rackbeat.lost_answer_wait_seconds
         self.shopify = args.runtime.shopify(args.shop)
         self.rackbeat = args.runtime.rackbeat()
         self.progress = args.progress
@@ -159,6 +160,11 @@ class ProductsPass:
         self.pstore.record_failure(self.name, sku, reason)
         event(log, f"{self.name}: {sku} failed: {reason}", logging.WARNING, shop=self.name,
               sku=sku, reason=reason)
+
+    def still_landing(self, what: str, sent_at: str | None) -> str | None:
+        """Why a Shopify create sent at ``sent_at`` whose answer was lost, and that Shopify
+        does not show, is not sent again in this pass (it may still land), or ``None``."""
+        return still_landing(what, "Shopify", sent_at, self.started, self.lost_wait)
 
     def succeeded(self, key: str) -> None:
         self.pstore.clear_failure(self.name, key)

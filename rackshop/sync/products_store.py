@@ -53,21 +53,26 @@ BULK_JOB = "sync-products:bulk"
 @dataclass
 class BulkJournal:
     """A bulk mutation of one shop's pass: the alias its mutation carries (how a start whose
-    answer was lost is found), its operation id once known, and per line of its file
-    ``[SKU key, SKU, extra]`` (extra: the Rackbeat hash of a create, the product of a publish).
+    answer was lost is found), its operation id once known, when its start was sent, and per
+    line of its file ``[SKU key, SKU, extra]`` (extra: the Rackbeat hash of a create, the
+    product of a publish).
     """
 
     alias: str
     lines: list[list[str]]
     op: str | None = None
+    at: str | None = None
+    """When the start was sent (a start whose answer was lost may still be applied later)."""
 
     def as_json(self) -> str:
-        return json.dumps({"alias": self.alias, "op": self.op, "lines": self.lines})
+        return json.dumps({"alias": self.alias, "op": self.op, "lines": self.lines,
+                           "at": self.at})
 
     @classmethod
     def from_json(cls, text: str) -> BulkJournal:
         data = json.loads(text)
-        return cls(str(data["alias"]), [list(map(str, x)) for x in data["lines"]], data.get("op"))
+        return cls(str(data["alias"]), [list(map(str, x)) for x in data["lines"]], data.get("op"),
+                   data.get("at"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ class ShopIndex:
     failures: dict[str, tuple[str, str]] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
     to_publish: set[str] = field(default_factory=set)
+    create_sent: dict[str, str] = field(default_factory=dict)
+    """SKU key -> when its last create was sent (the time of its publish mark): a create whose
+    answer was lost is looked for, and sent again only after ``lost_answer_wait_seconds``."""
     link_items: dict[str, str] = field(default_factory=dict)
     """Shopify variant id -> the Rackbeat item id linked to it (kept with ``links``)."""
 
@@ -222,12 +230,14 @@ class ProductsStore:
                                  None if r["tracked"] is None else bool(r["tracked"]))
                 idx.unique[row.key] = row
             for r in db.conn.execute(
-                    "SELECT job, key, hash FROM record_hashes WHERE shop = ? AND job IN "
+                    "SELECT job, key, hash, updated_at FROM record_hashes WHERE shop = ? "
+                    "AND job IN "
                     "(?, ?, ?, ?)", (shop, JOB, DUPLICATES_JOB, LINKS_JOB, PUBLISH_JOB)):
                 if r["job"] == JOB:
                     idx.hashes[str(r["key"])] = str(r["hash"])
                 elif r["job"] == PUBLISH_JOB:
                     idx.to_publish.add(str(r["key"]))
+                    idx.create_sent[str(r["key"])] = str(r["updated_at"])
                 elif r["job"] == LINKS_JOB:
                     link = Link.from_json(json.loads(r["hash"]))
                     idx.links[link.item_id] = link
@@ -400,18 +410,26 @@ class ProductsStore:
         self.publish_marks(shop, [key], pending)
 
     def publish_marks(self, shop: str, keys: Iterable[str], pending: bool) -> None:
-        """:meth:`set_to_publish` for many keys in one transaction (a bulk create's products)."""
+        """:meth:`set_to_publish` for many keys in one transaction (a bulk create's products).
+        Marking is done just before a create is sent, so it also records when (a mark already
+        there is renewed: the create is sent again)."""
         idx = self.index(shop)
-        keys = [k for k in keys if (k in idx.to_publish) != pending]
+        keys = [k for k in keys if pending or k in idx.to_publish]
+        now = utcnow()
         db = self._writable()
         if db is not None and keys:
             with db.transaction() as c:
                 for key in keys:
                     if pending:
-                        put_record_hash(c, PUBLISH_JOB, shop, key, "", utcnow())
+                        put_record_hash(c, PUBLISH_JOB, shop, key, "", now)
                     else:
                         drop_record_hash(c, PUBLISH_JOB, shop, key)
         (idx.to_publish.update if pending else idx.to_publish.difference_update)(keys)
+        for key in keys:
+            if pending:
+                idx.create_sent[key] = now
+            else:
+                idx.create_sent.pop(key, None)
 
     def bulk_journal(self, shop: str, kind: str) -> BulkJournal | None:
         """The journal of a bulk mutation (``create`` / ``publish``) a pass left, if any."""

@@ -56,8 +56,9 @@ from rackshop.sync.products_writes import (
 log = logging.getLogger("rackshop.products")
 
 #: Why a create whose answer never came is not tried again at once.
-LOST_CREATE = ("no answer from Shopify to the create; if it was created, the next pass finds it "
-               "(and creates nothing twice)")
+LOST_CREATE = ("no answer from Shopify to the create; if it was created, a later pass finds it "
+               "(and creates nothing twice: it is sent again only if Shopify still does not show "
+               "it after [rackbeat] lost_answer_wait_seconds)")
 
 #: Newest products read to find one whose create answer was lost (creates of one pass: a
 #: lost answer is settled by the next pass, long before 100 other products are made).
@@ -299,9 +300,13 @@ class RackbeatMaster(ProductsPass):
                       "skipped_barred")
             self.record(key, rb, None)
             return False
-        if key in idx.to_publish and not self.dry_run and \
-                self.settle_lost_create(key, desired.sku, rb, item):
-            return False
+        if key in idx.to_publish and not self.dry_run:
+            if self.settle_lost_create(key, desired.sku, rb, item):
+                return False
+            why = self.still_landing(f"the new product {desired.sku}", idx.create_sent.get(key))
+            if why is not None:  # two creates that both land make two products
+                self.fail(desired.sku, why)
+                return False
         why = self.not_for_shopify(item)
         if why is None and "sales_price" in self.settings.fields and \
                 self.settings.currency_rate is None:

@@ -256,6 +256,9 @@ def test_a_pass_killed_while_publishing_is_settled_by_the_next(
 def test_a_pass_killed_before_the_start_leaves_nothing_to_settle(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = make(tmp_path, 5)
+    # Killed before the start was sent: nothing is in flight, so the rerun at once may trust
+    # not finding it (rackshop cannot tell this from a lost answer, and would wait).
+    env.set_rackbeat(lost_answer_wait_seconds=0)
     try:
         def killed(*args: Any, **kwargs: Any) -> Any:
             raise Killed
@@ -303,6 +306,9 @@ def test_a_start_lost_before_shopify_stops_the_later_chunks_until_it_is_settled(
 
     monkeypatch.setattr(products_bulk, "MAX_FILE_BYTES", 2_000)
     env = make(tmp_path, 5)
+    # The twin drops the start before applying it: nothing can land late, so the next pass
+    # at once may trust not finding it (a slow start is test_..._not_run_again's case).
+    env.set_rackbeat(lost_answer_wait_seconds=0)
     try:
         env.sandbox.shopify.faults.configure([
             FaultRule(kinds=("drop",), times=1, match="mutation bulkOperationRunMutation")])
@@ -313,6 +319,40 @@ def test_a_start_lost_before_shopify_stops_the_later_chunks_until_it_is_settled(
         second = env.run()
         assert second.exit_code == ExitCode.OK, second.shops[0].failures
         assert counts(second, "dk")["created"] == N
+        skus = [v["sku"] for v in env.shopify.shop("dk").variants.values()]
+        assert len(skus) == len(set(skus)) == N
+    finally:
+        env.close()
+
+
+def test_a_start_shopify_applies_after_the_timeout_is_not_run_again(tmp_path: Path) -> None:
+    """Shopify starts the bulk create 2 s after the request arrived; rackshop gave up waiting
+    after 1 s and did not find it. The pass right after must not create the products again
+    (before the fix it ran a second bulk create: every product twice); once the late operation
+    shows, its result is recorded and every product is made once."""
+    from rackshop.sandbox.base import FaultRule
+
+    env = make(tmp_path, 5)
+    try:
+        env.set_rackbeat(timeout_seconds=1, lost_answer_wait_seconds=30)
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("slow",), times=1, match="mutation bulkOperationRunMutation")],
+            slow_seconds=2.0)
+        first = env.run()
+        assert first.exit_code == ExitCode.PARTIAL
+        mark = env.mark()
+        second = env.run()  # at once: the late start has not landed yet
+        assert second.exit_code == ExitCode.PARTIAL
+        sent = [e.label for e in env.sandbox.shopify.log.entries(mark[0])
+                if e.access == "write" and e.fault != "slow"]
+        assert sent == [], sent
+        reasons = [why for _, why in second.shops[0].failures]
+        assert len(reasons) == N and all("lost_answer_wait_seconds" in w for w in reasons)
+        assert env.sandbox.shopify.wait_idle()  # the late start lands
+        third = env.run()
+        assert third.exit_code == ExitCode.OK, third.shops[0].failures
+        assert counts(third, "dk")["created"] == N
+        assert len(mutations(env, "productSet")) == 1
         skus = [v["sku"] for v in env.shopify.shop("dk").variants.values()]
         assert len(skus) == len(set(skus)) == N
     finally:

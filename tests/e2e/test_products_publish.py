@@ -122,3 +122,35 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice_while_search_lags(
         assert len(products) == 1
     finally:
         env.close()
+
+
+def test_a_create_shopify_applies_after_the_timeout_is_not_sent_again(tmp_path: Path) -> None:
+    """Shopify makes the product 2 s after the create arrived; rackshop gave up waiting after
+    1 s. The pass right after, not finding it yet, must not create it again (before the fix it
+    did: the late create made a second product); once it lands it is adopted and published."""
+    env = Env(tmp_path, {"dk": {"products": RB_MASTER}})
+    try:
+        env.set_rackbeat(timeout_seconds=1, lost_answer_wait_seconds=30)
+        env.rackbeat.add_product("NEW-1", "Ny vare", 100.00, 1000)
+        env.sandbox.shopify.faults.configure([
+            FaultRule(kinds=("slow",), times=1, match="mutation productSet")], slow_seconds=2.0)
+        assert env.run().exit_code == ExitCode.PARTIAL
+        mark = env.mark()
+        second = env.run()  # at once: the late create has not landed yet
+        assert second.exit_code == ExitCode.PARTIAL
+        # (the slow request is logged when it ends, maybe during this pass: not this pass's)
+        sent = [e.label for e in env.sandbox.shopify.log.entries(mark[0])
+                if e.access == "write" and e.fault != "slow"]
+        assert sent == [], sent
+        why = " ".join(reason for _, reason in second.shops[0].failures)
+        assert "lost_answer_wait_seconds" in why, why
+        assert env.sandbox.shopify.wait_idle()  # the late create lands
+        third = env.run()
+        assert third.exit_code == ExitCode.OK, third.shops[0].failures
+        assert counts(third, "dk").get("created", 0) == 0
+        assert counts(third, "dk").get("published") == 1
+        products = [p for p in env.shopify.shop("dk").products.values()
+                    if p.get("title") == "Ny vare"]
+        assert len(products) == 1
+    finally:
+        env.close()
