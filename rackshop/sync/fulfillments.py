@@ -44,7 +44,7 @@ from rackshop.sync.fulfillments_plan import (
     shipment_units,
     tracking_of,
 )
-from rackshop.sync.moments import iso_z, parse_moment
+from rackshop.sync.moments import iso_z, parse_moment, still_landing
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.fulfillments")
@@ -120,6 +120,7 @@ class _ShopFulfillments:
         self.result = result
         self.dry_run = dry_run
         self.started = started
+        self.lost_wait = runtime.config.rackbeat.lost_answer_wait_seconds
         self.progress = progress
         self.shopify: ShopifyClient = runtime.shopify(shop)
         self.store: Store | None = runtime.open_store(create=not dry_run)
@@ -210,6 +211,12 @@ class _ShopFulfillments:
                 made.append({"id": found, "units": pending["units"],
                              "location": pending["location"]})
                 self.result.bump("settled")
+            elif (why := still_landing(f"the fulfilment of shipment {sid}", "Shopify",
+                                       pending.get("at"), self.started, self.lost_wait)):
+                # Shopify may still apply it: sent again, both would fulfil (and notify).
+                self.result.bump("unsettled")
+                self._record_outcome(sid, name, "waiting", why)
+                return
             detail["pending"] = None
             self._save(sid, shipment, order_row, "creating", None, {**detail, "made": made})
         units = on_order(order, units)
