@@ -61,7 +61,7 @@ from rackshop.sync.mapping import (
     order_fingerprint,
     plan_order,
 )
-from rackshop.sync.moments import may_still_land
+from rackshop.sync.moments import may_still_land, still_landing
 from rackshop.sync.orders_rackbeat import unseen_create
 from rackshop.sync.orders_read import complete_order
 from rackshop.sync.runner import ShopResult
@@ -242,7 +242,7 @@ class AfterTransfer:
             return None
         edits = plan_line_edits(rb.get("lines") or [], target.lines,
                                 self.shop.orders.location)
-        self._edit_lines(number, edits)
+        self._edit_lines(oid, name, number, edits)
         current = self.rackbeat.get_one("orders", number)
         total = current.get("total_total")
         if total is not None and dec(total).quantize(Decimal("0.01")) != target.total:
@@ -283,13 +283,22 @@ class AfterTransfer:
         except ValidationError as exc:
             raise Hold(f"Rackbeat refused to delete order {number}: {exc.message}") from exc
 
-    def _edit_lines(self, number: int, edits: LineEdits) -> None:
+    def _edit_lines(self, oid: str, name: str, number: int, edits: LineEdits) -> None:
+        after = after_detail(self.job.journal(oid) or {})
+        why = still_landing(f"the new line(s) of Rackbeat order {number}", "Rackbeat",
+                            after.get("lines_sent_at"), self.job.pass_start,
+                            self.job.lost_wait) if edits.add else None
+        if why is not None:  # a line added late and again would be sold (and reserved) twice
+            raise RecordError(why)
         try:
             for line_id, body in edits.update:
                 self.rackbeat.request("PUT", f"orders/{number}/lines/{line_id}", body=body)
             for line_id in edits.delete:
                 with contextlib.suppress(NotFoundError):
                     self.rackbeat.request("DELETE", f"orders/{number}/lines/{line_id}")
+            if edits.add:  # when, for a next pass that does not see them yet
+                self.job.record(oid, name, detail={"after": {
+                    **after_detail(self.job.journal(oid) or {}), "lines_sent_at": utcnow()}})
             for body in edits.add:
                 # A lost answer is settled by the re-read and re-plan of the next pass.
                 self.rackbeat.request("POST", f"orders/{number}/lines", body=body,

@@ -606,3 +606,42 @@ def test_an_order_edited_while_its_booking_failed_gets_the_edit_after_the_resume
             items[ln["item"]["number"]] += ln["quantity"]
     assert dict(items) == {A: 1, B: 2}
     quiet(world, runtime)
+
+
+def test_a_line_rackbeat_adds_after_the_timeout_is_not_added_again(world: World) -> None:
+    """An edit adds a line; Rackbeat adds it 2 s after the request arrived, rackshop gave up
+    waiting after 1 s. The pass right after, not seeing it yet, must not add it again (before
+    the fix it did, and the late one made the draft sell the item twice); once it lands, the
+    order equals Shopify's."""
+    import dataclasses
+
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="draft")
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50")]))
+    assert run(runtime).exit_code == ExitCode.OK
+    edit(world, created["id"], {}, {B: 2})
+    cfg = world.runtime.config
+    world.runtime.close()
+    world.runtime = runtime = Runtime(dataclasses.replace(cfg, rackbeat=dataclasses.replace(
+        cfg.rackbeat, timeout_seconds=1, lost_answer_wait_seconds=30)))
+    world.sandbox.rackbeat.faults.configure_json({"slow_seconds": 2.0, "rules": [
+        {"match": "POST /orders/*/lines", "kinds": ["slow"], "times": 1}]})
+    assert run(runtime).exit_code != ExitCode.OK
+    mark = world.sandbox.rackbeat.log.mark()
+    second = run(runtime)  # at once: the late line has not landed yet
+    assert second.exit_code != ExitCode.OK
+    # (the slow request is logged when it ends, maybe during this pass: not this pass's)
+    sent = [e.label for e in world.sandbox.rackbeat.log.entries(mark)
+            if e.access == "write" and e.fault != "slow"]
+    assert sent == [], sent
+    why = " ".join(reason for _, reason in second.shops[0].failures)
+    assert "lost_answer_wait_seconds" in why, why
+    assert world.sandbox.rackbeat.wait_idle()  # the late line lands
+    third = run(runtime)
+    assert third.exit_code == ExitCode.OK, third.shops[0].failures
+    rb = rb_order(world, created["name"])
+    assert rb is not None
+    assert sorted((ln["item"]["number"], ln["quantity"]) for ln in rb["lines"]
+                  if ln["item"]["number"] in (A, B)) == [(A, 3), (B, 2)]
+    assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
+    quiet(world, runtime)
