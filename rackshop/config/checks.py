@@ -100,7 +100,8 @@ def _rackbeat(ctx: Ctx, node: Node) -> None:
         ctx.warn(
             node.key("lost_answer_wait_seconds"),
             f"{wait:g} s is not above timeout_seconds ({timeout if timeout is not None else 30:g}"
-            " s): a create Rackbeat applies late may be sent twice; keep it a few times longer",
+            " s): a create Rackbeat or Shopify applies late may be sent twice; keep it a few "
+            "times longer",
         )
 
 

@@ -158,9 +158,12 @@ class RackbeatTable(Table):
         120.0, ge=0, le=3600,
         description=(
         "After a create whose answer never came (a timeout, a dropped connection, a 502) and "
-        "that Rackbeat does not show, how long rackshop keeps looking for it before it sends "
-        "the create again: Rackbeat may still apply a request after rackshop stopped waiting "
-        "for the answer. Keep it well above `timeout_seconds`; 0 sends again at once."))
+        "that the system does not show, how long rackshop keeps looking for it before it sends "
+        "the create again: a server may still apply a request after rackshop stopped waiting "
+        "for the answer. For Rackbeat's orders, customers, credit notes, order lines and "
+        "init-sync's stock adjustments, and for Shopify's products (one call or a bulk "
+        "mutation) and fulfilments, which take no idempotency key (the Shopify client waits "
+        "`timeout_seconds` too). Keep it well above `timeout_seconds`; 0 sends again at once."))
     webhook_token: SecretKey = Field(
         None,
         description="Optional. The token Rackbeat sends with its webhooks (`rackshop listen`).")

@@ -954,6 +954,27 @@ def test_warnings(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("rackbeat", "warned"), [
+    ({}, False),  # 120 s against 30 s
+    ({"lost_answer_wait_seconds": 30}, True),  # at the default timeout
+    ({"lost_answer_wait_seconds": 29.5}, True),  # below it
+    ({"lost_answer_wait_seconds": 31}, False),
+    ({"timeout_seconds": 10, "lost_answer_wait_seconds": 10}, True),
+    ({"timeout_seconds": 10, "lost_answer_wait_seconds": 11}, False),
+    ({"timeout_seconds": 200}, True),  # the default 120 s below a longer timeout
+    ({"lost_answer_wait_seconds": 0}, False),  # 0 is a choice: send again at once
+])
+def test_a_lost_answer_wait_not_above_the_timeout_is_a_warning(
+        tmp_path: Path, rackbeat: dict[str, Any], warned: bool) -> None:
+    data = minimal()
+    data["rackbeat"].update(rackbeat)
+    config = load(tmp_path, data)
+    wait = [w for w in config.warnings if w.startswith("rackbeat.lost_answer_wait_seconds:")]
+    assert len(wait) == int(warned), config.warnings
+    if warned:
+        assert "is not above timeout_seconds" in wait[0] and "sent twice" in wait[0]
+
+
 def test_settings_without_effect_while_paused_are_warnings(tmp_path: Path) -> None:
     data = base()
     data["shops"][0]["products"]["master"] = "off"
