@@ -210,9 +210,10 @@ class HttpTable(Table):
         60.0, ge=0.01, le=3600,
         description="Longest single wait, also the cap of an honoured `Retry-After`.")
     workers: int = Field(
-        1, ge=1, le=16,
+        4, ge=1, le=16,
         description="Records worked on side by side (sync-orders' orders, init-sync's products "
-        "and adjustments), sharing each API token's rate limit; 1 works on one at a time.")
+        "and adjustments), sharing each API token's rate limit; 1 works on one at a time. "
+        "4 keeps Rackbeat's window full while each answer takes a real API's round trip.")
 
 
 class ListenTable(Table):
