@@ -15,7 +15,7 @@ are the client's alone. Peak memory is the process's own ``VmHWM``: ``RUSAGE_CHI
     python bench/init_sync.py --variants 10000         # the issue's size (a few minutes)
     python bench/init_sync.py --variants 1000 10000    # peak memory stays flat with size
     python bench/init_sync.py --json                   # one JSON object (bench/measure.py)
-    python bench/init_sync.py --workers 4              # [http] workers: records side by side
+    python bench/init_sync.py --workers 1              # [http] workers: one at a time (default 4)
 
 Per size it prints: calls to each API per variant, writes, 429/THROTTLED seen, wall time against
 the lower bound the rate limits impose, client CPU per variant and peak memory.
@@ -37,11 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import document, measure  # noqa: E402
+from rackshop.config.schema import HttpTable  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
 from tests.helpers.init_world import build_init_world, write_init_config  # noqa: E402
 
+#: ``[http] workers`` when the config does not set it
+DEFAULT_WORKERS: int = HttpTable.model_fields["workers"].default
 
-def run(variants: int, scale: float, workers: int = 1) -> dict[str, Any]:
+
+def run(variants: int, scale: float, workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
     """One import of ``variants`` variants with ``workers`` ([http] workers); returns the
     measurements."""
     with Sandbox(seed_data=False, shops=1, time_scale=scale) as sandbox, \
@@ -113,8 +117,9 @@ def main() -> None:
     parser.add_argument("--variants", type=int, nargs="+", default=[2000],
                         help="variants in the shop (several: one run each; default 2000)")
     parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="[http] workers: products and adjustments side by side (default 1)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help="[http] workers: products and adjustments side by side "
+                        f"(default {DEFAULT_WORKERS}, the config's)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (the largest size at the top level)")
     args = parser.parse_args()

@@ -12,7 +12,7 @@ scaled run it counts ``scale`` times against the wall time (``--scale 1`` runs i
     python bench/orders.py --orders 1000     # the figure quoted in the README
     python bench/orders.py --json            # one JSON object (bench/measure.py)
     python bench/orders.py --orders 500 --scale 1   # real time (Rackbeat's window binds)
-    python bench/orders.py --workers 4       # [http] workers: orders side by side
+    python bench/orders.py --workers 1       # [http] workers: one order at a time (default 4)
     python bench/orders.py --latency 0.1     # every answer of both twins 100 ms later
 
 Prints a table: calls per order to each API, writes, 429/THROTTLED answers seen, wall time
@@ -37,11 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import child_command, document, measure  # noqa: E402
+from rackshop.config.schema import HttpTable  # noqa: E402
 from rackshop.sandbox.world import Sandbox  # noqa: E402
 from tests.helpers.shopify_orders import Line, OrderSpec, place, variant_ids  # noqa: E402
 
 SKUS = [("BOX/12-Rød", "782.50", 25), ("ÆBLE-1-M", "995.00", 25), ("TEE #3", "654.08", 12),
         ("MUG 350 ML", "507.00", 0)]
+
+#: ``[http] workers`` when the config does not set it
+DEFAULT_WORKERS: int = HttpTable.model_fields["workers"].default
 
 
 def main() -> None:
@@ -51,8 +55,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=20.0, help="time scale (default 20)")
     parser.add_argument("--process-to", default="booked",
                         choices=["draft", "booked", "shipped", "invoiced", "shipped_invoiced"])
-    parser.add_argument("--workers", type=int, default=1,
-                        help="[http] workers: orders worked on side by side (default 1)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help="[http] workers: orders worked on side by side "
+                        f"(default {DEFAULT_WORKERS}, the config's)")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds (real-world, divided by --scale) every answer of both "
                         "twins takes; on loopback they answer in about a millisecond, a real "
