@@ -37,6 +37,7 @@ from rackshop.shopify.client import ShopifyClient
 from rackshop.store import Store, utcnow
 from rackshop.sync.fulfillments_plan import (
     Allocation,
+    Tracking,
     TrackingFields,
     allocate,
     find_made,
@@ -201,24 +202,9 @@ class _ShopFulfillments:
         if order is None:
             self._fail(shipment, order_row, "Shopify no longer has this order")
             return
-        # A fulfilment whose answer never came: find it before anything is sent again.
-        pending = detail.get("pending")
-        if pending:
-            claimed = self._claimed()
-            found = find_made(order, pending["units"], tracking,
-                              parse_moment(pending["at"]) - SEARCH_MARGIN, claimed)
-            if found is not None:
-                made.append({"id": found, "units": pending["units"],
-                             "location": pending["location"]})
-                self.result.bump("settled")
-            elif (why := still_landing(f"the fulfilment of shipment {sid}", "Shopify",
-                                       pending.get("at"), self.started, self.lost_wait)):
-                # Shopify may still apply it: sent again, both would fulfil (and notify).
-                self.result.bump("unsettled")
-                self._record_outcome(sid, name, "waiting", why)
-                return
-            detail["pending"] = None
-            self._save(sid, shipment, order_row, "creating", None, {**detail, "made": made})
+        if detail.get("pending") and not self._settle_pending(
+                sid, name, shipment, order_row, order, tracking, detail, made):
+            return
         units = on_order(order, units)
         left = dict(units)
         for m in made:
@@ -270,6 +256,29 @@ class _ShopFulfillments:
                   shop=self.shop.name, shipment=sid, order=name, fulfillment=fid,
                   tracking=list(tracking.numbers))
         self._done(sid, shipment, order_row, name, made, units)
+
+    def _settle_pending(self, sid: int, name: str, shipment: Mapping[str, Any],
+                        order_row: Mapping[str, Any], order: Mapping[str, Any],
+                        tracking: Tracking, detail: dict[str, Any],
+                        made: list[dict[str, Any]]) -> bool:
+        """A fulfilment whose answer never came: find it before anything is sent again
+        (appended to ``made``). False while Shopify may still apply it: sent again, both
+        would fulfil (and notify the customer twice)."""
+        pending = detail["pending"]
+        found = find_made(order, pending["units"], tracking,
+                          parse_moment(pending["at"]) - SEARCH_MARGIN, self._claimed())
+        if found is not None:
+            made.append({"id": found, "units": pending["units"],
+                         "location": pending["location"]})
+            self.result.bump("settled")
+        elif (why := still_landing(f"the fulfilment of shipment {sid}", "Shopify",
+                                   pending.get("at"), self.started, self.lost_wait)):
+            self.result.bump("unsettled")
+            self._record_outcome(sid, name, "waiting", why)
+            return False
+        detail["pending"] = None
+        self._save(sid, shipment, order_row, "creating", None, {**detail, "made": made})
+        return True
 
     def _create(self, fulfillment: Mapping[str, Any]) -> str | None:
         """``fulfillmentCreate``; the fulfilment's id, or ``None`` when the answer was lost."""
