@@ -49,6 +49,8 @@ from rackshop.sync.after_transfer_plan import (
     baseline,
     changes,
     effective_total,
+    line_key,
+    only_money,
     plan_credits,
     plan_line_edits,
     read_refunds,
@@ -179,7 +181,7 @@ class AfterTransfer:
         if rb is None:
             raise Hold(f"Rackbeat order {number} no longer exists")
         if rb.get("is_invoiced"):
-            what = self._credit(order, oid, name, number)
+            what = self._credit(order, oid, name, number, only_money(changed))
         elif rb.get("is_shipped") or rb.get("is_partly_shipped"):
             raise Hold(f"Rackbeat order {number} is shipped but not invoiced, so there is no "
                        "invoice to credit and Rackbeat will not reopen it; change it in "
@@ -242,7 +244,7 @@ class AfterTransfer:
             return None
         edits = plan_line_edits(rb.get("lines") or [], target.lines,
                                 self.shop.orders.location)
-        self._edit_lines(oid, name, number, edits)
+        self._edit_lines(oid, name, number, edits, rb.get("lines") or [])
         current = self.rackbeat.get_one("orders", number)
         total = current.get("total_total")
         if total is not None and dec(total).quantize(Decimal("0.01")) != target.total:
@@ -283,12 +285,19 @@ class AfterTransfer:
         except ValidationError as exc:
             raise Hold(f"Rackbeat refused to delete order {number}: {exc.message}") from exc
 
-    def _edit_lines(self, oid: str, name: str, number: int, edits: LineEdits) -> None:
+    def _edit_lines(self, oid: str, name: str, number: int, edits: LineEdits,
+                    existing: Sequence[Mapping[str, Any]]) -> None:
         after = after_detail(self.job.journal(oid) or {})
+        # A line whose add got no answer and that Rackbeat does not show may still land,
+        # whatever this plan is: added again it would be sold (and reserved) twice; planned
+        # away (the line edited out in Shopify meanwhile) it would land after the order was
+        # taken as done.
+        shown = {"|".join(line_key(e)) for e in existing}
+        unseen = [k for k in after.get("lines_sent") or [] if k not in shown]
         why = still_landing(f"the new line(s) of Rackbeat order {number}", "Rackbeat",
                             after.get("lines_sent_at"), self.job.pass_start,
-                            self.job.lost_wait) if edits.add else None
-        if why is not None:  # a line added late and again would be sold (and reserved) twice
+                            self.job.lost_wait) if unseen else None
+        if why is not None:
             raise RecordError(why)
         try:
             for line_id, body in edits.update:
@@ -296,20 +305,26 @@ class AfterTransfer:
             for line_id in edits.delete:
                 with contextlib.suppress(NotFoundError):
                     self.rackbeat.request("DELETE", f"orders/{number}/lines/{line_id}")
-            if edits.add:  # when, for a next pass that does not see them yet
+            if edits.add:  # what and when, for a next pass that does not see them yet
                 self.job.record(oid, name, detail={"after": {
-                    **after_detail(self.job.journal(oid) or {}), "lines_sent_at": utcnow()}})
+                    **after_detail(self.job.journal(oid) or {}), "lines_sent_at": utcnow(),
+                    "lines_sent": ["|".join(line_key(b)) for b in edits.add]}})
             for body in edits.add:
                 # A lost answer is settled by the re-read and re-plan of the next pass.
                 self.rackbeat.request("POST", f"orders/{number}/lines", body=body,
                                       idempotent=False)
+            if edits.add:  # every add answered: none is on its way
+                self.job.record(oid, name, detail={"after": {
+                    **after_detail(self.job.journal(oid) or {}), "lines_sent_at": None,
+                    "lines_sent": None}})
         except ValidationError as exc:
             raise Hold(f"Rackbeat refused a line change on order {number}: "
                        f"{exc.message}") from exc
 
     # -- invoiced orders: credit notes --------------------------------------------------------
 
-    def _credit(self, order: Mapping[str, Any], oid: str, name: str, number: int) -> str:
+    def _credit(self, order: Mapping[str, Any], oid: str, name: str, number: int,
+                money_only: bool) -> str:
         data = self.shopify.query("OrderRefunds", {"id": oid}).get("order") or {}
         refunds = read_refunds(data.get("refunds") or [], self.mode,
                                taxes_included=bool(order.get("taxesIncluded")))
@@ -326,8 +341,8 @@ class AfterTransfer:
         booked = {str(d.get("other_reference")): dec(d.get("total_total"))
                   for d in notes if d.get("is_booked")}
         order_ref = str(invoice.get("other_reference") or "")
-        plans = plan_credits(order_ref, invoice, refunds, booked,
-                             effective_total(order, refunds, self.mode), self.credit_rules)
+        plans = plan_credits(order_ref, invoice, refunds, booked, effective_total(
+            order, refunds, self.mode, only_money_changed=money_only), self.credit_rules)
         if not plans:
             if order.get("cancelledAt") and not refunds:
                 raise Hold("cancelled in Shopify without a refund, after Rackbeat invoiced it: "
@@ -468,7 +483,9 @@ class AfterTransfer:
                 booked = {str(d.get("other_reference")): dec(d.get("total_total"))
                           for d in docs if d.get("is_credit_note") and d.get("is_booked")}
                 plans = plan_credits(str(invoice.get("other_reference") or ""), invoice,
-                                     refunds, booked, effective_total(full, refunds, self.mode),
+                                     refunds, booked, effective_total(
+                                         full, refunds, self.mode,
+                                         only_money_changed=only_money(changed)),
                                      self.credit_rules)
                 text = "; ".join(
                     f"credit note on invoice {invoice.get('number')} ({p.reference}, "

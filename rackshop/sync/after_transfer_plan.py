@@ -84,7 +84,9 @@ def _key(item: Any, qty: Any, price: Any, discount: Any, vat: Any) -> tuple[str,
     return (str(item), *(f"{dec(v).normalize():f}" for v in (qty, price, discount, vat)))
 
 
-def _line_key(line: Mapping[str, Any]) -> tuple[str, ...]:
+def line_key(line: Mapping[str, Any]) -> tuple[str, ...]:
+    """A Rackbeat order line (as read, or a line body as sent) as what makes two lines equal:
+    item, quantity, price, discount, VAT."""
     item = line.get("item_id") or (line.get("item") or {}).get("number") or line.get("child_id")
     return _key(item, line.get("quantity"), line.get("line_price"),
                 line.get("discount_percentage"), line.get("vat_percentage"))
@@ -122,7 +124,7 @@ def plan_line_edits(existing: Sequence[Mapping[str, Any]], target: Sequence[RbLi
     for ln in target:
         key = _key(ln.item, ln.quantity, ln.line_price, ln.discount_percentage,
                    ln.vat_percentage)
-        match = next((e for e in left if _line_key(e) == key), None)
+        match = next((e for e in left if line_key(e) == key), None)
         if match is not None:
             left.remove(match)
         else:
@@ -246,19 +248,27 @@ class CreditRules:
     location_map: Mapping[str, int]  # Shopify location id or name -> Rackbeat location
 
 
-def effective_total(order: Mapping[str, Any], refunds: Sequence[Refund], mode: str
-                    ) -> tuple[Decimal, ...]:
+def effective_total(order: Mapping[str, Any], refunds: Sequence[Refund], mode: str, *,
+                    only_money_changed: bool = False) -> tuple[Decimal, ...]:
     """What the order is worth now, Rackbeat's credit notes carrying amount-only refunds too.
 
     Shopify's record does not say whether an amount-only refund (money back on no line) lowers
     ``currentTotalPriceSet`` ("the total price of the order, after returns") or stays out of it
-    (docs/sandbox-shopify.md). Both readings are returned, the one that keeps it out first; they
-    differ by exactly those refunds, and the credit notes are planned from the refunds
-    themselves, so the total only confirms them.
+    (docs/sandbox-shopify.md). The reading that keeps it out comes first. The other (Shopify
+    lowered its total) is added only when ``only_money_changed`` (:func:`only_money`): since
+    the journal's baseline no line changed and the order was not cancelled, so nothing but
+    the refunds can have moved the total; otherwise an edit worth exactly those refunds would
+    pass for them and go uncredited.
     """
     current = _money(order.get("currentTotalPriceSet"), mode)
     apart = sum((r.money for r in refunds if r.amount_only), ZERO)
-    return (current - apart, current) if apart else (current,)
+    return (current - apart, current) if apart and only_money_changed else (current - apart,)
+
+
+def only_money(changed: Sequence[str]) -> bool:
+    """Whether :func:`changes` found only money moved (total, refunded): no line quantity
+    changed and the order was not cancelled."""
+    return not any(c == "cancelled" or c.startswith("quantities ") for c in changed)
 
 
 def plan_credits(order_ref: str, invoice: Mapping[str, Any], refunds: Sequence[Refund],

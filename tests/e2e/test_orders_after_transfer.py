@@ -643,3 +643,39 @@ def test_a_line_rackbeat_adds_after_the_timeout_is_not_added_again(world: World)
                   if ln["item"]["number"] in (A, B)) == [(A, 3), (B, 2)]
     assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
     quiet(world, runtime)
+
+
+def test_a_line_on_its_way_that_shopify_edits_away_is_removed_once_it_lands(
+        world: World) -> None:
+    """An edit adds B and Rackbeat's answer is lost (it adds B 2 s later); meanwhile the merchant
+    edits B away in Shopify. The pass right after must not take the order as done (before the
+    fix it planned nothing to add, skipped the wait and ended done: the late B stayed on the
+    Rackbeat order, billed); once B lands, it is removed."""
+    import dataclasses
+
+    twin = world.sandbox.shopify_app
+    runtime = configure(world, "dk", process_to="draft")
+    created = place(twin, "dk", OrderSpec([Line(A, 3, "782.50")]))
+    assert run(runtime).exit_code == ExitCode.OK
+    edit(world, created["id"], {}, {B: 2})
+    cfg = world.runtime.config
+    world.runtime.close()
+    world.runtime = runtime = Runtime(dataclasses.replace(cfg, rackbeat=dataclasses.replace(
+        cfg.rackbeat, timeout_seconds=1, lost_answer_wait_seconds=30)))
+    world.sandbox.rackbeat.faults.configure_json({"slow_seconds": 2.0, "rules": [
+        {"match": "POST /orders/*/lines", "kinds": ["slow"], "times": 1}]})
+    assert run(runtime).exit_code != ExitCode.OK
+    edit(world, created["id"], {B: 0}, {})
+    second = run(runtime)  # at once: B has not landed yet
+    assert second.exit_code != ExitCode.OK
+    why = " ".join(reason for _, reason in second.shops[0].failures)
+    assert "lost_answer_wait_seconds" in why, why
+    assert world.sandbox.rackbeat.wait_idle()  # B lands
+    third = run(runtime)
+    assert third.exit_code == ExitCode.OK, third.shops[0].failures
+    rb = rb_order(world, created["name"])
+    assert rb is not None
+    assert sorted((ln["item"]["number"], ln["quantity"]) for ln in rb["lines"]
+                  if ln["item"]["number"] in (A, B)) == [(A, 3)]
+    assert Decimal(str(rb["total_total"])).quantize(CENT) == shopify_total(world, created["id"])
+    quiet(world, runtime)

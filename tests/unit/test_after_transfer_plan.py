@@ -15,6 +15,7 @@ from rackshop.sync.after_transfer_plan import (
     baseline,
     changes,
     effective_total,
+    only_money,
     plan_credits,
     plan_line_edits,
     read_refunds,
@@ -137,11 +138,27 @@ def test_an_amount_only_refund_is_credited_whichever_way_shopify_counts_its_curr
     refund = _refund("9", money="25.00")
     for current in ("312.50", "287.50"):  # kept out of the current total / taken off it
         order = {"currentTotalPriceSet": {"shopMoney": {"amount": current}}}
-        targets = effective_total(order, [refund], "shop")
+        targets = effective_total(order, [refund], "shop", only_money_changed=True)
         plans = plan_credits("r", INVOICE, [refund], {}, targets, with_item)
         assert [(p.lines[0].item, p.total) for p in plans] == [("REFUSION", D("25.00"))]
     order = {"currentTotalPriceSet": {"shopMoney": {"amount": "280.00"}}}
     with pytest.raises(Hold, match="apart"):
-        plan_credits("r", INVOICE, [refund], {}, effective_total(order, [refund], "shop"),
-                     with_item)
-    assert effective_total(order, [], "shop") == (D("280.00"),)
+        plan_credits("r", INVOICE, [refund], {}, effective_total(
+            order, [refund], "shop", only_money_changed=True), with_item)
+    assert effective_total(order, [], "shop", only_money_changed=True) == (D("280.00"),)
+
+
+def test_a_line_edited_away_worth_the_amount_only_refund_is_not_taken_for_it() -> None:
+    """Shopify keeps the 25.00 refund out of its total, and an edit removed a 25.00 line
+    without paying anything back: the current total is what the 'Shopify lowered it' reading
+    expects, so that reading is allowed only when no line changed (review of 046aafa)."""
+    with_item = CreditRules(**{**RULES.__dict__, "refund_item": "REFUSION"})
+    refund = _refund("9", money="25.00")
+    order = {"currentTotalPriceSet": {"shopMoney": {"amount": "287.50"}}}
+    changed = changes(order, {"total": "312.50", "refunded": "0.00", "lines": {"A": 2, "B": 1}},
+                      {"A": 2}, "shop")
+    assert not only_money(changed)
+    with pytest.raises(Hold, match="apart"):
+        plan_credits("r", INVOICE, [refund], {}, effective_total(
+            order, [refund], "shop", only_money_changed=only_money(changed)), with_item)
+    assert only_money(["total now 287.50 (was 312.50)", "refunded 25.00 (was 0.00)"])

@@ -64,14 +64,17 @@ def _calculated(shop: ShopState, order: dict[str, Any]) -> dict[str, Any]:
     preview = copy.deepcopy(order)
     _apply(shop, preview, edit, preview_only=True)
     existing = []
+    staged = {a["id"] for a in edit["added"]}
     for li in preview["lineItems"]:
-        cid = _calc_line_id(li["id"]) if not li.get("_addedBy") else li["_addedBy"]
+        # A line this session adds keeps its staged id; one an earlier edit added is a line of
+        # the order like any other now.
+        cid = li["_addedBy"] if li.get("_addedBy") in staged else _calc_line_id(li["id"])
         existing.append({
             "__typename": "CalculatedLineItem", "id": cid, "quantity": li["currentQuantity"],
             "editableQuantity": li["currentQuantity"], "sku": li["sku"], "title": li["title"],
             "originalUnitPriceSet": li["originalUnitPriceSet"],
             "restockable": li["currentQuantity"] > 0})
-    added = [n for n in existing if n["id"] in {a["id"] for a in edit["added"]}]
+    added = [n for n in existing if n["id"] in staged]
     return {
         "__typename": "CalculatedOrder", "id": edit["calculated"], "committed": False,
         "originalOrder": order, "lineItems": _conn(existing), "addedLineItems": _conn(added),
