@@ -319,11 +319,15 @@ class Store:
         ``BEGIN IMMEDIATE`` makes writers wait their turn (up to the 30 s busy timeout).
         """
         conn = self._connect()
+        before = getattr(self._thread, "conn", None)  # a pool worker's own, kept for after
         self._thread.conn = conn
         try:
             yield conn
         finally:
-            del self._thread.conn
+            if before is None:
+                del self._thread.conn
+            else:
+                self._thread.conn = before
             conn.close()
 
     def own_connection(self) -> sqlite3.Connection:

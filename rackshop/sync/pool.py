@@ -133,7 +133,7 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
     errors: dict[int, BaseException] = {}
     stop = threading.Event()
 
-    connections: list[sqlite3.Connection] = []
+    connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
     opened = threading.Lock()
 
     def own_connection() -> None:
@@ -142,7 +142,7 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
         if store is not None:
             connection = store.own_connection()
             with opened:
-                connections.append(connection)
+                connections.append((threading.current_thread(), connection))
 
     def run_group(indices: list[int]) -> int:
         worked = 0
@@ -174,8 +174,11 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
                 stop.set()  # Ctrl-C: the records under way finish, no other starts
                 raise
     finally:
-        for connection in connections:  # every worker thread has ended
-            connection.close()
+        # Closed only under a thread that has ended: a second Ctrl-C interrupts the wait for
+        # the workers, which still journal the records under way on their connections.
+        for thread, connection in connections:
+            if not thread.is_alive():
+                connection.close()
     for index in sorted(scoped):
         scopes.merge(scoped[index])
     if errors:

@@ -107,3 +107,54 @@ def test_each_worker_thread_opens_one_store_connection_whatever_the_number_of_ke
         assert len(store.journal_rows("dk", ("done",))) == 40
     finally:
         store.close()
+
+
+def test_a_second_ctrl_c_leaves_the_workers_their_connections_to_journal_what_is_under_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C stops the pass; a second one interrupts the wait for the workers. Their records
+    under way still reach the journal: before the fix the pool closed every worker's
+    connection from the calling thread while they ran, and their next step failed."""
+    import concurrent.futures
+
+    from rackshop.sync import pool as pool_module
+
+    store = Store(tmp_path / "state.db")
+    started = threading.Semaphore(0)
+    release = threading.Event()
+    failed: list[BaseException] = []
+
+    def work(i: int) -> None:
+        store.journal_put("dk", str(i), state="creating")
+        started.release()
+        release.wait(10)
+        try:
+            store.journal_put("dk", str(i), state="created")
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    def first_ctrl_c(*args: object, **kwargs: object) -> object:
+        for _ in range(4):
+            assert started.acquire(timeout=10)
+        raise KeyboardInterrupt
+
+    class SecondCtrlC(concurrent.futures.ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            raise KeyboardInterrupt  # the join of the workers, interrupted
+
+    monkeypatch.setattr(pool_module, "wait", first_ctrl_c)
+    monkeypatch.setattr(pool_module, "ThreadPoolExecutor", SecondCtrlC)
+    _, _, scopes = _scopes()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_side_by_side(list(range(4)), work, workers=4, key=lambda i: i, scopes=scopes,
+                             store=store)
+        release.set()
+        for thread in threading.enumerate():
+            if thread.name.startswith("rackshop-worker"):
+                thread.join(10)
+        assert failed == []
+        assert len(store.journal_rows("dk", ("created",))) == 4
+    finally:
+        release.set()
+        store.close()
