@@ -142,7 +142,9 @@ def test_a_second_ctrl_c_leaves_the_workers_their_connections_to_journal_what_is
         def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
             raise KeyboardInterrupt  # the join of the workers, interrupted
 
-    monkeypatch.setattr(pool_module, "wait", first_ctrl_c)
+    for waiting in ("wait", "as_completed"):  # however the pool waits for its records
+        if hasattr(pool_module, waiting):
+            monkeypatch.setattr(pool_module, waiting, first_ctrl_c)
     monkeypatch.setattr(pool_module, "ThreadPoolExecutor", SecondCtrlC)
     _, _, scopes = _scopes()
     try:
