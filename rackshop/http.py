@@ -52,6 +52,10 @@ USER_AGENT = f"rackshop/{__version__} (+https://pypi.org/project/rackshop/)"
 _UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
 
 
+#: The headers that carry a credential (Rackbeat's bearer token, Shopify's access token).
+_CREDENTIAL_HEADERS = ("Authorization", "X-Shopify-Access-Token")
+
+
 class _HeadersOnly(requests.auth.AuthBase):
     """The session's auth: the ``Authorization`` header each client sets, as it is."""
 
@@ -75,6 +79,15 @@ class _Session(requests.Session):
         super().__init__()
         self.auth = _HeadersOnly()
         self._env_settings: dict[tuple[Any, ...], Any] = {}
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        """On a redirect: to another host, no credential goes along (``requests`` drops only
+        ``Authorization``, not Shopify's ``X-Shopify-Access-Token``); and never a ``~/.netrc``
+        login in place of the token (``requests`` looks one up on every redirect)."""
+        if self.should_strip_auth(str(response.request.url), str(prepared_request.url)):
+            for name in _CREDENTIAL_HEADERS:
+                prepared_request.headers.pop(name, None)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
                                    cert: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import requests
@@ -197,11 +198,9 @@ def test_each_further_thread_sends_on_a_session_of_its_own() -> None:
 @responses.activate(assert_all_requests_are_fired=True)
 def test_a_netrc_entry_for_the_host_neither_replaces_the_token_nor_is_read_per_request(
         tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pathlib import Path
-
     from rackshop.http import make_session
 
-    netrc = Path(str(tmp_path)) / "netrc"
+    netrc = tmp_path / "netrc"
     netrc.write_text("machine api.example.test login someone password other\n",
                      encoding="utf-8")
     netrc.chmod(0o600)
@@ -223,3 +222,26 @@ def test_a_netrc_entry_for_the_host_neither_replaces_the_token_nor_is_read_per_r
     assert [c.request.headers["Authorization"] for c in responses.calls] == \
         ["Bearer the-token"] * 3
     assert lookups == []
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_a_redirect_to_another_host_carries_no_token_and_no_netrc_login(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests strips only Authorization on a redirect to another host: Shopify's token went
+    along (review of 7a4f00b); on a same-host redirect a ~/.netrc login replaced the token."""
+    from rackshop.http import make_session
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine a.example login user password pw\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    responses.get("https://a.example/s", status=302, headers={"Location": "https://a.example/t"})
+    responses.get("https://a.example/t", status=302, headers={"Location": "https://b.example/u"})
+    responses.get("https://b.example/u", json={})
+    session = make_session()
+    session.get("https://a.example/s", headers={"X-Shopify-Access-Token": "shpat_T",
+                                                 "Authorization": "Bearer rb_T"})
+    same, other = responses.calls[1].request.headers, responses.calls[2].request.headers
+    assert same.get("Authorization") == "Bearer rb_T"  # not the netrc login
+    assert same.get("X-Shopify-Access-Token") == "shpat_T"
+    assert "Authorization" not in other and "X-Shopify-Access-Token" not in other
