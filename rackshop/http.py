@@ -85,7 +85,8 @@ class _Session(requests.Session):
         """On a redirect: to another host, no credential goes along (``requests`` drops only
         ``Authorization``, not Shopify's ``X-Shopify-Access-Token``); and never a ``~/.netrc``
         login in place of the token (``requests`` looks one up on every redirect)."""
-        if self.should_strip_auth(str(response.request.url), str(prepared_request.url)):
+        if self.should_strip_auth(  # type: ignore[no-untyped-call]
+                str(response.request.url), str(prepared_request.url)):
             for name in _CREDENTIAL_HEADERS:
                 prepared_request.headers.pop(name, None)
 
