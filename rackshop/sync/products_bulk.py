@@ -317,8 +317,12 @@ class BulkWrites:
         try:
             journal.op = self.start(kind, lines, journal.alias)
         except OutcomeUnknownError:
+            # The start left after the staged upload (which may take minutes): the wait for a
+            # start that may still land counts from now, not from the journal's first stamp.
+            journal.at = utcnow()
             journal.op = find_bulk_mutation(p.shopify, journal.alias)
             if journal.op is None:  # the journal stays: the next pass settles it
+                p.pstore.set_bulk_journal(p.name, kind, journal)
                 for line in journal_lines:
                     p.fail(line[1], "no answer from Shopify to the bulk mutation; the next pass "
                            "finds it if it started (and writes nothing twice)")
