@@ -32,7 +32,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -163,13 +163,14 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rackshop-worker",
                                 initializer=own_connection) as pool:
-            pending: set[Future[int]] = {pool.submit(run_group, g) for g in groups.values()}
+            pending: list[Future[int]] = [pool.submit(run_group, g) for g in groups.values()]
             try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        for _ in range(future.result()):
-                            done()
+                # as_completed puts one waiter on each record's future; a wait() for the first
+                # finished per round put one on every pending future each round: quadratic in
+                # the keys of a pass (init-sync has one per product), issue 14
+                for future in as_completed(pending):
+                    for _ in range(future.result()):
+                        done()
             except BaseException:
                 stop.set()  # Ctrl-C: the records under way finish, no other starts
                 raise

@@ -160,3 +160,53 @@ def test_a_second_ctrl_c_leaves_the_workers_their_connections_to_journal_what_is
     finally:
         release.set()
         store.close()
+
+
+class _CountingWaiters(list):  # type: ignore[type-arg]
+    """A future's waiter list that counts every waiter put on it."""
+
+    added = 0
+    lock = threading.Lock()
+
+    def append(self, waiter: object) -> None:
+        with _CountingWaiters.lock:
+            _CountingWaiters.added += 1
+        super().append(waiter)
+
+
+def test_waiting_for_the_records_costs_one_waiter_per_record_not_one_per_pending_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each wait for the next finished record used to put a waiter on every record still
+    pending: quadratic in the keys of a pass (init-sync: one key per product, 10,000 of
+    them; issue 14)."""
+    import rackshop.sync.pool as pool
+
+    class CountingPool(pool.ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            future = super().submit(fn, *args, **kwargs)
+            with future._condition:  # type: ignore[attr-defined]
+                future._waiters = _CountingWaiters(future._waiters)  # type: ignore[attr-defined]
+            return future
+
+    monkeypatch.setattr(pool, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(_CountingWaiters, "added", 0)
+    n = 60
+    seen = threading.Condition()
+    counted = [0]
+
+    def work(i: int) -> None:
+        # record i starts its work only once the calling thread has counted record i - 2
+        # as done, so the records finish one by one while the calling thread waits
+        with seen:
+            assert seen.wait_for(lambda: counted[0] >= i - 1, timeout=10)
+
+    def done() -> None:
+        with seen:
+            counted[0] += 1
+            seen.notify_all()
+
+    _, _, scopes = _scopes()
+    run_side_by_side(list(range(n)), work, workers=2, key=lambda i: i, scopes=scopes,
+                     store=None, done=done)
+    assert counted[0] == n
+    assert _CountingWaiters.added <= n
