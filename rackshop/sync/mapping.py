@@ -569,15 +569,19 @@ def _balance(pending: list[_Pending], target: Decimal) -> None:
         return  # not rounding: leave every line at its best and let the total check fail
     # dp: cents moved so far -> (cost, choices)
     dp: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
+    reach = len(pending) + 2
     for p in pending:
+        # each candidate's cents moved and cost, once per line, not once per state (Decimal
+        # arithmetic is most of a plan's time; issue 14)
+        moves = [(j, int((c.incl - p.incl) * 100), c.net != p.net)
+                 for j, c in enumerate(p.candidates)]
         nxt: dict[int, tuple[int, tuple[int, ...]]] = {}
         for moved, (cost, picks) in dp.items():
-            for j, c in enumerate(p.candidates):
-                dev = int((c.incl - p.incl) * 100)
+            for j, dev, vat_moved in moves:
                 key = moved + dev
-                if abs(key) > len(pending) + 2:
+                if abs(key) > reach:
                     continue
-                new_cost = cost + 10 * abs(dev) + (c.net != p.net)
+                new_cost = cost + 10 * abs(dev) + vat_moved
                 if key not in nxt or new_cost < nxt[key][0]:
                     nxt[key] = (new_cost, (*picks, j))
         dp = nxt

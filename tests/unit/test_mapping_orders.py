@@ -192,6 +192,41 @@ def test_a_cent_is_balanced_across_lines() -> None:
     assert any("a cent moved" in n for n in plan.notes)
 
 
+def test_balancing_reads_each_candidate_once_not_once_per_balance_state(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The balance's Decimal arithmetic per candidate ran again for every state it was
+    combined with (issue 14); the plan stays the same."""
+    import rackshop.sync.mapping as mapping
+
+    reads = [0]
+    candidates = [0]
+    in_balance = [0]
+    incl = mapping.Candidate.incl.fget
+    balance = mapping._balance
+    assert incl is not None
+
+    def counted(c: mapping.Candidate) -> Decimal:
+        reads[0] += 1
+        return incl(c)
+
+    def counting_balance(pending: list[Any], target: Decimal) -> None:
+        candidates[0] += sum(len(p.candidates) for p in pending)
+        start = reads[0]
+        balance(pending, target)
+        in_balance[0] += reads[0] - start
+
+    items = [line(sku, 1, "782.50", "152.35", discount="20.77") for sku in "ACDE"]
+    items.append(line("B", 3, "995.00", "581.15", discount="79.23"))
+    before = plan_order("dk", order("5952.69"), items, RULES)
+    monkeypatch.setattr(mapping.Candidate, "incl", property(counted))
+    monkeypatch.setattr(mapping, "_balance", counting_balance)
+    plan = plan_order("dk", order("5952.69"), items, RULES)
+    assert plan.total == before.total == Decimal("5952.69")
+    assert plan.lines == before.lines
+    assert candidates[0] > len(items)
+    assert 0 < in_balance[0] <= candidates[0], (in_balance[0], candidates[0])
+
+
 def test_a_line_is_split_when_nothing_else_reaches_the_total() -> None:
     plan = plan_order("dk", order("209.72"), [line("A", 2, "104.86", "41.94")], RULES)
     assert plan.total == Decimal("209.72")
