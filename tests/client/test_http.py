@@ -175,6 +175,26 @@ def test_session_reads_the_proxy_environment_once_per_host_and_still_honours_it(
     assert reads == [URL, "https://bypass.example.test/x"]
 
 
+def test_session_keeps_honouring_the_ca_bundle_environment_it_reads_once(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rackshop.http import make_session
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    session = make_session()
+    for _ in range(3):
+        assert session.merge_environment_settings(URL, {}, False, None, None)["verify"] == \
+            str(bundle)
+    # an explicit choice of the caller still wins over the environment
+    assert session.merge_environment_settings(URL, {}, False, False, None)["verify"] is False
+    # and a session made without the variable verifies with the default bundle
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    assert make_session().merge_environment_settings(URL, {}, False, None, None)["verify"] \
+        is True
+
+
 def test_each_further_thread_sends_on_a_session_of_its_own() -> None:
     import threading
 
