@@ -12,6 +12,8 @@ The figures of a pass (:meth:`Measured.figures`):
   counted them;
 - ``cpu_s``: the client's CPU seconds (the job's process when it runs as one, else the thread
   that ran it); in a time-scaled run it counts ``time_scale`` times against ``wall_s``;
+  ``cpu_sys_s`` the part of it spent in the kernel (system calls: sockets, the store's files),
+  for a job run as a process of its own (else null);
 - ``peak_rss_mb``: the job's own peak resident memory (``VmHWM``) when it runs as a process of its
   own; for a pass run in the bench's process, that process's, twins included.
 """
@@ -110,6 +112,7 @@ class Measured:
     scale: float
     measured_s: float = 0.0
     cpu_s: float = 0.0
+    cpu_sys_s: float | None = None
     peak_rss_mb: float | None = None
     shopify: dict[str, Any] = field(default_factory=dict)
     rackbeat: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +145,7 @@ class Measured:
                           "rackbeat": self.rackbeat["throttled"]},
             "shopify_cost": round(cost, 1),
             "cpu_s": round(self.cpu_s, 3),
+            "cpu_sys_s": None if self.cpu_sys_s is None else round(self.cpu_sys_s, 3),
             "peak_rss_mb": self.peak_rss_mb,
         }
 
@@ -149,6 +153,10 @@ class Measured:
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def _children_sys() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
 
 
 @contextmanager
@@ -162,12 +170,15 @@ def measure(sandbox: Any, scale: float = 1.0, child: bool = True) -> Iterator[Me
     out = Measured(scale)
     marks = sandbox.shopify.log.mark(), sandbox.rackbeat.log.mark()
     cpu = _children_cpu() if child else time.thread_time()
+    kernel = _children_sys()
     start = time.monotonic()
     try:
         yield out
     finally:
         out.measured_s = time.monotonic() - start
         out.cpu_s = (_children_cpu() if child else time.thread_time()) - cpu
+        if child:
+            out.cpu_sys_s = _children_sys() - kernel
         if not child:
             out.peak_rss_mb = own_peak_mb()
         out.shopify = sandbox.shopify.log.counters(marks[0])
