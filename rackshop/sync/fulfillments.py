@@ -46,6 +46,8 @@ from rackshop.sync.fulfillments_plan import (
     tracking_of,
 )
 from rackshop.sync.moments import iso_z, parse_moment, still_landing
+from rackshop.sync.product_values import sku_key
+from rackshop.sync.products_store import ProductsStore
 from rackshop.sync.runner import JobResult, ProgressSink, ShopResult, run_per_shop
 
 log = logging.getLogger("rackshop.fulfillments")
@@ -122,6 +124,7 @@ class _ShopFulfillments:
         self.dry_run = dry_run
         self.started = started
         self.lost_wait = runtime.config.rackbeat.lost_answer_wait_seconds
+        self._link_keys: dict[str, str] | None = None
         self.progress = progress
         self.shopify: ShopifyClient = runtime.shopify(shop)
         self.store: Store | None = runtime.open_store(create=not dry_run)
@@ -205,7 +208,19 @@ class _ShopFulfillments:
         if detail.get("pending") and not self._settle_pending(
                 sid, name, shipment, order_row, order, tracking, detail, made):
             return
-        units = on_order(order, units)
+        units, unmatched = self._on_order(order, units)
+        if unmatched and not units:
+            # Never "done" with nothing made: the shipment's goods are not found on the order
+            # (an item renamed in Rackbeat that sync-products has not linked yet, a SKU changed)
+            numbers = {sku_key(str(n)): str(n) for n in (
+                line.get("child_id") or (line.get("item") or {}).get("number")
+                for line in shipment.get("lines") or []) if n}
+            self._fail(shipment, order_row, "none of the shipment's items ("
+                       + ", ".join(sorted(numbers.get(k, k) for k in unmatched))
+                       + ") is on the Shopify order by SKU or "
+                       "by product link; sync-products links a renamed item, then this is tried "
+                       "again (or fulfil it in Shopify by hand)")
+            return
         left = dict(units)
         for m in made:
             for key, qty in m["units"].items():
@@ -256,6 +271,30 @@ class _ShopFulfillments:
                   shop=self.shop.name, shipment=sid, order=name, fulfillment=fid,
                   tracking=list(tracking.numbers))
         self._done(sid, shipment, order_row, name, made, units)
+
+    def _on_order(self, order: Mapping[str, Any], units: Mapping[str, int]
+                  ) -> tuple[dict[str, int], list[str]]:
+        """The shipment's units by the order's SKU keys, and its items found on the order
+        neither by SKU nor by a product link (Rackbeat's own lines, shipping and rounding,
+        left out). An item renamed in Rackbeat since the order was transferred is found by
+        the link sync-products keeps (its number then, the variant's SKU)."""
+        links = self._links()
+        mapped: dict[str, int] = {}
+        for key, qty in units.items():
+            target = key if on_order(order, {key: 1}) else links.get(key, key)
+            mapped[target] = mapped.get(target, 0) + qty
+        found = on_order(order, mapped)
+        own = {sku_key(str(i)) for i in (self.shop.orders.shipping_item,
+                                          self.shop.orders.rounding_item) if i}
+        return found, [k for k in mapped if k not in found and k not in own]
+
+    def _links(self) -> dict[str, str]:
+        """SKU key of a linked Rackbeat item's number -> SKU key of its Shopify variant."""
+        if self._link_keys is None:
+            index = ProductsStore(self.runtime, dry_run=self.dry_run).index(self.shop.name)
+            self._link_keys = {sku_key(link.number): sku_key(link.sku)
+                               for link in index.links.values() if link.number and link.sku}
+        return self._link_keys
 
     def _settle_pending(self, sid: int, name: str, shipment: Mapping[str, Any],
                         order_row: Mapping[str, Any], order: Mapping[str, Any],

@@ -361,3 +361,28 @@ def test_a_location_map_decides_which_shopify_location_fulfils(
                 assert state["fulfillments"] == []
         finally:
             world.runtime.close()
+
+
+def test_an_item_renamed_in_rackbeat_after_transfer_is_never_taken_as_fulfilled(
+        world: World) -> None:
+    """The warehouse ships an order whose item was renumbered in Rackbeat since the transfer
+    (A -> A-R1), so the shipment names A-R1, which the Shopify order does not know. Before the
+    fix the shipment was journalled done with nothing fulfilled and the pass exited 0 (found by
+    `sandbox simulate --seed 27`). It now fails with the reason, on every pass, until a product
+    link maps the new number to the order's SKU (or the merchant fulfils it by hand)."""
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00")]))
+    twin = world.sandbox.rackbeat_app
+
+    def rename() -> None:
+        item = twin.account.find_item(A)
+        assert item is not None
+        twin.account.update_item(item, {"number": f"{A}-R1"})
+
+    twin._python(rename)
+    _ship(world, number, tracking_number="00370712345")
+    for _ in range(2):
+        result = sync_fulfillments(world.runtime, world.config.shops)
+        assert result.exit_code != ExitCode.OK
+        why = " ".join(reason for _, reason in result.shops[0].failures)
+        assert f"{A}-R1" in why and "sync-products" in why, why
+        assert _state(world, gid)["displayFulfillmentStatus"] == "UNFULFILLED"
