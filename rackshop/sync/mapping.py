@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -633,7 +633,8 @@ def normalise_email(email: str) -> str:
 
 
 def _with_fingerprint(plan: OrderPlan, shop: str, order: Mapping[str, Any]) -> OrderPlan:
-    data = {"lines": [asdict(ln) for ln in plan.lines], "total": str(plan.total),
+    # vars, not asdict: the same mapping for these flat lines (asdict deep-copies each value)
+    data = {"lines": [vars(ln) for ln in plan.lines], "total": str(plan.total),
             "currency": plan.currency}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return OrderPlan(**{**plan.__dict__, "reference": order_reference(shop, order),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,7 @@ def test_each_further_thread_sends_on_a_session_of_its_own() -> None:
 
 @responses.activate(assert_all_requests_are_fired=True)
 def test_a_netrc_entry_for_the_host_neither_replaces_the_token_nor_is_read_per_request(
-        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rackshop.http import make_session
 
     netrc = tmp_path / "netrc"
@@ -265,3 +266,108 @@ def test_a_redirect_to_another_host_carries_no_token_and_no_netrc_login(
     assert same.get("Authorization") == "Bearer rb_T"  # not the netrc login
     assert same.get("X-Shopify-Access-Token") == "shpat_T"
     assert "Authorization" not in other and "X-Shopify-Access-Token" not in other
+
+
+_SHAPES = [
+    ("GET", "https://api.example.test/orders", {
+        "params": {"page": 2, "limit": 250, "filter[number]": "æ ø/1"},
+        "headers": {"Authorization": "Bearer rb_T"}}),
+    ("GET", "https://api.example.test/products/A%2FB?fields=number", {"params": {"page": 1}}),
+    ("POST", "https://shop.example.test/admin/api/2025-07/graphql.json", {
+        "json": {"query": "q", "variables": {"a": [1, "ø"], "b": None}},
+        "headers": {"X-Shopify-Access-Token": "shpat_T", "Content-Type": "application/json"}}),
+    ("POST", "https://api.example.test/orders/1001/book", {"json": {"mail": {"send": False}}}),
+    ("POST", "https://api.example.test/orders/1001/book", {}),
+    ("PUT", "https://api.example.test/orders/1001", {
+        "json": {}, "headers": {"Content-Type": "application/json; charset=utf-8"}}),
+    ("DELETE", "https://api.example.test/orders/1001", {"headers": {"Accept": None}}),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs"), _SHAPES,
+                         ids=[f"{m} {u.split('/', 3)[3]}" for m, u, _ in _SHAPES])
+@responses.activate
+def test_the_lean_request_sends_exactly_what_requests_own_path_sends(
+        method: str, url: str, kwargs: dict[str, object],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients' requests are prepared by rackshop (issue 14: requests' generic preparing
+    was a tenth of a pass's CPU); what goes on the wire must not change."""
+    from rackshop.http import make_session
+
+    responses.add(method, re.compile(r"https://.*"), json={"ok": True})
+    session = make_session()
+    prepared: list[object] = []
+    real = requests.Session.prepare_request
+    def counting(self: requests.Session, req: requests.Request) -> requests.PreparedRequest:
+        prepared.append(req)
+        return real(self, req)
+
+    monkeypatch.setattr(requests.Session, "prepare_request", counting)
+    lean = session.request(method, url, timeout=(1, 2), stream=False, **kwargs)  # type: ignore[arg-type]
+    assert prepared == []  # the lean path was taken
+    own = requests.Session.request(session, method, url, timeout=(1, 2), stream=False,
+                                   **kwargs)  # type: ignore[arg-type]
+    assert len(prepared) == 1
+    a, b = responses.calls[0].request, responses.calls[1].request
+    assert (a.method, a.url, dict(a.headers), a.body) == \
+        (b.method, b.url, dict(b.headers), b.body)
+    assert lean.json() == own.json() == {"ok": True}
+
+
+def test_the_adapter_picks_a_hosts_pool_once_and_closes_what_it_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rackshop.http import _Adapter
+
+    picks: list[str] = []
+    real = requests.adapters.HTTPAdapter.get_connection_with_tls_context
+
+    def counting(self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
+                 verify: object, proxies: object = None, cert: object = None) -> object:
+        picks.append(str(request.url))
+        return real(self, request, verify, proxies, cert)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "get_connection_with_tls_context",
+                        counting)
+
+    def prep(url: str) -> requests.PreparedRequest:
+        p = requests.PreparedRequest()
+        p.prepare(method="GET", url=url)
+        return p
+
+    adapter = _Adapter()
+    pool = adapter.get_connection_with_tls_context(prep("https://a.example/x"), True)
+    for _ in range(3):
+        assert adapter.get_connection_with_tls_context(prep("https://a.example/y?z=1"),
+                                                       True) is pool
+    other = adapter.get_connection_with_tls_context(prep("https://b.example/x"), True)
+    unverified = adapter.get_connection_with_tls_context(prep("https://a.example/x"), False)
+    assert len({id(pool), id(other), id(unverified)}) == 3
+    assert len(picks) == 3
+    adapter.poolmanager.clear()  # urllib3 lets go of its pools (it keeps 10)
+    assert adapter.get_connection_with_tls_context(prep("https://a.example/x"), True) is pool
+    assert len(picks) == 3  # the kept pool still serves
+    adapter.close()
+    assert pool.pool is None  # closed with the adapter
+    again = adapter.get_connection_with_tls_context(prep("https://a.example/x"), True)
+    assert again is not pool and len(picks) == 4
+    # through a proxy, requests' own choice each time
+    proxies = {"https": "http://proxy.example.test:3128"}
+    for _ in range(2):
+        via = adapter.get_connection_with_tls_context(prep("https://a.example/x"), True,
+                                                      proxies=proxies)
+        assert via.proxy is not None and via.proxy.host == "proxy.example.test"
+    assert len(picks) == 6
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_a_transport_request_follows_a_redirect_without_the_token_to_another_host() -> None:
+    from rackshop.http import make_session
+
+    responses.get(URL, status=301, headers={"Location": "https://elsewhere.example/thing"})
+    responses.get("https://elsewhere.example/thing", json={"moved": True})
+    t = Transport("shopify", make_session(), policy=RetryPolicy(attempts=1))
+    assert t.request("GET", URL, classify=as_json, operation="GET /thing", idempotent=True,
+                     headers={"X-Shopify-Access-Token": "shpat_T"}) == {"moved": True}
+    first, second = (c.request.headers for c in responses.calls)
+    assert first["X-Shopify-Access-Token"] == "shpat_T"
+    assert "X-Shopify-Access-Token" not in second
