@@ -507,28 +507,32 @@ class Store:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown journal fields {sorted(unknown)}")
-        now = utcnow()
-        with self.transaction() as c:
-            row = c.execute(
-                "SELECT detail FROM order_journal WHERE shop = ? AND shopify_order_id = ?",
-                (shop, order_id),
-            ).fetchone()
-            if row is None:
-                c.execute(
-                    "INSERT INTO order_journal (shop, shopify_order_id, state, updated_at) "
-                    "VALUES (?, ?, ?, ?)", (shop, order_id, fields.get("state", "new"), now))
-                merged: dict[str, Any] = {}
-            else:
-                merged = json.loads(row["detail"] or "{}")
-            if detail:
-                merged.update(detail)
-            sets = [f"{k} = ?" for k in fields] + ["detail = ?", "updated_at = ?"]
-            args = [*fields.values(), json.dumps(merged, sort_keys=True, default=str), now]
-            if inc:
-                sets.append("attempts = attempts + 1")
-            c.execute(
-                f"UPDATE order_journal SET {', '.join(sets)} "
-                "WHERE shop = ? AND shopify_order_id = ?", (*args, shop, order_id))
+        # One statement, so one transaction without BEGIN/COMMIT round trips: a pass journals
+        # five steps an order, and each statement hands Python's lock to another worker
+        # (issue 14). ``detail`` keys are set one by one on the stored object (json_set), as
+        # dict.update sets them: a key's value is replaced whole.
+        patch = detail or {}
+        for key in patch:
+            if not key.isidentifier():
+                raise ValueError(f"journal detail key {key!r} is not a plain name")
+        values = {k: json.dumps(v, sort_keys=True, default=str) for k, v in patch.items()}
+        merged = "CASE WHEN order_journal.detail IN ('', 'null') THEN '{}' " \
+                 "ELSE order_journal.detail END"
+        for key in values:
+            merged = f"json_set({merged}, '$.{key}', json(?))"
+        inserted = {"state": "new", **fields}
+        columns = ["shop", "shopify_order_id", *inserted, "detail", "attempts", "updated_at"]
+        updates = [f"{k} = excluded.{k}" for k in fields] + [
+            f"detail = {merged}", "updated_at = excluded.updated_at"]
+        if inc:
+            updates.append("attempts = order_journal.attempts + 1")
+        self.conn.execute(
+            f"INSERT INTO order_journal ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT (shop, shopify_order_id) DO UPDATE SET {', '.join(updates)}",
+            (shop, order_id, *inserted.values(),
+             json.dumps(patch, sort_keys=True, default=str), int(bool(inc)), utcnow(),
+             *values.values()))
 
     def journal_rows(self, shop: str, states: Sequence[str]) -> list[dict[str, Any]]:
         """Journal rows of a shop in the given states."""

@@ -534,5 +534,6 @@ def pending_order_ids(store: Store, shop: str) -> list[str]:
     failure left it half-carried): the next pass reads them whatever their ``updatedAt``."""
     rows = store.conn.execute(
         "SELECT shopify_order_id FROM order_journal WHERE shop = ? AND state = 'done' "
-        "AND detail LIKE '%\"pending\": true%'", (shop,)).fetchall()
+        "AND CASE WHEN json_valid(detail) THEN json_extract(detail, '$.after.pending') END IS 1",
+        (shop,)).fetchall()
     return [str(r[0]) for r in rows]

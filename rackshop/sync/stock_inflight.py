@@ -150,7 +150,8 @@ def _journal_in_flight(runtime: Runtime, store: Store | None,
         rows = conn.execute(
             "SELECT shop, shopify_order_id, state, rackbeat_number, steps_done, detail "
             f"FROM order_journal WHERE state IN ({marks}) OR (state = 'done' AND "
-            "steps_done NOT LIKE '%book%' AND detail NOT LIKE '%\"booked\": true%')",
+            "steps_done NOT LIKE '%book%' AND CASE WHEN json_valid(detail) THEN "
+            "json_extract(detail, '$.booked') END IS NOT 1)",
             UNBOOKED_STATES).fetchall()
         for shop_name, oid in recent:
             if conn.execute("SELECT 1 FROM order_journal WHERE shop = ? AND "

@@ -150,3 +150,81 @@ def test_a_thread_with_its_own_connection_never_sees_another_threads_open_step(
         assert store.get_cursor("dk", "sync-orders") == "x"
         # outside the block the thread's connection is closed and the store's is used again
         assert store.conn is not None
+
+
+def test_a_journal_step_is_one_statement_that_merges_detail_as_dict_update(
+        tmp_path: Path) -> None:
+    """Issue 14: a step was BEGIN, SELECT, (INSERT,) UPDATE, COMMIT; five steps an order, each
+    statement handing Python's lock to another worker. Now one upsert; the meaning is kept."""
+    from decimal import Decimal
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        store.journal_put("dk", "o1", order_name="#1",
+                          detail={"lines": {"A": 1}, "after": {"pending": True, "x": 1}})
+        for _ in range(2):  # the same step twice
+            store.journal_put("dk", "o1", state="creating", attempts_inc=True, detail={
+                "after": {"pending": False}, "total": Decimal("1.50"), "refused": None})
+        store.journal_put("dk", "o1", steps_done="book")
+        store.journal_put("dk", "o2", attempts_inc=True)
+        store.conn.set_trace_callback(None)
+        assert len(statements) == 5
+        row = store.journal_get("dk", "o1")
+        assert row is not None
+        assert row["detail"] == {"lines": {"A": 1}, "after": {"pending": False},
+                                 "total": "1.50", "refused": None}
+        assert (row["order_name"], row["state"], row["attempts"], row["steps_done"]) == \
+            ("#1", "creating", 2, "book")
+        fresh = store.journal_get("dk", "o2")
+        assert fresh is not None
+        assert (fresh["state"], fresh["attempts"], fresh["detail"]) == ("new", 1, {})
+        with pytest.raises(ValueError, match="not a plain name"):
+            store.journal_put("dk", "o1", detail={"a.b": 1})
+        with pytest.raises(ValueError, match="unknown journal fields"):
+            store.journal_put("dk", "o1", shop_name="se")
+
+
+def test_rows_journalled_before_issue_14_are_still_read_and_found_by_their_detail(
+        tmp_path: Path) -> None:
+    """Older versions stored detail as Python's json.dumps text (``"pending": true``); the
+    queries that pick rows by their detail matched that text and missed SQLite's."""
+    import json
+    from typing import Any
+
+    from rackshop.sync.after_transfer import pending_order_ids
+    from rackshop.sync.stock_inflight import _journal_in_flight
+
+    def old_text(store: Store, oid: str, detail: dict[str, Any]) -> None:
+        store.conn.execute("UPDATE order_journal SET detail = ? WHERE shopify_order_id = ?",
+                           (json.dumps(detail, sort_keys=True), oid))
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        for oid in ("old", "new", "not", "bad"):
+            store.journal_put("dk", oid, state="done", rackbeat_number=7, detail={
+                "after": {"pending": oid in ("old", "new")}, "lines": {"A": 1}})
+        old_text(store, "old", {"after": {"pending": True}, "lines": {"A": 1}})
+        store.conn.execute("UPDATE order_journal SET detail = '' WHERE shopify_order_id = 'bad'")
+        assert sorted(pending_order_ids(store, "dk")) == ["new", "old"]
+        store.journal_put("dk", "old", detail={"x": 1})  # a later step keeps the old keys
+        row = store.journal_get("dk", "old")
+        assert row is not None
+        assert row["detail"] == {"after": {"pending": True}, "lines": {"A": 1}, "x": 1}
+
+        # drafts journalled as booked in Rackbeat, in either text, are not read again
+        store.journal_put("dk", "new", detail={"booked": True})
+        old_text(store, "old", {"booked": True, "lines": {"A": 1}})
+        read: list[int] = []
+
+        class Rackbeat:
+            def find_one(self, kind: str, number: int) -> dict[str, Any]:
+                read.append(number)
+                return {"is_booked": False}
+
+        class Runtime:
+            def rackbeat(self) -> Rackbeat:
+                return Rackbeat()
+
+        out, _ = _journal_in_flight(Runtime(), store, {}, dry_run=True)  # type: ignore[arg-type]
+        assert sorted(oid for _, oid in out) == ["bad", "not"]  # one read each
+        assert len(read) == 2
