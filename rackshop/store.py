@@ -449,18 +449,16 @@ class Store:
     def record_failure(self, job: str, shop: str, key: str, reason: str) -> None:
         """Remember that a record failed (count grows on every pass that fails it again)."""
         now = utcnow()
-        with self.transaction() as c:
-            c.execute(
-                "INSERT INTO failures (job, shop, key, reason, first_seen, last_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
-                "reason = excluded.reason, last_seen = excluded.last_seen, count = count + 1",
-                (job, shop, key, reason, now, now),
-            )
+        self.conn.execute(  # one statement: its own transaction
+            "INSERT INTO failures (job, shop, key, reason, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, shop, key) DO UPDATE SET "
+            "reason = excluded.reason, last_seen = excluded.last_seen, count = count + 1",
+            (job, shop, key, reason, now, now),
+        )
 
     def clear_failure(self, job: str, shop: str, key: str) -> None:
-        with self.transaction() as c:
-            c.execute("DELETE FROM failures WHERE job = ? AND shop = ? AND key = ?",
-                      (job, shop, key))
+        self.conn.execute("DELETE FROM failures WHERE job = ? AND shop = ? AND key = ?",
+                          (job, shop, key))
 
     def failures(self, job: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM failures"
@@ -570,14 +568,13 @@ class Store:
 
     def customer_put(self, email: str, state: str, rackbeat_number: int | None = None,
                      attempt_at: str | None = None) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "INSERT INTO customers (email, rackbeat_number, state, attempt_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET "
-                "rackbeat_number = excluded.rackbeat_number, state = excluded.state, "
-                "attempt_at = excluded.attempt_at, updated_at = excluded.updated_at",
-                (email, rackbeat_number, state, attempt_at, utcnow()),
-            )
+        self.conn.execute(  # one statement: its own transaction
+            "INSERT INTO customers (email, rackbeat_number, state, attempt_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET "
+            "rackbeat_number = excluded.rackbeat_number, state = excluded.state, "
+            "attempt_at = excluded.attempt_at, updated_at = excluded.updated_at",
+            (email, rackbeat_number, state, attempt_at, utcnow()),
+        )
 
     # -- generic read for `status` and tests ----------------------------------------------------
 
