@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,22 +212,21 @@ class _ShopFulfillments:
         if unmatched and not units:
             # Never "done" with nothing made: the shipment's goods are not found on the order
             # (an item renamed in Rackbeat that sync-products has not linked yet, a SKU changed)
-            numbers = {sku_key(str(n)): str(n) for n in (
-                line.get("child_id") or (line.get("item") or {}).get("number")
-                for line in shipment.get("lines") or []) if n}
-            self._fail(shipment, order_row, "none of the shipment's items ("
-                       + ", ".join(sorted(numbers.get(k, k) for k in unmatched))
-                       + ") is on the Shopify order by SKU or "
+            self._fail(shipment, order_row, f"none of the shipment's items ("
+                       f"{_numbers(shipment, unmatched)}) is on the Shopify order by SKU or "
                        "by product link; sync-products links a renamed item, then this is tried "
                        "again (or fulfil it in Shopify by hand)")
             return
+        # Items the order does not have are not fulfilled; said, never dropped in silence
+        skipped = (f"fulfilled without {_numbers(shipment, unmatched)}: not on the Shopify "
+                   "order by SKU or by product link" if unmatched else None)
         left = dict(units)
         for m in made:
             for key, qty in m["units"].items():
                 left[key] = left.get(key, 0) - int(qty)
         left = {k: q for k, q in left.items() if q > 0}
         if not left:
-            self._done(sid, shipment, order_row, name, made, units)
+            self._done(sid, shipment, order_row, name, made, units, skipped)
             return
         if order.get("cancelledAt"):
             self._fail(shipment, order_row, "the order is cancelled in Shopify; fulfil nothing "
@@ -270,7 +269,7 @@ class _ShopFulfillments:
             event(log, f"{self.shop.name}: shipment {sid} of {name} fulfilled in Shopify",
                   shop=self.shop.name, shipment=sid, order=name, fulfillment=fid,
                   tracking=list(tracking.numbers))
-        self._done(sid, shipment, order_row, name, made, units)
+        self._done(sid, shipment, order_row, name, made, units, skipped)
 
     def _on_order(self, order: Mapping[str, Any], units: Mapping[str, int]
                   ) -> tuple[dict[str, int], list[str]]:
@@ -408,12 +407,17 @@ class _ShopFulfillments:
                  order_row.get("order_name"), state, reason, json.dumps(detail), utcnow()))
 
     def _done(self, sid: int, shipment: Mapping[str, Any], order_row: Mapping[str, Any],
-              name: str, made: list[dict[str, Any]], units: Mapping[str, int]) -> None:
-        self._save(sid, shipment, order_row, "done", None, {"made": made, "pending": None})
+              name: str, made: list[dict[str, Any]], units: Mapping[str, int],
+              skipped: str | None = None) -> None:
+        self._save(sid, shipment, order_row, "done", skipped, {"made": made, "pending": None})
         if self.store is not None and not self.dry_run:
             self.store.clear_failure(JOB, self.shop.name, str(sid))
-        self._record_outcome(sid, name, "fulfilled", units=dict(units))
+        self._record_outcome(sid, name, "fulfilled", skipped or "", units=dict(units))
         self.result.bump("fulfilled")
+        if skipped:
+            self.result.bump("items_not_on_order")
+            event(log, f"{self.shop.name}: shipment {sid} of {name} {skipped}", logging.WARNING,
+                  shop=self.shop.name, shipment=sid, order=name)
 
     def _fail(self, shipment: Mapping[str, Any], order_row: Mapping[str, Any],
               reason: str) -> None:
@@ -431,6 +435,14 @@ class _ShopFulfillments:
     def _record_outcome(self, sid: int, name: str, status: str, reason: str = "", *,
                         units: Mapping[str, int] | None = None) -> None:
         self.outcomes.append(FulfillmentOutcome(sid, name, status, reason, dict(units or {})))
+
+
+def _numbers(shipment: Mapping[str, Any], keys: Iterable[str]) -> str:
+    """The shipment's item numbers behind SKU keys, for a message."""
+    numbers = {sku_key(str(n)): str(n) for n in (
+        line.get("child_id") or (line.get("item") or {}).get("number")
+        for line in shipment.get("lines") or []) if n}
+    return ", ".join(sorted(numbers.get(k, k) for k in keys))
 
 
 def _order_number(shipment: Mapping[str, Any]) -> int:

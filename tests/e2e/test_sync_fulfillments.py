@@ -386,3 +386,39 @@ def test_an_item_renamed_in_rackbeat_after_transfer_is_never_taken_as_fulfilled(
         why = " ".join(reason for _, reason in result.shops[0].failures)
         assert f"{A}-R1" in why and "sync-products" in why, why
         assert _state(world, gid)["displayFulfillmentStatus"] == "UNFULFILLED"
+
+
+def test_a_shipment_with_an_item_the_order_lacks_fulfils_the_rest_and_names_the_item(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """An item on the Rackbeat order that the Shopify order does not have (renumbered in
+    Rackbeat without a link, or added in Rackbeat) was dropped in silence when the shipment's
+    other items were fulfilled. They are still fulfilled; the dropped item is now named in the
+    outcome, the journal, the counts and a warning, once."""
+    [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00"), Line(B, 1, "300.00")]))
+    twin = world.sandbox.rackbeat_app
+
+    def rename() -> None:
+        item = twin.account.find_item(B)
+        assert item is not None
+        twin.account.update_item(item, {"number": f"{B}-R1"})
+
+    twin._python(rename)
+    sid = _ship(world, number, tracking_number="00370712345")
+    report = FulfillmentsReport()
+    with caplog.at_level("WARNING"):
+        result = sync_fulfillments(world.runtime, world.config.shops, report=report)
+    assert result.exit_code == ExitCode.OK, result.shops[0].failures
+    counts = result.shops[0].counts
+    assert counts["fulfilled"] == 1 and counts["items_not_on_order"] == 1
+    [outcome] = report.outcomes["dk"]
+    assert outcome.status == "fulfilled" and f"without {B}-R1" in outcome.reason
+    assert any(f"without {B}-R1" in r.getMessage() for r in caplog.records)
+    state = _state(world, gid)
+    open_left = {ln["sku"]: ln["remainingQuantity"]
+                 for fo in state["fulfillmentOrders"]["nodes"] for ln in fo["lineItems"]["nodes"]}
+    assert open_left.get(A, 0) == 0 and open_left[B] == 1  # A made, B left for the merchant
+    row = world.runtime.store().conn.execute(
+        "SELECT state, reason FROM fulfillment_journal WHERE shipment_id = ?", (sid,)).fetchone()
+    assert row["state"] == "done" and f"{B}-R1" in row["reason"]
+    again = sync_fulfillments(world.runtime, world.config.shops)
+    assert "items_not_on_order" not in again.shops[0].counts  # said once
