@@ -135,16 +135,24 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
 
     connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
     opened = threading.Lock()
+    refused = threading.local()
 
     def own_connection() -> None:
         # once per worker thread, not per group: a pass of one-order customers has as many
         # groups as orders, and opening a connection costs more than journalling a step
         if store is not None:
-            connection = store.own_connection()
+            try:
+                connection = store.own_connection()
+            except Exception as exc:  # raised by this thread's first record, as itself: an
+                refused.error = exc   # initializer's error only breaks the pool
+                return
             with opened:
                 connections.append((threading.current_thread(), connection))
 
     def run_group(indices: list[int]) -> int:
+        error: Exception | None = getattr(refused, "error", None)
+        if error is not None:
+            raise error
         worked = 0
         for index in indices:
             if stop.is_set():

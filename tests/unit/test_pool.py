@@ -210,3 +210,22 @@ def test_waiting_for_the_records_costs_one_waiter_per_record_not_one_per_pending
                      store=None, done=done)
     assert counted[0] == n
     assert _CountingWaiters.added <= n
+
+
+def test_a_worker_that_cannot_open_the_store_raises_the_stores_error_not_a_broken_pool(
+        tmp_path: Path) -> None:
+    """A worker's connection opens in the pool's initializer; its error only marked the pool
+    broken, so the pass ended on BrokenThreadPool, not on what was wrong with the store."""
+    store = Store(tmp_path / "state.db")
+
+    def refuse() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    store.own_connection = refuse  # type: ignore[method-assign]
+    _, _, scopes = _scopes()
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
+            run_side_by_side(list(range(8)), lambda i: None, workers=4, key=lambda i: i,
+                             scopes=scopes, store=store)
+    finally:
+        store.close()
