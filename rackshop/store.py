@@ -21,7 +21,8 @@ table               what it holds
 ==================  ==========================================================================
 
 Design rules: WAL mode, file mode 0600, schema versioned with ``PRAGMA user_version`` and applied
-by :data:`MIGRATIONS` in order; one transaction per recorded step (:meth:`Store.transaction`).
+by :data:`MIGRATIONS` in order; one transaction per recorded step: a single statement where one
+does (a journal step is one upsert), :meth:`Store.transaction` where a step takes several.
 
 Locks are separate from the database: :class:`JobLock` holds an ``fcntl`` lock on a small file
 next to it, so a lock dies with its process (a crashed run never blocks the next one) and the
