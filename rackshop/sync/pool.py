@@ -150,9 +150,11 @@ def run_side_by_side(items: Sequence[T], work: Callable[[T], None], *, workers: 
                 connections.append((threading.current_thread(), connection))
 
     def run_group(indices: list[int]) -> int:
-        error: Exception | None = getattr(refused, "error", None)
-        if error is not None:
-            raise error
+        refusal: Exception | None = getattr(refused, "error", None)
+        if refusal is not None:  # the store's error, as the group's first record's
+            errors[indices[0]] = refusal
+            stop.set()
+            return 0
         worked = 0
         for index in indices:
             if stop.is_set():
