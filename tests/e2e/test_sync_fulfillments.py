@@ -80,6 +80,19 @@ def _ship(world: World, number: int, lines: dict[str, int] | None = None,
     return sid
 
 
+def _renumber(world: World, number: str) -> None:
+    """Renumber an item in Rackbeat (``number`` -> ``number``-R1), as a user may after the
+    order was transferred."""
+    twin = world.sandbox.rackbeat_app
+
+    def rename() -> None:
+        item = twin.account.find_item(number)
+        assert item is not None
+        twin.account.update_item(item, {"number": f"{number}-R1"})
+
+    twin._python(rename)
+
+
 def _state(world: World, gid: str) -> dict[str, Any]:
     return world.sandbox.shopify_app.execute("dk", STATE, {"id": gid})["data"]["order"]
 
@@ -371,14 +384,7 @@ def test_an_item_renamed_in_rackbeat_after_transfer_is_never_taken_as_fulfilled(
     `sandbox simulate --seed 27`). It now fails with the reason, on every pass, until a product
     link maps the new number to the order's SKU (or the merchant fulfils it by hand)."""
     [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00")]))
-    twin = world.sandbox.rackbeat_app
-
-    def rename() -> None:
-        item = twin.account.find_item(A)
-        assert item is not None
-        twin.account.update_item(item, {"number": f"{A}-R1"})
-
-    twin._python(rename)
+    _renumber(world, A)
     _ship(world, number, tracking_number="00370712345")
     for _ in range(2):
         result = sync_fulfillments(world.runtime, world.config.shops)
@@ -395,14 +401,7 @@ def test_a_shipment_with_an_item_the_order_lacks_fulfils_the_rest_and_names_the_
     other items were fulfilled. They are still fulfilled; the dropped item is now named in the
     outcome, the journal, the counts and a warning, once."""
     [(gid, number)] = _transfer(world, OrderSpec([Line(A, 2, "550.00"), Line(B, 1, "300.00")]))
-    twin = world.sandbox.rackbeat_app
-
-    def rename() -> None:
-        item = twin.account.find_item(B)
-        assert item is not None
-        twin.account.update_item(item, {"number": f"{B}-R1"})
-
-    twin._python(rename)
+    _renumber(world, B)
     sid = _ship(world, number, tracking_number="00370712345")
     report = FulfillmentsReport()
     with caplog.at_level("WARNING"):
