@@ -285,11 +285,7 @@ class Store:
             self._thread = threading.local()
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"cannot open the state store {self.path}: {exc}",
-                hint="check the path (state.path in the config) and its permissions; if the file "
-                "is damaged, move it away and rerun (rackshop rebuilds what it can from the APIs)",
-            ) from exc
+            raise self._cannot_open(exc) from exc
         except OSError as exc:
             raise StateError(f"cannot create the state store {self.path}: {exc}",
                              hint="set state.path in the config to a writable place") from exc
@@ -335,9 +331,19 @@ class Store:
         """Give the calling thread its own connection for the rest of its life (a pool's worker
         thread, :func:`rackshop.sync.pool.run_side_by_side`), as :meth:`thread_connection`
         does for a block. The caller closes it (from any thread) once that thread has ended."""
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise self._cannot_open(exc) from exc
         self._thread.conn = conn
         return conn
+
+    def _cannot_open(self, exc: sqlite3.DatabaseError) -> StateError:
+        return StateError(
+            f"cannot open the state store {self.path}: {exc}",
+            hint="check the path (state.path in the config) and its permissions; if the file "
+            "is damaged, move it away and rerun (rackshop rebuilds what it can from the APIs)",
+        )
 
     def close(self) -> None:
         self._main.close()

@@ -228,3 +228,18 @@ def test_rows_journalled_before_issue_14_are_still_read_and_found_by_their_detai
         out, _ = _journal_in_flight(Runtime(), store, {}, dry_run=True)  # type: ignore[arg-type]
         assert sorted(oid for _, oid in out) == ["bad", "not"]  # one read each
         assert len(read) == 2
+
+
+def test_a_worker_connection_that_cannot_open_is_a_state_error_naming_the_store(
+        tmp_path: Path) -> None:
+    """A pool worker's own connection fails as the store's first one does: exit 10 (STATE)
+    with the path and a hint, not a bare SQLite error."""
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as store:
+        def refuse() -> sqlite3.Connection:
+            raise sqlite3.OperationalError("unable to open database file")
+
+        store._connect = refuse  # type: ignore[method-assign]
+        with pytest.raises(StateError, match=f"cannot open the state store {path}") as caught:
+            store.own_connection()
+        assert caught.value.hint and "state.path" in caught.value.hint
